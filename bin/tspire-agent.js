@@ -1,0 +1,5 @@
+#!/usr/bin/env node
+// tspire-agent: SPIRE-compatible agent CLI (built into dist/ by `npm run build`).
+import { main } from '../dist/identity-core/cli/agent-cli.js';
+
+process.exitCode = await main(process.argv.slice(2));

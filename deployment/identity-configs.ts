@@ -1,0 +1,103 @@
+/** Renders SPIRE-shaped HCL configs for the bundled server and agent from a few choices. */
+
+export type DatabaseChoice = { type: 'pglite'; directory: string } | { type: 'postgres'; connectionString: string };
+
+export interface ServerConfigChoices {
+  trustDomain: string;
+  bindPort: number;
+  socketPath: string;
+  dataDir: string;
+  database: DatabaseChoice;
+  caTtl: string;
+  x509SvidTtl: string;
+  jwtSvidTtl: string;
+  logLevel: string;
+  healthPort?: number;
+  metricsPort?: number;
+}
+
+export interface AgentConfigChoices {
+  trustDomain: string;
+  serverPort: number;
+  socketPath: string;
+  dataDir: string;
+  trustBundlePath: string;
+  syncInterval: string;
+  logLevel: string;
+  healthPort?: number;
+  metricsPort?: number;
+}
+
+const q = (value: string) => JSON.stringify(value);
+
+function telemetry(healthPort?: number, metricsPort?: number): string {
+  let text = '';
+  if (metricsPort !== undefined) text += `telemetry {\n  Prometheus {\n    host = "127.0.0.1"\n    port = ${metricsPort}\n  }\n}\n`;
+  if (healthPort !== undefined) {
+    text += `health_checks {\n  listener_enabled = true\n  bind_address = "127.0.0.1"\n  bind_port = "${healthPort}"\n}\n`;
+  }
+  return text;
+}
+
+export function renderServerConfig(c: ServerConfigChoices): string {
+  const connection = c.database.type === 'pglite' ? c.database.directory : c.database.connectionString;
+  return `server {
+  bind_address = "127.0.0.1"
+  bind_port = "${c.bindPort}"
+  socket_path = ${q(c.socketPath)}
+  trust_domain = ${q(c.trustDomain)}
+  data_dir = ${q(c.dataDir)}
+  log_level = ${q(c.logLevel)}
+  ca_ttl = ${q(c.caTtl)}
+  default_x509_svid_ttl = ${q(c.x509SvidTtl)}
+  default_jwt_svid_ttl = ${q(c.jwtSvidTtl)}
+}
+
+plugins {
+  DataStore "sql" {
+    plugin_data {
+      database_type = ${q(c.database.type)}
+      connection_string = ${q(connection)}
+    }
+  }
+  KeyManager "disk" {
+    plugin_data {
+      keys_path = ${q(`${c.dataDir}/keys`)}
+    }
+  }
+  NodeAttestor "join_token" {
+    plugin_data {}
+  }
+}
+${telemetry(c.healthPort, c.metricsPort)}`;
+}
+
+export function renderAgentConfig(c: AgentConfigChoices): string {
+  return `agent {
+  data_dir = ${q(c.dataDir)}
+  log_level = ${q(c.logLevel)}
+  server_address = "127.0.0.1"
+  server_port = "${c.serverPort}"
+  socket_path = ${q(c.socketPath)}
+  trust_bundle_path = ${q(c.trustBundlePath)}
+  trust_domain = ${q(c.trustDomain)}
+  experimental {
+    sync_interval = ${q(c.syncInterval)}
+  }
+}
+
+plugins {
+  KeyManager "disk" {
+    plugin_data {
+      directory = ${q(c.dataDir)}
+    }
+  }
+  NodeAttestor "join_token" {
+    plugin_data {}
+  }
+  WorkloadAttestor "unix" {
+    plugin_data {}
+  }
+}
+${telemetry(c.healthPort, c.metricsPort)}`;
+}

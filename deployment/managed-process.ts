@@ -1,0 +1,65 @@
+import { spawn } from 'node:child_process';
+import { closeSync, openSync, readFileSync, writeFileSync, rmSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface ManagedProcess {
+  name: string;
+  pid: number;
+  logFile: string;
+  /** Resolves with the exit code (or signal name) once the process is gone. */
+  exited: Promise<number | string>;
+  isRunning(): boolean;
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves when the process is gone. */
+  stop(graceMs?: number): Promise<void>;
+  kill(): Promise<void>;
+  log(): string;
+}
+
+/**
+ * Starts a program detached from the caller, output to `<runDir>/<name>.log` and its pid in
+ * `<runDir>/<name>.pid`, so it outlives the process that started it and can be found again.
+ */
+export function startProcess(runDir: string, name: string, command: string, args: string[], env: NodeJS.ProcessEnv = {}): ManagedProcess {
+  const logFile = join(runDir, `${name}.log`);
+  const pidFile = join(runDir, `${name}.pid`);
+  const out = openSync(logFile, 'a');
+  const child = spawn(command, args, { cwd: runDir, detached: true, stdio: ['ignore', out, out], env: { ...process.env, ...env } });
+  closeSync(out);
+  if (child.pid === undefined) throw new Error(`could not start ${name}: ${command}`);
+  const pid = child.pid;
+  writeFileSync(pidFile, `${pid}\n`);
+  let running = true;
+  const exited = new Promise<number | string>((resolve) => {
+    child.once('exit', (code, signal) => {
+      running = false;
+      if (existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() === String(pid)) rmSync(pidFile, { force: true });
+      resolve(code ?? signal ?? 'unknown');
+    });
+  });
+  child.unref();
+
+  const signal = async (sig: NodeJS.Signals, graceMs: number) => {
+    if (!running) return;
+    try {
+      process.kill(pid, sig);
+    } catch {
+      return;
+    }
+    const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), graceMs).unref());
+    if ((await Promise.race([exited, timeout])) === 'timeout' && running) {
+      process.kill(pid, 'SIGKILL');
+      await exited;
+    }
+  };
+
+  return {
+    name,
+    pid,
+    logFile,
+    exited,
+    isRunning: () => running,
+    stop: (graceMs = 5000) => signal('SIGTERM', graceMs),
+    kill: () => signal('SIGKILL', 5000),
+    log: () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''),
+  };
+}

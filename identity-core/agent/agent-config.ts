@@ -1,0 +1,143 @@
+/**
+ * tspire-agent's configuration: the shape of SPIRE's agent.conf (the subset this
+ * agent implements), validated strictly and normalized to camelCase with every
+ * duration in seconds and every default applied.
+ */
+import { z } from 'zod';
+import {
+  emptyPluginData,
+  flag,
+  healthChecks,
+  logLevel,
+  nonEmptyText,
+  pluginChoice,
+  port,
+  positiveDuration,
+  section,
+  telemetry,
+  text,
+  trustDomain,
+  type HealthChecksConfig,
+  type LogLevel,
+  type TelemetryConfig,
+} from '../cli/config-fields.js';
+
+export const AGENT_DEFAULTS = {
+  dataDir: '.',
+  logLevel: 'INFO',
+  socketPath: '/tmp/spire-agent/public/api.sock',
+  syncInterval: '5s',
+} as const;
+
+export interface AgentConfig {
+  agent: {
+    dataDir: string;
+    logLevel: LogLevel;
+    serverAddress: string;
+    serverPort: number;
+    /** Unix socket of the SPIFFE Workload API (which also answers grpc.health.v1). */
+    socketPath: string;
+    /** PEM bundle to trust the server with on first contact; absent only with insecureBootstrap. */
+    trustBundlePath?: string;
+    trustDomain: string;
+    joinToken?: string;
+    insecureBootstrap: boolean;
+    experimental: {
+      /** Seconds between syncs with the server while healthy. */
+      syncInterval: number;
+    };
+  };
+  plugins: {
+    keyManager: { name: 'memory' } | { name: 'disk'; directory: string };
+    nodeAttestor: { name: 'join_token' };
+    workloadAttestor?: { name: 'unix' };
+  };
+  telemetry: TelemetryConfig;
+  healthChecks: HealthChecksConfig;
+}
+
+const agentSection = section({
+  data_dir: nonEmptyText.default(AGENT_DEFAULTS.dataDir),
+  log_level: logLevel.prefault(AGENT_DEFAULTS.logLevel),
+  server_address: nonEmptyText,
+  server_port: port,
+  socket_path: nonEmptyText.default(AGENT_DEFAULTS.socketPath),
+  trust_bundle_path: nonEmptyText.optional(),
+  trust_domain: trustDomain,
+  join_token: text.optional(),
+  insecure_bootstrap: flag.default(false),
+  experimental: section({
+    sync_interval: positiveDuration.prefault(AGENT_DEFAULTS.syncInterval),
+  }).prefault({}),
+});
+
+const pluginsSection = section({
+  KeyManager: pluginChoice('KeyManager', {
+    memory: section({ plugin_data: emptyPluginData }),
+    disk: section({ plugin_data: section({ directory: nonEmptyText }) }),
+  }),
+  NodeAttestor: pluginChoice('NodeAttestor', {
+    join_token: section({ plugin_data: emptyPluginData }),
+  }),
+  WorkloadAttestor: pluginChoice('WorkloadAttestor', {
+    unix: section({ plugin_data: emptyPluginData }),
+  }).optional(),
+});
+
+const rawAgentConfig = section({
+  agent: agentSection,
+  plugins: pluginsSection,
+  telemetry,
+  health_checks: healthChecks,
+});
+
+function normalize(input: z.output<typeof rawAgentConfig>): AgentConfig {
+  const { agent, plugins } = input;
+  const keys = plugins.KeyManager;
+  return {
+    agent: {
+      dataDir: agent.data_dir,
+      logLevel: agent.log_level,
+      serverAddress: agent.server_address,
+      serverPort: agent.server_port,
+      socketPath: agent.socket_path,
+      ...(agent.trust_bundle_path === undefined ? {} : { trustBundlePath: agent.trust_bundle_path }),
+      trustDomain: agent.trust_domain,
+      // An empty token is as good as none: the agent then relies on its stored SVID.
+      ...(agent.join_token ? { joinToken: agent.join_token } : {}),
+      insecureBootstrap: agent.insecure_bootstrap,
+      experimental: { syncInterval: agent.experimental.sync_interval },
+    },
+    plugins: {
+      keyManager:
+        keys.name === 'disk'
+          ? { name: 'disk', directory: keys.block.plugin_data.directory }
+          : { name: 'memory' },
+      nodeAttestor: { name: 'join_token' },
+      ...(plugins.WorkloadAttestor ? { workloadAttestor: { name: 'unix' as const } } : {}),
+    },
+    telemetry: input.telemetry,
+    healthChecks: input.health_checks,
+  };
+}
+
+/** Validates the decoded HCL document (blocks already collapsed to objects). */
+export const agentConfigSchema = rawAgentConfig.transform(normalize).superRefine((config, ctx) => {
+  const { trustBundlePath, insecureBootstrap } = config.agent;
+  if (insecureBootstrap && trustBundlePath !== undefined) {
+    ctx.issues.push({
+      code: 'custom',
+      path: ['agent', 'insecure_bootstrap'],
+      message: 'only one of insecure_bootstrap or trust_bundle_path can be specified, not both',
+      input: insecureBootstrap,
+    });
+  }
+  if (!insecureBootstrap && trustBundlePath === undefined) {
+    ctx.issues.push({
+      code: 'custom',
+      path: ['agent', 'trust_bundle_path'],
+      message: 'must be configured unless insecure_bootstrap is set',
+      input: trustBundlePath,
+    });
+  }
+});

@@ -1,0 +1,165 @@
+import * as grpc from '@grpc/grpc-js';
+import { readFile } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import type { AgentConfig } from './agent-config.js';
+import { healthService as healthServiceDefinition, workloadService } from '../proto/services.js';
+import type { TrustBundle } from '../spiffe/trust-bundle.js';
+import { parsePemCertificates } from '../spiffe/trust-bundle.js';
+import { createLogger } from '../telemetry/logger.js';
+import { startTelemetryListeners } from '../telemetry/telemetry-listeners.js';
+import { PeerTaggedServer } from '../transport/peer-tagged-server.js';
+import { unary, type RpcObserver } from '../transport/rpc-handlers.js';
+import { AgentMetrics } from './agent-metrics.js';
+import { AgentStateStore } from './agent-state-store.js';
+import { JwtSvidCache } from './jwt-svid-cache.js';
+import { CachingJwtSvidSource } from './jwt-svid-source.js';
+import { attestWithJoinToken } from './node-attestation.js';
+import { ServerConnection } from './server-connection.js';
+import { SvidCache } from './svid-cache.js';
+import { AgentFatalError, Synchronizer, agentIdentityFrom, identityPem, type AgentIdentity } from './synchronizer.js';
+import { workloadApiHandlers } from './workload-api.js';
+
+export interface RunningAgent {
+  /** The Workload API socket path. */
+  socketPath: string;
+  agentId: string;
+  metricsPort?: number;
+  healthPort?: number;
+  stop(): Promise<void>;
+  /** Resolves when the agent has to stop on its own (banned, evicted, SVID expired). */
+  fatal: Promise<AgentFatalError>;
+}
+
+export interface StartAgentOptions {
+  logger?: Logger;
+}
+
+function bundleOf(trustDomain: string, roots: Buffer[]): TrustBundle {
+  return { trustDomain, x509Authorities: roots.map((der) => ({ der, tainted: false })), jwtAuthorities: [], refreshHint: 0, sequenceNumber: 0 };
+}
+
+async function bootstrapRoots(config: AgentConfig): Promise<Buffer[]> {
+  const path = config.agent.trustBundlePath;
+  if (!path) return [];
+  const roots = parsePemCertificates(await readFile(path));
+  if (roots.length === 0) throw new Error(`trust_bundle_path ${path} holds no certificates`);
+  return roots;
+}
+
+/**
+ * tspire-agent: restores or attests its identity, serves the Workload API from its cache, and keeps
+ * the cache in step with the server. It keeps serving when the server is gone and stops only when
+ * SPIRE's agent would (its own SVID expired, banned, evicted).
+ */
+export async function startAgent(config: AgentConfig, options: StartAgentOptions = {}): Promise<RunningAgent> {
+  const logger = options.logger ?? createLogger(config.agent.logLevel, 'agent');
+  const { trustDomain } = config.agent;
+  const metrics = new AgentMetrics();
+  const connection = new ServerConnection(`${config.agent.serverAddress}:${config.agent.serverPort}`, trustDomain);
+  const store = config.plugins.keyManager.name === 'disk' ? new AgentStateStore(config.plugins.keyManager.directory) : undefined;
+
+  let identity: AgentIdentity;
+  let roots: Buffer[];
+  const saved = await store?.load();
+  if (saved && Date.now() < agentIdentityFrom(saved.spiffeId, saved.certificateChain, saved.privateKeyPkcs8).notAfter) {
+    identity = agentIdentityFrom(saved.spiffeId, saved.certificateChain, saved.privateKeyPkcs8);
+    roots = saved.bundleAuthorities;
+    logger.info({ spiffe_id: identity.spiffeId }, 'Resuming with the agent SVID found in the data directory');
+  } else {
+    roots = await bootstrapRoots(config);
+    if (roots.length === 0 && !config.agent.insecureBootstrap) {
+      throw new Error('trust_bundle_path is required unless insecure_bootstrap is set');
+    }
+    const token = config.agent.joinToken;
+    if (!token) throw new Error('no join token was given (use -joinToken or agent.join_token) and no agent SVID is stored to resume with');
+    const attested = await attestWithJoinToken(connection, roots, token);
+    identity = agentIdentityFrom(attested.spiffeId, attested.certificateChain, attested.privateKeyPkcs8);
+    logger.info({ spiffe_id: identity.spiffeId }, 'Node attestation was successful');
+  }
+
+  const cache = new SvidCache(bundleOf(trustDomain, roots));
+  const persist = async (current: AgentIdentity) => {
+    await store?.save({
+      spiffeId: current.spiffeId,
+      certificateChain: current.certificateChain,
+      privateKeyPkcs8: current.privateKeyPkcs8,
+      bundleAuthorities: cache.bundle.x509Authorities.map((a) => a.der),
+    });
+  };
+  await persist(identity);
+
+  let resolveFatal!: (error: AgentFatalError) => void;
+  const fatal = new Promise<AgentFatalError>((resolve) => (resolveFatal = resolve));
+  const synchronizer = new Synchronizer({
+    connection,
+    cache,
+    identity,
+    syncIntervalMs: config.agent.experimental.syncInterval * 1000,
+    metrics,
+    logger,
+    onIdentityChange: persist,
+    onFatal: (error) => {
+      logger.error({ err: error.message }, error.message);
+      const forget = error.forgetIdentity && store ? store.clear() : Promise.resolve();
+      void forget.finally(() => resolveFatal(error));
+    },
+  });
+  cache.on('change', () => void persist(synchronizer.agentIdentity).catch(() => undefined));
+  try {
+    await synchronizer.syncOnce();
+  } catch (error) {
+    logger.warn({ err: (error as Error).message }, 'Initial synchronization failed; serving what the cache holds and retrying');
+  }
+  synchronizer.start();
+
+  const observe: RpcObserver = (service, method, status, seconds) => metrics.rpc.record(service, method, status, seconds);
+  const peers = new PeerTaggedServer(new grpc.Server());
+  const jwtCache = new JwtSvidCache();
+  const jwtSvids = new CachingJwtSvidSource(
+    jwtCache,
+    () => connection.clients(cache.bundle.x509Authorities.map((a) => a.der), identityPem(synchronizer.agentIdentity)),
+    logger,
+  );
+  peers.grpcServer.addService(
+    workloadService,
+    workloadApiHandlers({ cache, jwtSvids, peers, observe, logger, onConnectionChange: (delta) => metrics.workloadConnections.inc(delta) }),
+  );
+  const ready = async () => cache.svidCount > 0 || cache.entryCount === 0;
+  peers.grpcServer.addService(healthServiceDefinition, {
+    Check: unary('grpc.health.v1.Health', 'Check', observe, async () => ({ status: (await ready()) ? 'SERVING' : 'NOT_SERVING' })),
+  });
+  await peers.listenUnix(config.agent.socketPath, 0o777);
+  logger.info({ address: config.agent.socketPath, network: 'unix' }, 'Starting Workload and SDS APIs');
+
+  const telemetry = await startTelemetryListeners({
+    telemetry: config.telemetry,
+    healthChecks: config.healthChecks,
+    registry: metrics.registry,
+    live: async () => Date.now() < synchronizer.agentIdentity.notAfter,
+    ready: async () => ({
+      ready: await ready(),
+      agent_svid_expires_at: new Date(synchronizer.agentIdentity.notAfter).toISOString(),
+      last_successful_sync: synchronizer.lastSuccess ? new Date(synchronizer.lastSuccess).toISOString() : null,
+      consecutive_sync_failures: synchronizer.consecutiveFailures,
+      cached_svids: cache.svidCount,
+    }),
+  });
+
+  let stopped = false;
+  return {
+    socketPath: config.agent.socketPath,
+    agentId: identity.spiffeId,
+    ...(telemetry.metricsPort !== undefined ? { metricsPort: telemetry.metricsPort } : {}),
+    ...(telemetry.healthPort !== undefined ? { healthPort: telemetry.healthPort } : {}),
+    fatal,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await synchronizer.stop();
+      await peers.close();
+      await telemetry.close();
+      connection.close();
+      logger.info('Agent stopped');
+    },
+  };
+}

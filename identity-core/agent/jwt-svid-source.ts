@@ -1,0 +1,37 @@
+import type { Logger } from 'pino';
+import type { NewJWTSVIDResponse__Output } from '../proto/gen/spire/api/server/svid/v1/NewJWTSVIDResponse.js';
+import { RpcError } from '../transport/rpc-error.js';
+import type { JwtSvidCache } from './jwt-svid-cache.js';
+import { call, type ServerClients } from './server-connection.js';
+import type { JwtSvidSource } from './workload-api.js';
+
+/** JWT-SVIDs for the Workload API: the cached token while fresh, else a new one from the server, else a still-valid cached one. */
+export class CachingJwtSvidSource implements JwtSvidSource {
+  constructor(
+    private readonly cache: JwtSvidCache,
+    private readonly clients: () => ServerClients,
+    private readonly logger: Logger,
+  ) {}
+
+  async fetch(entryId: string, spiffeId: string, audience: string[]): Promise<string> {
+    const now = Date.now() / 1000;
+    const fresh = this.cache.fresh(spiffeId, audience, now);
+    if (fresh) return fresh.token;
+    try {
+      const svc = this.clients().svid;
+      const response = await call<NewJWTSVIDResponse__Output>((o, done) => svc.NewJWTSVID({ entryId, audience }, o, done));
+      if (!response.svid) throw new Error('server returned no JWT-SVID');
+      const { token, issuedAt, expiresAt } = response.svid;
+      this.cache.put(spiffeId, audience, { token, issuedAt, expiresAt });
+      this.cache.prune(now);
+      return token;
+    } catch (error) {
+      const valid = this.cache.valid(spiffeId, audience, now);
+      if (valid) {
+        this.logger.warn({ spiffe_id: spiffeId, err: (error as Error).message }, 'Could not renew JWT-SVID; serving the cached one');
+        return valid.token;
+      }
+      throw RpcError.unavailable(`could not fetch JWT-SVID: ${(error as Error).message}`);
+    }
+  }
+}

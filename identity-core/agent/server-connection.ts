@@ -1,0 +1,98 @@
+import * as grpc from '@grpc/grpc-js';
+import type { PeerCertificate } from 'node:tls';
+import {
+  AgentClientCtor,
+  BundleClientCtor,
+  EntryClientCtor,
+  SvidClientCtor,
+  type AgentClient,
+  type BundleClient,
+  type EntryClient,
+  type SVIDClient,
+} from '../proto/services.js';
+
+export interface ServerClients {
+  agent: AgentClient;
+  entry: EntryClient;
+  svid: SVIDClient;
+  bundle: BundleClient;
+}
+
+export interface ClientIdentity {
+  certificateChain: Buffer[];
+  privateKeyPem: string;
+}
+
+function pem(der: Buffer): string {
+  return `-----BEGIN CERTIFICATE-----\n${der.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n?$/, '\n')}-----END CERTIFICATE-----\n`;
+}
+
+/**
+ * The agent's gRPC channel to the server: mTLS with the agent SVID, the server verified against the
+ * current bundle and required to present spiffe://<td>/spire/server. A new channel is made whenever
+ * the agent SVID or the bundle changes, since grpc-js credentials are fixed per channel.
+ */
+export class ServerConnection {
+  private current: { key: string; channel: grpc.Channel; clients: ServerClients } | undefined;
+
+  constructor(
+    private readonly address: string,
+    private readonly trustDomain: string,
+  ) {}
+
+  /** Clients over a channel for this identity and these roots; `identity` undefined for attestation. */
+  clients(roots: Buffer[], identity: ClientIdentity | undefined): ServerClients {
+    const key = JSON.stringify([roots.map((r) => r.toString('base64')), identity?.certificateChain.map((c) => c.toString('base64'))]);
+    if (this.current?.key === key) return this.current.clients;
+    this.close();
+    const expected = `URI:spiffe://${this.trustDomain}/spire/server`;
+    const credentials = grpc.credentials.createSsl(
+      Buffer.from(roots.map(pem).join('')),
+      identity ? Buffer.from(identity.privateKeyPem) : null,
+      identity ? Buffer.from(identity.certificateChain.map(pem).join('')) : null,
+      {
+        checkServerIdentity: (_host: string, cert: PeerCertificate) => {
+          const sans = (cert.subjectaltname ?? '').split(', ');
+          return sans.includes(expected) ? undefined : new Error(`server certificate does not carry ${expected}`);
+        },
+      },
+    );
+    // The server is verified by its SPIFFE ID, not a host name; a fixed name keeps TLS from using an IP as SNI.
+    const options: grpc.ChannelOptions = { 'grpc.ssl_target_name_override': 'spire-server', 'grpc.default_authority': 'spire-server' };
+    const channel = new grpc.Channel(this.address, credentials, options);
+    const shared = { channelOverride: channel };
+    const clients: ServerClients = {
+      agent: new AgentClientCtor(this.address, credentials, shared),
+      entry: new EntryClientCtor(this.address, credentials, shared),
+      svid: new SvidClientCtor(this.address, credentials, shared),
+      bundle: new BundleClientCtor(this.address, credentials, shared),
+    };
+    this.current = { key, channel, clients };
+    return clients;
+  }
+
+  /** Drops the channel, e.g. after a failure, so the next call dials afresh. */
+  reset(): void {
+    this.close();
+  }
+
+  close(): void {
+    this.current?.channel.close();
+    this.current = undefined;
+  }
+}
+
+/** A deadline for one call to the server, so a hung server turns into a failed sync instead of a stuck agent. */
+export function deadline(ms = 10_000): { deadline: Date } {
+  return { deadline: new Date(Date.now() + ms) };
+}
+
+/** One unary call to the server with a deadline: `call<Res>((options, done) => client.Method(request, options, done))`. */
+export function call<Res>(
+  invoke: (options: grpc.CallOptions, done: (error: grpc.ServiceError | null, response?: Res) => void) => unknown,
+  timeoutMs = 10_000,
+): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    invoke(deadline(timeoutMs), (error, response) => (error ? reject(error) : resolve(response as Res)));
+  });
+}

@@ -1,0 +1,30 @@
+/** The Workload API carries certificate chains and bundles as DER certificates laid end to end. */
+
+/** Splits concatenated DER certificates; throws if the bytes are not a sequence of whole DER SEQUENCEs. */
+export function splitDerCertificates(bytes: Buffer): Buffer[] {
+  const certificates: Buffer[] = [];
+  let offset = 0;
+  while (offset < bytes.length) {
+    if (bytes[offset] !== 0x30) throw new Error(`x509: malformed certificate at byte ${offset}`);
+    const first = bytes[offset + 1];
+    if (first === undefined) throw new Error('x509: truncated certificate');
+    let length: number;
+    let header: number;
+    if (first < 0x80) {
+      length = first;
+      header = 2;
+    } else {
+      const count = first & 0x7f;
+      if (count === 0 || count > 4 || offset + 2 + count > bytes.length)
+        throw new Error('x509: malformed length');
+      length = 0;
+      for (let i = 0; i < count; i++) length = length * 256 + (bytes[offset + 2 + i] as number);
+      header = 2 + count;
+    }
+    const end = offset + header + length;
+    if (end > bytes.length) throw new Error('x509: truncated certificate');
+    certificates.push(bytes.subarray(offset, end));
+    offset = end;
+  }
+  return certificates;
+}

@@ -1,0 +1,103 @@
+import { X509Certificate } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { AttestedNode } from '../datastore/records.js';
+import type { TrustBundle } from '../spiffe/trust-bundle.js';
+import { verifyX509Svid } from '../spiffe/x509-svid.js';
+import { RpcError } from '../transport/rpc-error.js';
+import type { PeerInfo } from '../transport/peer-tagged-server.js';
+
+export interface AttestedNodeLookup {
+  get(spiffeId: string): Promise<AttestedNode | undefined>;
+  updateSerials(
+    spiffeId: string,
+    serials: { certSerialNumber?: string; certNotAfter?: number; newCertSerialNumber?: string; newCertNotAfter?: number },
+  ): Promise<void>;
+}
+
+export interface AuthorizedAgent {
+  agentId: string;
+  svid: X509Certificate;
+  node: AttestedNode;
+}
+
+/** Decimal serial, as SPIRE stores it (big.Int.String()). */
+export function decimalSerial(cert: X509Certificate): string {
+  return BigInt(`0x${cert.serialNumber}`).toString(10);
+}
+
+/**
+ * Decides whether the caller is a live agent, as SPIRE does: a valid SVID of this trust domain's
+ * /spire/agent/ namespace, not expired, and an attested node in the datastore that is not banned and
+ * whose current (or freshly renewed) serial matches. The node lookup always reads the datastore,
+ * which is why a database outage stops renewals and syncs.
+ */
+export class AgentAuthorizer {
+  constructor(
+    private readonly trustDomain: string,
+    private readonly nodes: AttestedNodeLookup,
+    private readonly bundle: () => Promise<TrustBundle>,
+    private readonly logger: Logger,
+  ) {}
+
+  async authorize(peer: PeerInfo | undefined, now = Date.now()): Promise<AuthorizedAgent> {
+    if (!peer || peer.kind !== 'tls' || peer.certificateChain.length === 0) {
+      throw RpcError.unauthenticated('caller is not authenticated: no client certificate presented');
+    }
+    const leaf = new X509Certificate(peer.certificateChain[0]!);
+    const agentNotAfter = new Date(leaf.validTo).getTime();
+    const bundle = await this.bundle();
+    let agentId: string;
+    try {
+      const verified = verifyX509Svid(
+        peer.certificateChain,
+        bundle.x509Authorities.map((a) => a.der),
+        // Expiry is judged below so an expired agent gets SPIRE's own answer.
+        Math.min(now, agentNotAfter - 1),
+      );
+      agentId = verified.spiffeId.toString();
+      if (verified.spiffeId.trustDomain !== this.trustDomain || !verified.spiffeId.path.startsWith('/spire/agent/')) {
+        throw new Error(`${agentId} is not an agent of trust domain ${this.trustDomain}`);
+      }
+    } catch (error) {
+      throw RpcError.unauthenticated(`caller is not an agent of this trust domain: ${(error as Error).message}`);
+    }
+
+    if (now > agentNotAfter) {
+      this.logger.error({ caller_id: agentId }, 'Agent SVID is expired');
+      throw RpcError.permissionDenied(`agent "${agentId}" SVID is expired`);
+    }
+    let node: AttestedNode | undefined;
+    try {
+      node = await this.nodes.get(agentId);
+    } catch (error) {
+      this.logger.error({ caller_id: agentId, err: String(error) }, 'Unable to look up agent information');
+      throw RpcError.internal(`unable to look up agent information: ${(error as Error).message}`);
+    }
+    const serial = decimalSerial(leaf);
+    if (!node) {
+      this.logger.error({ caller_id: agentId }, 'Agent is not attested');
+      throw RpcError.permissionDenied(`agent "${agentId}" is not attested`);
+    }
+    if (node.certSerialNumber === '') {
+      this.logger.error({ caller_id: agentId }, 'Agent is banned');
+      throw RpcError.permissionDenied(`agent "${agentId}" is banned`);
+    }
+    if (node.certSerialNumber === serial) return { agentId, svid: leaf, node };
+    if (node.newCertSerialNumber === serial) {
+      // The agent now uses the SVID it renewed: that serial becomes the current one.
+      try {
+        await this.nodes.updateSerials(agentId, {
+          certSerialNumber: node.newCertSerialNumber,
+          certNotAfter: node.newCertNotAfter,
+          newCertSerialNumber: '',
+          newCertNotAfter: 0,
+        });
+      } catch (error) {
+        throw RpcError.internal(`unable to activate the new agent SVID: ${(error as Error).message}`);
+      }
+      return { agentId, svid: leaf, node: { ...node, certSerialNumber: serial, certNotAfter: node.newCertNotAfter } };
+    }
+    this.logger.error({ caller_id: agentId, svid_serial_number: serial, serial_number: node.certSerialNumber }, 'Agent SVID is not active');
+    throw RpcError.permissionDenied(`agent "${agentId}" expected to have serial number "${node.certSerialNumber}"; has "${serial}"`);
+  }
+}

@@ -1,0 +1,247 @@
+import { randomUUID } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import type { Datastore } from '../datastore/datastore.js';
+import { NotFoundError } from '../datastore/errors.js';
+import type { AttestedNode } from '../datastore/records.js';
+import type { AgentHandlers } from '../proto/services.js';
+import type { AttestAgentRequest__Output } from '../proto/gen/spire/api/server/agent/v1/AttestAgentRequest.js';
+import type { AttestAgentResponse } from '../proto/gen/spire/api/server/agent/v1/AttestAgentResponse.js';
+import type { RenewAgentResponse } from '../proto/gen/spire/api/server/agent/v1/RenewAgentResponse.js';
+import type { ListAgentsResponse } from '../proto/gen/spire/api/server/agent/v1/ListAgentsResponse.js';
+import type { Agent } from '../proto/gen/spire/api/types/Agent.js';
+import type { JoinToken } from '../proto/gen/spire/api/types/JoinToken.js';
+import type { Empty } from '../proto/gen/google/protobuf/Empty.js';
+import { spiffeIdFromProto, spiffeIdToProto } from '../proto/convert.js';
+import { parseCsr } from '../pki/csr.js';
+import { SpiffeId } from '../spiffe/spiffe-id.js';
+import { RpcError, toServiceError, statusName } from '../transport/rpc-error.js';
+import { unary, type RpcObserver } from '../transport/rpc-handlers.js';
+import type { ApiAuthorization } from './api-authorization.js';
+import type { CaManager } from './ca-manager.js';
+import type { EntryCache } from './entry-cache.js';
+
+export interface AgentServiceDeps {
+  auth: ApiAuthorization;
+  ca: CaManager;
+  datastore: Datastore;
+  entries: EntryCache;
+  trustDomain: string;
+  agentTtl: number;
+  observe: RpcObserver;
+  logger: Logger;
+}
+
+const SERVICE = 'agent.v1.Agent';
+const TOKEN = /^[A-Za-z0-9._~-]{1,128}$/;
+
+function agentToProto(node: AttestedNode): Agent {
+  return {
+    id: spiffeIdToProto(node.spiffeId),
+    attestationType: node.attestationType,
+    x509svidSerialNumber: node.certSerialNumber,
+    x509svidExpiresAt: node.certNotAfter,
+    selectors: node.selectors,
+    banned: node.certSerialNumber === '',
+    canReattest: node.canReattest,
+  };
+}
+
+function publicKeyOf(csr: Buffer): Buffer {
+  try {
+    return parseCsr(csr).publicKeySpki;
+  } catch (error) {
+    throw RpcError.invalidArgument(`failed to parse CSR: ${(error as Error).message}`);
+  }
+}
+
+/** agent.v1: node attestation with join tokens, agent SVID renewal, and the operator's agent commands. */
+export function agentService(deps: AgentServiceDeps): Partial<AgentHandlers> {
+  const { auth, ca, datastore, trustDomain, observe, logger } = deps;
+
+  function agentIdFrom(id: Parameters<typeof spiffeIdFromProto>[0]): string {
+    let agentId: SpiffeId;
+    try {
+      agentId = SpiffeId.parse(spiffeIdFromProto(id, 'id'));
+    } catch (error) {
+      throw RpcError.invalidArgument(`invalid agent ID: ${(error as Error).message}`);
+    }
+    if (agentId.trustDomain !== trustDomain || !agentId.path.startsWith('/spire/agent/')) {
+      throw RpcError.invalidArgument(`invalid agent ID: "${agentId}" is not an agent in trust domain "${trustDomain}"`);
+    }
+    return agentId.toString();
+  }
+
+  async function attest(request: AttestAgentRequest__Output): Promise<AttestAgentResponse> {
+    if (request.step !== 'params' || !request.params) throw RpcError.invalidArgument('malformed param: missing params');
+    const { data, params } = request.params;
+    if (!data || data.type === '') throw RpcError.invalidArgument('malformed param: missing attestation data');
+    if (!params || params.csr.length === 0) throw RpcError.invalidArgument('malformed param: missing X509-SVID parameters');
+    if (data.type !== 'join_token') throw RpcError.failedPrecondition(`error getting node attestor: could not find node attestor type "${data.type}"`);
+    // Checked before the token is consumed, so a malformed request leaves the token usable.
+    const publicKeySpki = publicKeyOf(params.csr);
+    const token = data.payload.toString('utf8');
+    if (!TOKEN.test(token)) throw RpcError.invalidArgument('failed to attest: join token is malformed');
+
+    let stored;
+    try {
+      stored = await datastore.joinTokens.take(token);
+    } catch (error) {
+      throw RpcError.internal(`failed to attest: unable to fetch join token: ${(error as Error).message}`);
+    }
+    if (!stored) throw RpcError.permissionDenied('failed to attest: join token does not exist or has already been used');
+    // SPIRE consumes an expired token too: a token is single use whatever the outcome.
+    if (stored.expiresAt * 1000 < Date.now()) throw RpcError.permissionDenied('failed to attest: join token expired');
+
+    const agentId = SpiffeId.fromParts(trustDomain, `/spire/agent/join_token/${token}`).toString();
+    const existing = await datastore.nodes.get(agentId);
+    if (existing && existing.certSerialNumber === '') throw RpcError.permissionDenied('failed to attest: agent is banned');
+    const svid = await ca.signX509Svid({ spiffeId: agentId, publicKeySpki, ttlSeconds: deps.agentTtl, dnsNames: [] });
+    const node: AttestedNode = {
+      spiffeId: agentId,
+      attestationType: 'join_token',
+      certSerialNumber: svid.serial.toString(10),
+      certNotAfter: svid.notAfter,
+      newCertSerialNumber: '',
+      newCertNotAfter: 0,
+      canReattest: false,
+      selectors: [],
+    };
+    try {
+      if (existing) await datastore.nodes.updateSerials(agentId, { certSerialNumber: node.certSerialNumber, certNotAfter: node.certNotAfter });
+      else await datastore.nodes.create(node);
+    } catch (error) {
+      throw RpcError.internal(`failed to create attested agent: ${(error as Error).message}`);
+    }
+    logger.info({ agent_id: agentId, node_attestor_type: 'join_token' }, 'Agent attestation request completed');
+    return {
+      result: {
+        svid: { certChain: svid.certificateChain, id: spiffeIdToProto(agentId), expiresAt: svid.notAfter },
+        reattestable: false,
+      },
+    };
+  }
+
+  return {
+    AttestAgent: (call) => {
+      const started = performance.now();
+      let handled = false;
+      const fail = (error: unknown) => {
+        const serviceError = toServiceError(error);
+        observe(SERVICE, 'AttestAgent', statusName(serviceError.code ?? grpc.status.UNKNOWN), (performance.now() - started) / 1000, error);
+        call.destroy(Object.assign(new Error(serviceError.details), serviceError));
+      };
+      call.on('error', () => undefined);
+      call.on('data', (request: AttestAgentRequest__Output) => {
+        if (handled) return;
+        handled = true;
+        attest(request).then((response) => {
+          observe(SERVICE, 'AttestAgent', 'OK', (performance.now() - started) / 1000);
+          call.write(response);
+          call.end();
+        }, fail);
+      });
+      call.on('end', () => {
+        if (!handled) fail(RpcError.invalidArgument('failed to receive request from stream: no request'));
+      });
+    },
+
+    RenewAgent: unary(SERVICE, 'RenewAgent', observe, async (request, call): Promise<RenewAgentResponse> => {
+      const { agentId } = await auth.agent(call);
+      if (!request.params || request.params.csr.length === 0) throw RpcError.invalidArgument('params cannot be nil');
+      const publicKeySpki = publicKeyOf(request.params.csr);
+      const svid = await ca.signX509Svid({ spiffeId: agentId, publicKeySpki, ttlSeconds: deps.agentTtl, dnsNames: [] });
+      try {
+        await datastore.nodes.updateSerials(agentId, { newCertSerialNumber: svid.serial.toString(10), newCertNotAfter: svid.notAfter });
+      } catch (error) {
+        throw RpcError.internal(`failed to update agent: ${(error as Error).message}`);
+      }
+      logger.debug({ agent_id: agentId }, 'Renewed agent SVID');
+      return { svid: { certChain: svid.certificateChain, id: spiffeIdToProto(agentId), expiresAt: svid.notAfter } };
+    }),
+
+    ListAgents: unary(SERVICE, 'ListAgents', observe, async (request, call): Promise<ListAgentsResponse> => {
+      auth.local(call, 'ListAgents');
+      let nodes: AttestedNode[];
+      try {
+        nodes = await datastore.nodes.list();
+      } catch (error) {
+        throw RpcError.internal(`failed to list agents: ${(error as Error).message}`);
+      }
+      const filter = request.filter;
+      if (filter?.byBanned) nodes = nodes.filter((n) => (n.certSerialNumber === '') === filter.byBanned!.value);
+      if (filter?.byAttestationType) nodes = nodes.filter((n) => n.attestationType === filter.byAttestationType);
+      return { agents: nodes.map(agentToProto), nextPageToken: '' };
+    }),
+
+    BanAgent: unary(SERVICE, 'BanAgent', observe, async (request, call): Promise<Empty> => {
+      auth.local(call, 'BanAgent');
+      const agentId = agentIdFrom(request.id);
+      try {
+        await datastore.nodes.ban(agentId);
+      } catch (error) {
+        if (error instanceof NotFoundError) throw RpcError.notFound('agent not found');
+        throw RpcError.internal(`failed to ban agent: ${(error as Error).message}`);
+      }
+      logger.info({ agent_id: agentId }, 'Agent banned');
+      return {};
+    }),
+
+    DeleteAgent: unary(SERVICE, 'DeleteAgent', observe, async (request, call): Promise<Empty> => {
+      auth.local(call, 'DeleteAgent');
+      const agentId = agentIdFrom(request.id);
+      try {
+        await datastore.nodes.delete(agentId);
+      } catch (error) {
+        if (error instanceof NotFoundError) throw RpcError.notFound('agent not found');
+        throw RpcError.internal(`failed to remove agent: ${(error as Error).message}`);
+      }
+      logger.info({ agent_id: agentId }, 'Agent deleted');
+      return {};
+    }),
+
+    CreateJoinToken: unary(SERVICE, 'CreateJoinToken', observe, async (request, call): Promise<JoinToken> => {
+      auth.local(call, 'CreateJoinToken');
+      if (request.ttl < 1) throw RpcError.invalidArgument('ttl is required, you must provide one');
+      const token = request.token === '' ? randomUUID() : request.token;
+      if (!TOKEN.test(token)) throw RpcError.invalidArgument('invalid token: 1 to 128 characters of letters, digits, ".", "_", "~" or "-"');
+      let aliasId: string | undefined;
+      if (request.agentId) {
+        try {
+          const id = SpiffeId.parse(spiffeIdFromProto(request.agentId, 'agent_id'));
+          if (id.trustDomain !== trustDomain) throw new Error(`"${id}" is not a member of trust domain "${trustDomain}"`);
+          if (id.path === '' || id.path.startsWith('/spire/')) throw new Error(`"${id}" must be a workload ID outside /spire`);
+          aliasId = id.toString();
+        } catch (error) {
+          throw RpcError.invalidArgument(`invalid agent ID: ${(error as Error).message}`);
+        }
+      }
+      const expiresAt = Math.floor(Date.now() / 1000) + request.ttl;
+      const tokenAgentId = SpiffeId.fromParts(trustDomain, `/spire/agent/join_token/${token}`).toString();
+      try {
+        await datastore.sql.transaction(async () => {
+          await datastore.joinTokens.create(token, expiresAt);
+          if (aliasId) {
+            // The alias entry that lets operators parent workloads to a readable agent ID.
+            const created = await datastore.entries.create({
+              spiffeId: aliasId,
+              parentId: tokenAgentId,
+              selectors: [{ type: 'spiffe_id', value: tokenAgentId }],
+              x509SvidTtl: 0,
+              jwtSvidTtl: 0,
+              downstream: false,
+              admin: false,
+              dnsNames: [],
+              hint: '',
+              expiresAt: 0,
+            });
+            deps.entries.upsert(created);
+          }
+        });
+      } catch (error) {
+        throw RpcError.internal(`failed to create token: ${(error as Error).message}`);
+      }
+      return { value: token, expiresAt };
+    }),
+  };
+}

@@ -1,0 +1,97 @@
+import type { RegistrationEntry } from '../datastore/records.js';
+
+export interface EntrySource {
+  listAll(): Promise<RegistrationEntry[]>;
+}
+
+export interface EntryCacheEvents {
+  reloaded(count: number, ms: number): void;
+  reloadFailed(error: unknown): void;
+}
+
+/**
+ * The server's in-memory view of registration entries, as SPIRE keeps one: authorization of agent
+ * calls reads it, so a datastore outage leaves it working on the last good copy. A failed reload is
+ * only reported; the previous snapshot stays.
+ */
+export class EntryCache {
+  private byParent = new Map<string, RegistrationEntry[]>();
+  private byId = new Map<string, RegistrationEntry>();
+  private timer: NodeJS.Timeout | undefined;
+  private loadedAt = 0;
+
+  constructor(
+    private readonly source: EntrySource,
+    private readonly reloadIntervalMs: number,
+    private readonly events: EntryCacheEvents,
+  ) {}
+
+  async start(): Promise<void> {
+    await this.reload();
+    this.timer = setInterval(() => void this.reload().catch((error) => this.events.reloadFailed(error)), this.reloadIntervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  get lastReload(): number {
+    return this.loadedAt;
+  }
+
+  async reload(): Promise<void> {
+    const started = performance.now();
+    const entries = await this.source.listAll();
+    this.replace(entries);
+    this.events.reloaded(entries.length, performance.now() - started);
+  }
+
+  /** Applies the caller's own write at once, so a create followed by a sync does not wait for the next reload. */
+  upsert(entry: RegistrationEntry): void {
+    this.replace([...this.byId.values()].filter((e) => e.id !== entry.id).concat(entry));
+  }
+
+  remove(id: string): void {
+    if (this.byId.has(id)) this.replace([...this.byId.values()].filter((e) => e.id !== id));
+  }
+
+  get(id: string): RegistrationEntry | undefined {
+    return this.byId.get(id);
+  }
+
+  /**
+   * Entries an agent may hold SVIDs for: those parented to the agent, and recursively those parented
+   * to any SPIFFE ID of an entry already reached (how SPIRE nests workloads under a downstream or node alias).
+   */
+  authorizedEntries(agentId: string, now = Date.now() / 1000): RegistrationEntry[] {
+    const result: RegistrationEntry[] = [];
+    const visitedParents = new Set<string>();
+    const queue = [agentId];
+    while (queue.length > 0) {
+      const parent = queue.shift()!;
+      if (visitedParents.has(parent)) continue;
+      visitedParents.add(parent);
+      for (const entry of this.byParent.get(parent) ?? []) {
+        if (entry.expiresAt !== 0 && entry.expiresAt <= now) continue;
+        result.push(entry);
+        queue.push(entry.spiffeId);
+      }
+    }
+    return result;
+  }
+
+  private replace(entries: RegistrationEntry[]): void {
+    const byParent = new Map<string, RegistrationEntry[]>();
+    const byId = new Map<string, RegistrationEntry>();
+    for (const entry of entries) {
+      byId.set(entry.id, entry);
+      const siblings = byParent.get(entry.parentId);
+      if (siblings) siblings.push(entry);
+      else byParent.set(entry.parentId, [entry]);
+    }
+    this.byParent = byParent;
+    this.byId = byId;
+    this.loadedAt = Date.now();
+  }
+}

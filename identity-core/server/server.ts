@@ -1,0 +1,159 @@
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { openDatastore, type Datastore } from '../datastore/datastore.js';
+import { DiskKeyManager, MemoryKeyManager, type KeyManager } from '../pki/key-manager.js';
+import {
+  agentService as agentServiceDefinition,
+  bundleService as bundleServiceDefinition,
+  entryService as entryServiceDefinition,
+  healthService as healthServiceDefinition,
+  localAuthorityService as localAuthorityServiceDefinition,
+  svidService as svidServiceDefinition,
+} from '../proto/services.js';
+import { createLogger } from '../telemetry/logger.js';
+import { startTelemetryListeners } from '../telemetry/telemetry-listeners.js';
+import { PeerTaggedServer, type TlsIdentity } from '../transport/peer-tagged-server.js';
+import { addImplementedMethods, type RpcObserver } from '../transport/rpc-handlers.js';
+import { AgentAuthorizer } from './agent-authorizer.js';
+import { agentService } from './agent-service.js';
+import { ApiAuthorization } from './api-authorization.js';
+import { bundleService } from './bundle-service.js';
+import { CaManager } from './ca-manager.js';
+import { EntryCache } from './entry-cache.js';
+import { entryService } from './entry-service.js';
+import { healthService } from './health-service.js';
+import { localAuthorityService } from './local-authority-service.js';
+import type { ServerConfig } from './server-config.js';
+import { ServerMetrics } from './server-metrics.js';
+import { svidService } from './svid-service.js';
+
+export interface RunningServer {
+  /** The TCP port the agent-facing API listens on (useful when bind_port is 0). */
+  port: number;
+  socketPath: string;
+  metricsPort?: number;
+  healthPort?: number;
+  stop(): Promise<void>;
+}
+
+export interface StartServerOptions {
+  logger?: Logger;
+}
+
+/** gRPC messages beyond this are refused before any handler sees them (a CSR batch fits easily). */
+const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
+
+/**
+ * tspire-server: opens the datastore, loads or creates its CA journal, keeps the entry cache, and
+ * serves SPIRE's server API on TCP (mTLS, for agents) and on a Unix socket (admin).
+ */
+export async function startServer(config: ServerConfig, options: StartServerOptions = {}): Promise<RunningServer> {
+  const logger = options.logger ?? createLogger(config.server.logLevel, 'server');
+  const { trustDomain } = config.server;
+  const closers: (() => Promise<void> | void)[] = [];
+  const stopAll = async () => {
+    for (const close of closers.reverse()) await close();
+  };
+
+  try {
+    const store = config.plugins.dataStore;
+    const datastore: Datastore = await openDatastore({ databaseType: store.databaseType, connectionString: store.connectionString });
+    closers.push(() => datastore.close());
+    logger.info({ type: store.databaseType }, 'Opened datastore');
+
+    const keyManager: KeyManager =
+      config.plugins.keyManager.name === 'disk' ? new DiskKeyManager(config.plugins.keyManager.keysPath) : new MemoryKeyManager();
+    const metrics = new ServerMetrics();
+    const ca = new CaManager({
+      trustDomain,
+      dataDir: config.server.dataDir,
+      keyManager,
+      datastore,
+      caTtl: config.server.caTtl,
+      serverSvidTtl: config.server.defaultX509SvidTtl,
+      rotationCheckIntervalMs: config.server.experimental.caRotationCheckInterval * 1000,
+      metrics,
+      logger,
+    });
+    await ca.start();
+    closers.push(() => ca.stop());
+
+    const entries = new EntryCache(datastore.entries, config.server.experimental.entryCacheReloadInterval * 1000, {
+      reloaded: (count) => metrics.entryCacheReloaded(count),
+      reloadFailed: (error) => {
+        metrics.entryCacheReloadFailed();
+        logger.error({ err: (error as Error).message }, 'Failed to reload entry cache');
+      },
+    });
+    await entries.start();
+    closers.push(() => entries.stop());
+
+    const peers = new PeerTaggedServer(
+      new grpc.Server({ 'grpc.max_receive_message_length': MAX_MESSAGE_BYTES, 'grpc.max_send_message_length': MAX_MESSAGE_BYTES }),
+    );
+    closers.push(() => peers.close());
+    const auth = new ApiAuthorization(peers, new AgentAuthorizer(trustDomain, datastore.nodes, () => ca.bundle(), logger));
+    const observe: RpcObserver = (service, method, status, seconds, error) => {
+      metrics.rpc.record(service, method, status, seconds);
+      if (error && status !== 'OK') logger.debug({ method: `${service}/${method}`, status, err: (error as Error).message }, 'Request failed');
+    };
+    const common = { auth, observe, logger };
+    const ready = async () => ca.hasActiveAuthority();
+    addImplementedMethods(peers.grpcServer, agentServiceDefinition,
+      agentService({ ...common, ca, datastore, entries, trustDomain, agentTtl: config.server.agentTtl }),
+    );
+    addImplementedMethods(peers.grpcServer, entryServiceDefinition, entryService({ ...common, datastore, cache: entries, trustDomain }));
+    addImplementedMethods(peers.grpcServer, svidServiceDefinition,
+      svidService({
+        ...common,
+        ca,
+        entries,
+        defaultX509SvidTtl: config.server.defaultX509SvidTtl,
+        defaultJwtSvidTtl: config.server.defaultJwtSvidTtl,
+        metrics,
+      }),
+    );
+    addImplementedMethods(peers.grpcServer, bundleServiceDefinition, bundleService({ ca, observe }));
+    addImplementedMethods(peers.grpcServer, localAuthorityServiceDefinition, localAuthorityService({ ...common, ca }));
+    addImplementedMethods(peers.grpcServer, healthServiceDefinition, healthService({ ready, observe }));
+
+    const port = await peers.listenTls(config.server.bindAddress, config.server.bindPort, ca.serverTlsIdentity());
+    ca.onServerIdentityChange((identity: TlsIdentity) => peers.setTlsIdentity(identity));
+    await peers.listenUnix(config.server.socketPath, 0o770);
+    logger.info({ address: `${config.server.bindAddress}:${port}`, network: 'tcp' }, 'Starting Server APIs');
+    logger.info({ address: config.server.socketPath, network: 'unix' }, 'Starting Server APIs');
+
+    const telemetry = await startTelemetryListeners({
+      telemetry: config.telemetry,
+      healthChecks: config.healthChecks,
+      registry: metrics.registry,
+      live: async () => true,
+      ready: async () => {
+        const datastoreOk = await datastore.sql.query('SELECT 1').then(
+          () => true,
+          () => false,
+        );
+        const caOk = await ready();
+        return { ready: datastoreOk && caOk, datastore: datastoreOk, x509_ca_active: caOk, entry_cache_loaded_at: new Date(entries.lastReload).toISOString() };
+      },
+    });
+    closers.push(() => telemetry.close());
+
+    let stopped = false;
+    return {
+      port,
+      socketPath: config.server.socketPath,
+      ...(telemetry.metricsPort !== undefined ? { metricsPort: telemetry.metricsPort } : {}),
+      ...(telemetry.healthPort !== undefined ? { healthPort: telemetry.healthPort } : {}),
+      async stop() {
+        if (stopped) return;
+        stopped = true;
+        await stopAll();
+        logger.info('Server stopped');
+      },
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}

@@ -1,0 +1,99 @@
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import type { SVIDHandlers } from '../proto/services.js';
+import type { BatchNewX509SVIDResponse } from '../proto/gen/spire/api/server/svid/v1/BatchNewX509SVIDResponse.js';
+import type { NewJWTSVIDResponse } from '../proto/gen/spire/api/server/svid/v1/NewJWTSVIDResponse.js';
+import { spiffeIdToProto } from '../proto/convert.js';
+import { parseCsr } from '../pki/csr.js';
+import { RpcError } from '../transport/rpc-error.js';
+import { unary, type RpcObserver } from '../transport/rpc-handlers.js';
+import type { ApiAuthorization } from './api-authorization.js';
+import type { CaManager } from './ca-manager.js';
+import type { EntryCache } from './entry-cache.js';
+import type { ServerMetrics } from './server-metrics.js';
+
+export interface SvidServiceDeps {
+  auth: ApiAuthorization;
+  ca: CaManager;
+  entries: EntryCache;
+  defaultX509SvidTtl: number;
+  defaultJwtSvidTtl: number;
+  observe: RpcObserver;
+  metrics: ServerMetrics;
+  logger: Logger;
+}
+
+const SERVICE = 'svid.v1.SVID';
+/** Per-request batch bound, so one caller cannot make the server sign without limit in one call. */
+const MAX_BATCH = 500;
+
+function status(code: grpc.status, message: string) {
+  return { code, message };
+}
+
+/** svid.v1: agents trade CSRs for SVIDs of the entries the server has authorized for them. */
+export function svidService(deps: SvidServiceDeps): Partial<SVIDHandlers> {
+  const { auth, ca, entries, observe, metrics, logger } = deps;
+  return {
+    BatchNewX509SVID: unary(SERVICE, 'BatchNewX509SVID', observe, async (request, call): Promise<BatchNewX509SVIDResponse> => {
+      const { agentId } = await auth.agent(call);
+      if (request.params.length === 0) throw RpcError.invalidArgument('missing parameters');
+      if (request.params.length > MAX_BATCH) throw RpcError.invalidArgument(`too many parameters: at most ${MAX_BATCH} per call`);
+      const authorized = new Map(entries.authorizedEntries(agentId).map((e) => [e.id, e]));
+      const results = await Promise.all(
+        request.params.map(async (param) => {
+          if (param.entryId === '') return { status: status(grpc.status.INVALID_ARGUMENT, 'missing entry ID') };
+          const entry = authorized.get(param.entryId);
+          if (!entry) return { status: status(grpc.status.NOT_FOUND, 'entry not found or not authorized') };
+          let publicKeySpki: Buffer;
+          try {
+            publicKeySpki = parseCsr(param.csr).publicKeySpki;
+          } catch (error) {
+            return { status: status(grpc.status.INVALID_ARGUMENT, `malformed CSR: ${(error as Error).message}`) };
+          }
+          try {
+            const svid = await ca.signX509Svid({
+              spiffeId: entry.spiffeId,
+              publicKeySpki,
+              ttlSeconds: entry.x509SvidTtl || deps.defaultX509SvidTtl,
+              dnsNames: entry.dnsNames,
+            });
+            metrics.signedX509Svid();
+            return {
+              status: status(grpc.status.OK, 'OK'),
+              svid: { certChain: svid.certificateChain, id: spiffeIdToProto(entry.spiffeId), expiresAt: svid.notAfter, hint: entry.hint },
+            };
+          } catch (error) {
+            logger.error({ entry_id: entry.id, err: String(error) }, 'Failed to sign X509-SVID');
+            return { status: status(grpc.status.INTERNAL, `failed to sign X509-SVID: ${(error as Error).message}`) };
+          }
+        }),
+      );
+      return { results };
+    }),
+
+    NewJWTSVID: unary(SERVICE, 'NewJWTSVID', observe, async (request, call): Promise<NewJWTSVIDResponse> => {
+      const { agentId } = await auth.agent(call);
+      if (request.entryId === '') throw RpcError.invalidArgument('missing entry ID');
+      const audience = request.audience.filter((a) => a !== '');
+      if (audience.length === 0) throw RpcError.invalidArgument('at least one audience is required');
+      const entry = entries.authorizedEntries(agentId).find((e) => e.id === request.entryId);
+      if (!entry) throw RpcError.notFound('entry not found or not authorized');
+      const svid = await ca.signJwtSvid({
+        spiffeId: entry.spiffeId,
+        audience,
+        ttlSeconds: entry.jwtSvidTtl || deps.defaultJwtSvidTtl,
+      });
+      metrics.signedJwtSvid();
+      return {
+        svid: {
+          token: svid.token,
+          id: spiffeIdToProto(entry.spiffeId),
+          expiresAt: svid.expiresAt,
+          issuedAt: svid.issuedAt,
+          hint: entry.hint,
+        },
+      };
+    }),
+  };
+}

@@ -1,0 +1,144 @@
+import * as grpc from '@grpc/grpc-js';
+import net from 'node:net';
+import tls from 'node:tls';
+import { chmodSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { peerCredentialsOf, type PeerCredentials } from './peer-credentials.js';
+
+export type PeerInfo =
+  | { kind: 'tls'; /** Leaf first, as the peer presented it; empty when it sent no certificate. */ certificateChain: Buffer[] }
+  | { kind: 'unix'; credentials: PeerCredentials };
+
+export interface TlsIdentity {
+  certificateChain: Buffer[];
+  privateKeyPem: string;
+}
+
+/** Anything a grpc-js handler receives: every call type has getPeer(). */
+interface CallLike {
+  getPeer(): string;
+}
+
+const TAG_PREFIX = 'peer-';
+
+function toPem(der: Buffer): string {
+  const b64 = der.toString('base64').replace(/.{64}/g, '$&\n');
+  return `-----BEGIN CERTIFICATE-----\n${b64}${b64.endsWith('\n') ? '' : '\n'}-----END CERTIFICATE-----\n`;
+}
+
+function presentedChain(socket: tls.TLSSocket): Buffer[] {
+  const chain: Buffer[] = [];
+  let cert = socket.getPeerCertificate(true) as tls.DetailedPeerCertificate | undefined;
+  const seen = new Set<string>();
+  while (cert && cert.raw && !seen.has(cert.fingerprint256)) {
+    seen.add(cert.fingerprint256);
+    chain.push(cert.raw);
+    cert = cert.issuerCertificate;
+  }
+  return chain;
+}
+
+/**
+ * A grpc-js server whose listeners are ours: each accepted connection is labelled in place of its
+ * remote address, so `peerOf(call)` finds the certificate chain or kernel credentials behind a call.
+ * Client certificates are requested but not enforced at the TLS layer: AttestAgent must work without
+ * one, and authorization checks the chain against the current bundle at call time.
+ */
+export class PeerTaggedServer {
+  readonly grpcServer: grpc.Server;
+  private readonly injector: ReturnType<grpc.Server['createConnectionInjector']>;
+  private readonly peers = new Map<string, PeerInfo>();
+  private readonly listeners: net.Server[] = [];
+  private readonly sockets = new Set<net.Socket>();
+  private tlsServer: tls.Server | undefined;
+  private nextId = 0;
+
+  constructor(grpcServer: grpc.Server) {
+    this.grpcServer = grpcServer;
+    this.injector = grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  }
+
+  peerOf(call: CallLike): PeerInfo | undefined {
+    const peer = call.getPeer();
+    const tag = peer.startsWith(TAG_PREFIX) ? peer.split(':')[0]! : peer;
+    return this.peers.get(tag);
+  }
+
+  get connectionCount(): number {
+    return this.sockets.size;
+  }
+
+  private adopt(socket: net.Socket, info: PeerInfo): void {
+    const tag = `${TAG_PREFIX}${++this.nextId}`;
+    this.peers.set(tag, info);
+    this.sockets.add(socket);
+    Object.defineProperty(socket, 'remoteAddress', { value: tag, configurable: true });
+    Object.defineProperty(socket, 'remotePort', { value: undefined, configurable: true });
+    socket.once('close', () => {
+      this.peers.delete(tag);
+      this.sockets.delete(socket);
+    });
+    this.injector.injectConnection(socket);
+  }
+
+  /** Listens with TLS on host:port (0 picks a free port) and resolves with the bound port. */
+  async listenTls(host: string, port: number, identity: TlsIdentity): Promise<number> {
+    const server = tls.createServer(
+      { ...this.secureContextOptions(identity), requestCert: true, rejectUnauthorized: false, ALPNProtocols: ['h2'] },
+      (socket) => this.adopt(socket, { kind: 'tls', certificateChain: presentedChain(socket) }),
+    );
+    // A client that fails the handshake must not take the server down.
+    server.on('tlsClientError', () => undefined);
+    this.tlsServer = server;
+    return this.listen(server, () => server.listen(port, host));
+  }
+
+  /** Replaces the certificate new handshakes present (server SVID rotation); open connections keep theirs. */
+  setTlsIdentity(identity: TlsIdentity): void {
+    this.tlsServer?.setSecureContext(this.secureContextOptions(identity));
+  }
+
+  /** Listens on a Unix socket; `mode` sets its permissions (the Workload API socket is world-writable, the admin one is not). */
+  async listenUnix(path: string, mode: number): Promise<void> {
+    mkdirSync(dirname(path), { recursive: true });
+    if (existsSync(path)) rmSync(path);
+    const server = net.createServer((socket) => {
+      const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+      if (fd === undefined || fd < 0) {
+        socket.destroy();
+        return;
+      }
+      this.adopt(socket, { kind: 'unix', credentials: peerCredentialsOf(fd) });
+    });
+    await this.listen(server, () => server.listen(path));
+    chmodSync(path, mode);
+  }
+
+  private listen(server: net.Server, start: () => void): Promise<number> {
+    this.listeners.push(server);
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.once('listening', () => {
+        server.off('error', reject);
+        const address = server.address();
+        resolve(typeof address === 'object' && address ? address.port : 0);
+      });
+      start();
+    });
+  }
+
+  private secureContextOptions(identity: TlsIdentity): tls.SecureContextOptions {
+    return { key: identity.privateKeyPem, cert: identity.certificateChain.map(toPem).join('') };
+  }
+
+  /** Stops accepting, closes every connection, and shuts the gRPC server down. */
+  async close(): Promise<void> {
+    await Promise.all(
+      this.listeners.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))),
+    );
+    for (const socket of this.sockets) socket.destroy();
+    this.injector.destroy();
+    await new Promise<void>((resolve) => this.grpcServer.tryShutdown(() => resolve()));
+    this.grpcServer.forceShutdown();
+  }
+}
