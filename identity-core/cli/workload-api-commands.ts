@@ -48,6 +48,7 @@ export function parseX509SvidResponse(response: X509SVIDResponse__Output): Parse
     } catch (error) {
       throw new Error(
         `failed to parse bundle for federated domain ${JSON.stringify(trustDomainId)}: ${errorMessage(error)}`,
+        { cause: error },
       );
     }
     if (certificates.length === 0) {
@@ -62,13 +63,13 @@ export function parseX509SvidResponse(response: X509SVIDResponse__Output): Parse
       try {
         createPrivateKey({ key: svid.x509SvidKey, format: 'der', type: 'pkcs8' });
       } catch (error) {
-        throw new Error(`failed to parse private key: ${errorMessage(error)}`);
+        throw new Error(`failed to parse private key: ${errorMessage(error)}`, { cause: error });
       }
       let bundle: X509Certificate[];
       try {
         bundle = parseCertificates(svid.bundle);
       } catch (error) {
-        throw new Error(`failed to parse trust bundle: ${errorMessage(error)}`);
+        throw new Error(`failed to parse trust bundle: ${errorMessage(error)}`, { cause: error });
       }
       if (bundle.length === 0) throw new Error('no certificates in trust bundle');
       return {
@@ -82,6 +83,7 @@ export function parseX509SvidResponse(response: X509SVIDResponse__Output): Parse
     } catch (error) {
       throw new Error(
         `failed to parse svid entry ${index} for spiffe id ${JSON.stringify(svid.spiffeId)}: ${errorMessage(error)}`,
+        { cause: error },
       );
     }
   });
@@ -270,7 +272,7 @@ export function addWorkloadApiCommands(program: Command, io: CliIo): void {
             client.FetchJWTBundles({}, call.metadata, { deadline: call.deadline }),
           );
         } catch (error) {
-          throw new Error(`failed to receive JWT bundles: ${errorMessage(error)}`);
+          throw new Error(`failed to receive JWT bundles: ${errorMessage(error)}`, { cause: error });
         }
         const request = { audience, spiffeId: flags.spiffeID ?? '' };
         const svids = await unary<JWTSVIDResponse__Output>((done) =>
@@ -301,9 +303,9 @@ export function addWorkloadApiCommands(program: Command, io: CliIo): void {
           );
         } catch (error) {
           if (error instanceof RpcCallError && error.code === grpc.status.INVALID_ARGUMENT) {
-            throw new Error(`SVID is not valid: ${error.details}`);
+            throw new Error(`SVID is not valid: ${error.details}`, { cause: error });
           }
-          throw new Error(`unable to validate JWT SVID: ${errorMessage(error)}`);
+          throw new Error(`unable to validate JWT SVID: ${errorMessage(error)}`, { cause: error });
         }
       });
       const claims = response.claims ? structToJson(response.claims) : {};

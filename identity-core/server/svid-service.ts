@@ -45,12 +45,18 @@ export function svidService(deps: SvidServiceDeps): Partial<SVIDHandlers> {
           if (param.entryId === '') return { status: status(grpc.status.INVALID_ARGUMENT, 'missing entry ID') };
           const entry = authorized.get(param.entryId);
           if (!entry) return { status: status(grpc.status.NOT_FOUND, 'entry not found or not authorized') };
-          let publicKeySpki: Buffer;
+          if (param.csr.length === 0) return { status: status(grpc.status.INVALID_ARGUMENT, 'missing CSR') };
+          let csr: ReturnType<typeof parseCsr>;
           try {
-            publicKeySpki = parseCsr(param.csr).publicKeySpki;
+            csr = parseCsr(param.csr);
           } catch (error) {
             return { status: status(grpc.status.INVALID_ARGUMENT, `malformed CSR: ${(error as Error).message}`) };
           }
+          // SPIRE takes the identity from the entry; a CSR that names another one is a mistake or an attack.
+          if (csr.uriSans.length > 1 || (csr.uriSans.length === 1 && csr.uriSans[0] !== entry.spiffeId)) {
+            return { status: status(grpc.status.INVALID_ARGUMENT, `CSR URI SAN does not match the entry's SPIFFE ID ${entry.spiffeId}`) };
+          }
+          const publicKeySpki = csr.publicKeySpki;
           try {
             const svid = await ca.signX509Svid({
               spiffeId: entry.spiffeId,

@@ -1,10 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  normalizeArgv,
-  parseGoBool,
-  parseGoInt,
-  singleDashFlags,
-} from '../../identity-core/cli/go-flags.js';
+import { normalizeArgv, parseGoBool, parseGoInt, singleDashFlags } from '../../identity-core/cli/go-flags.js';
 import { main as serverMain } from '../../identity-core/cli/server-cli.js';
 import { main as agentMain } from '../../identity-core/cli/agent-cli.js';
 
@@ -16,8 +11,24 @@ function capture() {
 describe('normalizeArgv', () => {
   it('turns single-dash long flags into double-dash ones', () => {
     expect(
-      normalizeArgv(['entry', 'create', '-spiffeID', 'spiffe://td/w', '-selector=unix:uid:0', '-x509SVIDTTL', '60']),
-    ).toEqual(['entry', 'create', '--spiffeID', 'spiffe://td/w', '--selector=unix:uid:0', '--x509SVIDTTL', '60']);
+      normalizeArgv([
+        'entry',
+        'create',
+        '-spiffeID',
+        'spiffe://td/w',
+        '-selector=unix:uid:0',
+        '-x509SVIDTTL',
+        '60',
+      ]),
+    ).toEqual([
+      'entry',
+      'create',
+      '--spiffeID',
+      'spiffe://td/w',
+      '--selector=unix:uid:0',
+      '--x509SVIDTTL',
+      '60',
+    ]);
   });
 
   it('leaves short flags, double-dash flags, values and negative numbers alone', () => {
@@ -69,7 +80,7 @@ describe('Go flag values', () => {
 
   it('shows flags with one dash in help and errors', () => {
     expect(singleDashFlags("error: unknown option '--spiffeID'\n  --socketPath <path>  -h, --help")).toBe(
-      "error: unknown option '-spiffeID'\n  -socketPath <path>  -h, --help",
+      "error: unknown option '-spiffeID'\n  -socketPath <path>  -h, -help",
     );
   });
 });
@@ -79,7 +90,10 @@ describe('flag validation without a server', () => {
   const socket = ['-socketPath', '/nonexistent/tspire-test.sock'];
 
   it.each([
-    [['entry', 'create', '-spiffeID', 'spiffe://example.org/w', '-parentID', 'spiffe://example.org/a'], 'Error: at least one selector is required'],
+    [
+      ['entry', 'create', '-spiffeID', 'spiffe://example.org/w', '-parentID', 'spiffe://example.org/a'],
+      'Error: at least one selector is required',
+    ],
     [
       ['entry', 'create', '-spiffeID', 'spiffe://example.org/w', '-selector', 'unix:uid:0'],
       'Error: a parent ID is required if the node flag is not set',
@@ -89,7 +103,16 @@ describe('flag validation without a server', () => {
       'Error: a SPIFFE ID is required',
     ],
     [
-      ['entry', 'create', '-spiffeID', 'spiffe://example.org/w', '-parentID', 'spiffe://example.org/a', '-selector', 'uid'],
+      [
+        'entry',
+        'create',
+        '-spiffeID',
+        'spiffe://example.org/w',
+        '-parentID',
+        'spiffe://example.org/a',
+        '-selector',
+        'uid',
+      ],
       'Error: selector "uid" must be formatted as type:value',
     ],
     [
@@ -123,12 +146,18 @@ describe('flag validation without a server', () => {
       'Error: a positive JWT-SVID TTL is required',
     ],
     [['entry', 'delete'], 'Error: an entry ID is required'],
-    [['entry', 'show', '-entryID', 'x', '-spiffeID', 'spiffe://example.org/w'], "Error: the -entryID flag can't be combined with others"],
+    [
+      ['entry', 'show', '-entryID', 'x', '-spiffeID', 'spiffe://example.org/w'],
+      "Error: the -entryID flag can't be combined with others",
+    ],
     [['agent', 'ban'], 'Error: a SPIFFE ID is required'],
     [['token', 'generate', '-ttl', '10m'], 'Error: invalid value "10m" for flag -ttl: parse error'],
     [['bundle', 'show', '-format', 'der'], 'Error: invalid format: "der"'],
     [['localauthority', 'x509', 'taint'], 'Error: an authority ID is required'],
-    [['upstreamauthority', 'revoke'], 'Error: the Subject Key ID of the X.509 upstream authority is required'],
+    [
+      ['upstreamauthority', 'revoke'],
+      'Error: the Subject Key ID of the X.509 upstream authority is required',
+    ],
   ])('tspire-server %j', async (argv, message) => {
     const stdout = capture();
     const stderr = capture();
@@ -141,7 +170,17 @@ describe('flag validation without a server', () => {
   it('rejects a malformed SPIFFE ID before calling the server', async () => {
     const stderr = capture();
     const code = await serverMain(
-      ['entry', 'create', '-spiffeID', 'http://example.org/w', '-parentID', 'spiffe://example.org/a', '-selector', 'a:b', ...socket],
+      [
+        'entry',
+        'create',
+        '-spiffeID',
+        'http://example.org/w',
+        '-parentID',
+        'spiffe://example.org/a',
+        '-selector',
+        'a:b',
+        ...socket,
+      ],
       { stdout: capture(), stderr },
     );
     expect(code).toBe(1);

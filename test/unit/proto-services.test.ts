@@ -1,3 +1,6 @@
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
 import {
@@ -7,6 +10,8 @@ import {
   healthService,
   localAuthorityService,
   packageDefinition,
+  protoFiles,
+  protoRoot,
   svidService,
   workloadService,
 } from '../../identity-core/proto/services.js';
@@ -138,6 +143,12 @@ function readWire(buffer: Buffer): { field: number; wireType: number; value: num
 }
 
 describe('proto services', () => {
+  it('finds the .proto files under the package root', () => {
+    const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+    expect(protoRoot).toBe(join(repoRoot, 'identity-core', 'proto'));
+    for (const file of protoFiles) expect(existsSync(join(protoRoot, file))).toBe(true);
+  });
+
   it('loads every service with the SDK method paths and streaming shapes', () => {
     const shape = (service: grpc.ServiceDefinition) =>
       Object.values(service).map(
