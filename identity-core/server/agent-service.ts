@@ -219,25 +219,24 @@ export function agentService(deps: AgentServiceDeps): Partial<AgentHandlers> {
       const expiresAt = Math.floor(Date.now() / 1000) + request.ttl;
       const tokenAgentId = SpiffeId.fromParts(trustDomain, `/spire/agent/join_token/${token}`).toString();
       try {
-        await datastore.sql.transaction(async () => {
-          await datastore.joinTokens.create(token, expiresAt);
-          if (aliasId) {
-            // The alias entry that lets operators parent workloads to a readable agent ID.
-            const created = await datastore.entries.create({
-              spiffeId: aliasId,
-              parentId: tokenAgentId,
-              selectors: [{ type: 'spiffe_id', value: tokenAgentId }],
-              x509SvidTtl: 0,
-              jwtSvidTtl: 0,
-              downstream: false,
-              admin: false,
-              dnsNames: [],
-              hint: '',
-              expiresAt: 0,
-            });
-            deps.entries.upsert(created);
-          }
+        const alias = await datastore.transaction(async (tx) => {
+          await tx.joinTokens.create(token, expiresAt);
+          if (!aliasId) return undefined;
+          // The alias entry that lets operators parent workloads to a readable agent ID.
+          return tx.entries.create({
+            spiffeId: aliasId,
+            parentId: tokenAgentId,
+            selectors: [{ type: 'spiffe_id', value: tokenAgentId }],
+            x509SvidTtl: 0,
+            jwtSvidTtl: 0,
+            downstream: false,
+            admin: false,
+            dnsNames: [],
+            hint: '',
+            expiresAt: 0,
+          });
         });
+        if (alias) deps.entries.upsert(alias);
       } catch (error) {
         throw RpcError.internal(`failed to create token: ${(error as Error).message}`);
       }

@@ -1,3 +1,7 @@
+import 'reflect-metadata';
+import { X509Certificate as NodeX509Certificate, createPublicKey } from 'node:crypto';
+import * as x509 from '@peculiar/x509';
+
 /** A trust domain's bundle: what a peer needs to verify X509-SVIDs and JWT-SVIDs of that domain. */
 
 export interface X509Authority {
@@ -23,4 +27,128 @@ export interface TrustBundle {
   refreshHint: number;
   /** Grows by one on every change. */
   sequenceNumber: number;
+}
+
+const authorityIds = new Map<string, string>();
+
+/**
+ * The id SPIRE's LocalAuthority API gives an X.509 authority: the lowercase hex of its certificate's
+ * SubjectKeyIdentifier. Memoized: bundles are re-read on every sync and parsing is not free.
+ */
+export function x509AuthorityId(der: Buffer): string {
+  const key = der.toString('base64');
+  let id = authorityIds.get(key);
+  if (id === undefined) {
+    const ski = new x509.X509Certificate(der).getExtension(x509.SubjectKeyIdentifierExtension);
+    id = ski ? ski.keyId.toLowerCase() : '';
+    if (authorityIds.size > 1000) authorityIds.clear();
+    authorityIds.set(key, id);
+  }
+  return id;
+}
+
+export function toPem(der: Buffer, label = 'CERTIFICATE'): string {
+  const body = der.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n$/, '');
+  return `-----BEGIN ${label}-----\n${body}\n-----END ${label}-----\n`;
+}
+
+/** Every CERTIFICATE block of a PEM text, as DER. */
+export function parsePemCertificates(pem: string | Buffer): Buffer[] {
+  const text = typeof pem === 'string' ? pem : pem.toString('utf8');
+  const ders: Buffer[] = [];
+  for (const match of text.matchAll(/-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g)) {
+    const der = Buffer.from(match[1]!.replace(/\s+/g, ''), 'base64');
+    new NodeX509Certificate(der);
+    ders.push(der);
+  }
+  return ders;
+}
+
+export function x509AuthoritiesPem(bundle: TrustBundle): string {
+  return bundle.x509Authorities.map((a) => toPem(a.der)).join('');
+}
+
+interface Jwk {
+  use?: string;
+  kid?: string;
+  x5c?: string[];
+  [key: string]: unknown;
+}
+
+/** The SPIFFE bundle format: a JWKS whose keys say `use: x509-svid` (with x5c) or `use: jwt-svid` (with kid). */
+export function toSpiffeBundleJson(bundle: TrustBundle): string {
+  const keys: Jwk[] = [];
+  for (const authority of bundle.x509Authorities) {
+    const publicKey = new NodeX509Certificate(authority.der).publicKey.export({ format: 'jwk' });
+    keys.push({ use: 'x509-svid', ...publicKey, x5c: [authority.der.toString('base64')] });
+  }
+  for (const authority of bundle.jwtAuthorities) {
+    const publicKey = createPublicKey({ key: authority.publicKeySpki, format: 'der', type: 'spki' }).export({ format: 'jwk' });
+    keys.push({ use: 'jwt-svid', kid: authority.keyId, ...publicKey });
+  }
+  const document: Record<string, unknown> = { keys };
+  if (bundle.sequenceNumber) document.spiffe_sequence = bundle.sequenceNumber;
+  if (bundle.refreshHint) document.spiffe_refresh_hint = bundle.refreshHint;
+  return JSON.stringify(document, null, 4);
+}
+
+export function parseSpiffeBundleJson(json: string, trustDomain: string): TrustBundle {
+  let document: { keys?: Jwk[]; spiffe_sequence?: number; spiffe_refresh_hint?: number };
+  try {
+    document = JSON.parse(json) as typeof document;
+  } catch (error) {
+    throw new Error(`bundle is not valid JSON: ${(error as Error).message}`);
+  }
+  if (!Array.isArray(document.keys)) throw new Error('bundle has no "keys" array');
+  const bundle: TrustBundle = {
+    trustDomain,
+    x509Authorities: [],
+    jwtAuthorities: [],
+    refreshHint: document.spiffe_refresh_hint ?? 0,
+    sequenceNumber: document.spiffe_sequence ?? 0,
+  };
+  for (const [index, key] of document.keys.entries()) {
+    if (key.use === 'x509-svid') {
+      if (!Array.isArray(key.x5c) || key.x5c.length !== 1) throw new Error(`key ${index}: x509-svid keys need exactly one x5c certificate`);
+      bundle.x509Authorities.push({ der: Buffer.from(key.x5c[0]!, 'base64'), tainted: false });
+    } else if (key.use === 'jwt-svid') {
+      if (!key.kid) throw new Error(`key ${index}: jwt-svid keys need a kid`);
+      const { use: _use, kid, ...jwk } = key;
+      const spki = createPublicKey({ key: jwk as import('node:crypto').JsonWebKey, format: 'jwk' }).export({ format: 'der', type: 'spki' });
+      bundle.jwtAuthorities.push({ keyId: kid, publicKeySpki: spki, expiresAt: 0, tainted: false });
+    }
+  }
+  return bundle;
+}
+
+function next(bundle: TrustBundle, change: Partial<TrustBundle>): TrustBundle {
+  return { ...bundle, ...change, sequenceNumber: bundle.sequenceNumber + 1 };
+}
+
+export function withX509Authority(bundle: TrustBundle, der: Buffer): TrustBundle {
+  if (bundle.x509Authorities.some((a) => a.der.equals(der))) return bundle;
+  return next(bundle, { x509Authorities: [...bundle.x509Authorities, { der, tainted: false }] });
+}
+
+export function withX509AuthorityTainted(bundle: TrustBundle, authorityId: string): TrustBundle {
+  return next(bundle, {
+    x509Authorities: bundle.x509Authorities.map((a) => (x509AuthorityId(a.der) === authorityId ? { ...a, tainted: true } : a)),
+  });
+}
+
+export function withoutX509Authority(bundle: TrustBundle, authorityId: string): TrustBundle {
+  return next(bundle, { x509Authorities: bundle.x509Authorities.filter((a) => x509AuthorityId(a.der) !== authorityId) });
+}
+
+export function withJwtAuthority(bundle: TrustBundle, authority: JwtAuthority): TrustBundle {
+  if (bundle.jwtAuthorities.some((a) => a.keyId === authority.keyId)) return bundle;
+  return next(bundle, { jwtAuthorities: [...bundle.jwtAuthorities, authority] });
+}
+
+export function withJwtAuthorityTainted(bundle: TrustBundle, keyId: string): TrustBundle {
+  return next(bundle, { jwtAuthorities: bundle.jwtAuthorities.map((a) => (a.keyId === keyId ? { ...a, tainted: true } : a)) });
+}
+
+export function withoutJwtAuthority(bundle: TrustBundle, keyId: string): TrustBundle {
+  return next(bundle, { jwtAuthorities: bundle.jwtAuthorities.filter((a) => a.keyId !== keyId) });
 }

@@ -1,0 +1,78 @@
+import 'reflect-metadata';
+import { createPublicKey, randomBytes, webcrypto, type KeyObject } from 'node:crypto';
+import * as x509 from '@peculiar/x509';
+import { x509AuthorityId } from '../spiffe/trust-bundle.js';
+
+x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+
+export interface CaCertificate {
+  der: Buffer;
+  /** Unix seconds. */
+  notBefore: number;
+  notAfter: number;
+  /** Lowercase hex SubjectKeyIdentifier, the id SPIRE's LocalAuthority API uses. */
+  authorityId: string;
+}
+
+/** Clock skew allowance, as SPIRE backdates every certificate it issues. */
+export const BACKDATE_SECONDS = 10;
+
+interface SigningAlgorithm {
+  name: 'ECDSA';
+  namedCurve: string;
+  hash: string;
+}
+
+function algorithmOf(key: KeyObject): SigningAlgorithm {
+  const curve = key.asymmetricKeyDetails?.namedCurve;
+  if (key.asymmetricKeyType !== 'ec' || (curve !== 'prime256v1' && curve !== 'secp384r1')) {
+    throw new Error('CA keys must be EC P-256 or P-384');
+  }
+  return curve === 'prime256v1'
+    ? { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' }
+    : { name: 'ECDSA', namedCurve: 'P-384', hash: 'SHA-384' };
+}
+
+/**
+ * A self-signed root for a trust domain, per the X509-SVID standard's signing-certificate rules:
+ * cA true, keyCertSign + cRLSign (+ digitalSignature), URI SAN spiffe://<td> with no path. Not a hot
+ * path, so @peculiar/x509 builds it.
+ */
+export async function createSelfSignedCa(options: {
+  trustDomain: string;
+  privateKey: KeyObject;
+  ttlSeconds: number;
+  now?: number;
+}): Promise<CaCertificate> {
+  const algorithm = algorithmOf(options.privateKey);
+  const nowSeconds = Math.floor((options.now ?? Date.now()) / 1000);
+  const notBefore = nowSeconds - BACKDATE_SECONDS;
+  const notAfter = nowSeconds + options.ttlSeconds;
+  const subtle = webcrypto.subtle;
+  const privateKey = await subtle.importKey('pkcs8', options.privateKey.export({ format: 'der', type: 'pkcs8' }), algorithm, false, ['sign']);
+  const publicKey = await subtle.importKey(
+    'spki',
+    createPublicKey(options.privateKey).export({ format: 'der', type: 'spki' }),
+    algorithm,
+    true,
+    ['verify'],
+  );
+  const serial = randomBytes(16);
+  serial[0]! &= 0x7f;
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: serial.toString('hex'),
+    name: `C=US, O=SPIFFE, 2.5.4.5=${BigInt(`0x${serial.toString('hex')}`).toString(10)}`,
+    notBefore: new Date(notBefore * 1000),
+    notAfter: new Date(notAfter * 1000),
+    keys: { privateKey, publicKey },
+    signingAlgorithm: algorithm,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature, true),
+      await x509.SubjectKeyIdentifierExtension.create(publicKey),
+      new x509.SubjectAlternativeNameExtension([{ type: 'url', value: `spiffe://${options.trustDomain}` }]),
+    ],
+  });
+  const der = Buffer.from(cert.rawData);
+  return { der, notBefore, notAfter, authorityId: x509AuthorityId(der) };
+}
