@@ -134,7 +134,7 @@ export function workloadApiHandlers(deps: WorkloadApiDeps): SpiffeWorkloadAPIHan
       identitiesOrDeny(selectors);
       await streamUpdates(call, selectors, () => ({
         crl: [],
-        bundles: { [cache.bundle.trustDomain]: bundleDer(cache.bundle) },
+        bundles: { [`spiffe://${cache.bundle.trustDomain}`]: bundleDer(cache.bundle) },
       }));
     }),
 
@@ -143,7 +143,7 @@ export function workloadApiHandlers(deps: WorkloadApiDeps): SpiffeWorkloadAPIHan
       const selectors = await callerSelectors(call);
       identitiesOrDeny(selectors);
       await streamUpdates(call, selectors, () => ({
-        bundles: { [cache.bundle.trustDomain]: Buffer.from(toSpiffeBundleJson({ ...cache.bundle, x509Authorities: [] })) },
+        bundles: { [`spiffe://${cache.bundle.trustDomain}`]: Buffer.from(toSpiffeBundleJson({ ...cache.bundle, x509Authorities: [] })) },
       }));
     }),
 

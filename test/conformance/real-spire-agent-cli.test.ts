@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -79,6 +79,7 @@ describe.each(backends)('real spire-agent CLI against tspire ($name)', ({ postgr
 
   it.skipIf(disabled)('serves an X509-SVID that openssl verifies, with one URI SAN and lifetime TTL + 10 s', async () => {
     const out = join(run.dir, 'fetched');
+    mkdirSync(out);
     await retry('spire-agent api fetch x509', async () => {
       const result = await spire(['api', 'fetch', 'x509', '-write', out]);
       if (result.code !== 0) throw new Error(result.stderr || result.stdout);
