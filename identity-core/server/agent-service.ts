@@ -129,7 +129,7 @@ export function agentService(deps: AgentServiceDeps): Partial<AgentHandlers> {
       const fail = (error: unknown) => {
         const serviceError = toServiceError(error);
         observe(SERVICE, 'AttestAgent', statusName(serviceError.code ?? grpc.status.UNKNOWN), (performance.now() - started) / 1000, error);
-        call.destroy(Object.assign(new Error(serviceError.details), serviceError));
+        call.emit('error', Object.assign(new Error(serviceError.details), serviceError));
       };
       call.on('error', () => undefined);
       call.on('data', (request: AttestAgentRequest__Output) => {

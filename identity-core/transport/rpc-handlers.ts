@@ -46,7 +46,8 @@ export function serverStream<Req, Res>(
       (error: unknown) => {
         const serviceError = toServiceError(error);
         observe(service, method, statusName(serviceError.code ?? grpc.status.UNKNOWN), (performance.now() - started) / 1000, error);
-        if (!call.cancelled && !call.writableEnded) call.destroy(Object.assign(new Error(serviceError.details), serviceError));
+        // grpc-js turns an 'error' event on a server stream into the call's status.
+        if (!call.cancelled && !call.writableEnded) call.emit('error', Object.assign(new Error(serviceError.details), serviceError));
       },
     );
   };

@@ -98,13 +98,15 @@ describe('bad input', () => {
           entries: [
             { spiffeId: { trustDomain: TD, path: '/bad-input/workload' }, parentId: { trustDomain: TD, path: '/bad-input/node' }, selectors: [{ type: 'unix', value: `uid:${uid}` }] },
             { spiffeId: { trustDomain: TD, path: '/bad-input/not-mine' }, parentId: { trustDomain: TD, path: '/elsewhere' }, selectors: [{ type: 'unix', value: 'uid:4242' }] },
+            // This process's identity under the tspire-agent process, for the Workload API cases.
+            { spiffeId: { trustDomain: TD, path: '/bad-input/test-process' }, parentId: { trustDomain: TD, path: '/bad-input/agent-node' }, selectors: [{ type: 'unix', value: `uid:${uid}` }] },
           ],
         },
         done,
       ),
     );
     entries = Object.fromEntries(created.results.map((r) => [`spiffe://${TD}${r.entry!.spiffeId!.path}`, r.entry!]));
-    expect(Object.keys(entries)).toEqual([WORKLOAD, OTHER]);
+    expect(Object.keys(entries)).toEqual([WORKLOAD, OTHER, `spiffe://${TD}/bad-input/test-process`]);
     const agentToken = await stack.generateToken(`spiffe://${TD}/bad-input/agent-node`);
     await stack.startAgent(agentToken);
   });
