@@ -20,6 +20,7 @@ const extension = (id: string, critical: boolean, value: Buffer) =>
 const KEY_USAGE = extension('2.5.29.15', true, tlv(0x03, Buffer.from([0x03, 0xa8])));
 const EXT_KEY_USAGE = extension('2.5.29.37', false, seq(oid('1.3.6.1.5.5.7.3.1'), oid('1.3.6.1.5.5.7.3.2')));
 const BASIC_CONSTRAINTS = extension('2.5.29.19', true, seq());
+const FIXED_EXTENSIONS = Buffer.concat([KEY_USAGE, EXT_KEY_USAGE, BASIC_CONSTRAINTS]);
 const VERSION_3 = tlv(0xa0, tlv(0x02, Buffer.from([2])));
 const SUBJECT_PREFIX = [
   tlv(0x31, seq(oid('2.5.4.6'), tlv(0x13, Buffer.from('US')))),
@@ -60,6 +61,8 @@ export class X509SvidMinter {
   private readonly algorithm: { id: Buffer; hash: string };
   private readonly authorityKeyId: Buffer;
   private readonly caNotAfter: number;
+  /** Validity encoded for the last (NotBefore, NotAfter) pair: SVIDs minted within a second share it. */
+  private validity: { key: string; der: Buffer } = { key: '', der: Buffer.alloc(0) };
 
   constructor(private readonly ca: { der: Buffer; privateKey: KeyObject }) {
     this.issuer = Buffer.from(subjectOf(ca.der));
@@ -70,6 +73,12 @@ export class X509SvidMinter {
       seq(tlv(0x80, Buffer.from(x509AuthorityId(ca.der), 'hex'))),
     );
     this.caNotAfter = Math.floor(new Date(new X509Certificate(ca.der).validTo).getTime() / 1000);
+  }
+
+  private validityFor(notBefore: number, notAfter: number): Buffer {
+    const key = `${notBefore}:${notAfter}`;
+    if (this.validity.key !== key) this.validity = { key, der: seq(time(notBefore), time(notAfter)) };
+    return this.validity.der;
   }
 
   mint(options: { spiffeId: string; publicKeySpki: Buffer; ttlSeconds: number; now?: number; dnsNames?: string[] }): MintedSvid {
@@ -88,9 +97,7 @@ export class X509SvidMinter {
     const extensions = tlv(
       0xa3,
       seq(
-        KEY_USAGE,
-        EXT_KEY_USAGE,
-        BASIC_CONSTRAINTS,
+        FIXED_EXTENSIONS,
         extension('2.5.29.14', false, octet(keyIdentifier(options.publicKeySpki))),
         this.authorityKeyId,
         extension('2.5.29.17', false, seq(...names)),
@@ -101,7 +108,7 @@ export class X509SvidMinter {
       positiveInteger(serialBytes),
       this.algorithm.id,
       this.issuer,
-      seq(time(notBefore), time(notAfter)),
+      this.validityFor(notBefore, notAfter),
       subject,
       options.publicKeySpki,
       extensions,
