@@ -1,0 +1,53 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { Backoff } from '../../identity-core/agent/backoff.js';
+import { renewalTime } from '../../identity-core/agent/renewal-policy.js';
+import { JwtSvidCache } from '../../identity-core/agent/jwt-svid-cache.js';
+
+describe('renewal time', () => {
+  it('always falls while 45–55 % of the lifetime remains', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 1e9 }), fc.integer({ min: 10, max: 1e7 }), fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }), (notBefore, lifetime, r) => {
+        const notAfter = notBefore + lifetime;
+        const remaining = (notAfter - renewalTime(notBefore, notAfter, () => r)) / lifetime;
+        expect(remaining).toBeGreaterThanOrEqual(0.45 - 1e-9);
+        expect(remaining).toBeLessThanOrEqual(0.55 + 1e-9);
+      }),
+    );
+  });
+
+  it('spreads renewals over the whole window', () => {
+    expect(renewalTime(0, 100, () => 0)).toBeCloseTo(55);
+    expect(renewalTime(0, 100, () => 0.999999)).toBeCloseTo(45);
+  });
+});
+
+describe('sync backoff', () => {
+  it('starts at the interval, grows ×1.5 with ±10 % jitter, caps at min(8 min, 48 × interval), and resets', () => {
+    const backoff = new Backoff(5000, () => 0.5);
+    expect([backoff.next(), backoff.next(), backoff.next()]).toEqual([5000, 7500, 11250]);
+    for (let i = 0; i < 30; i++) backoff.next();
+    expect(backoff.next()).toBe(240_000);
+    backoff.reset();
+    expect(backoff.next()).toBe(5000);
+    expect(new Backoff(20_000, () => 0.5).next()).toBe(20_000);
+    const long = new Backoff(20_000, () => 0.5);
+    for (let i = 0; i < 40; i++) long.next();
+    expect(long.next()).toBe(480_000);
+    const jittered = new Backoff(10_000, () => 0.999);
+    expect(jittered.next()).toBeGreaterThan(10_000);
+    expect(jittered.next()).toBeLessThanOrEqual(16_500);
+  });
+});
+
+describe('JWT-SVID cache', () => {
+  it('reuses a token until half its lifetime, then only while valid', () => {
+    const cache = new JwtSvidCache();
+    cache.put('spiffe://td/a', ['y', 'x'], { token: 't', issuedAt: 100, expiresAt: 400 });
+    expect(cache.fresh('spiffe://td/a', ['x', 'y'], 200)?.token).toBe('t');
+    expect(cache.fresh('spiffe://td/a', ['x', 'y'], 260)).toBeUndefined();
+    expect(cache.valid('spiffe://td/a', ['x', 'y'], 399)?.token).toBe('t');
+    expect(cache.valid('spiffe://td/a', ['x', 'y'], 400)).toBeUndefined();
+    expect(cache.fresh('spiffe://td/a', ['x'], 200)).toBeUndefined();
+  });
+});

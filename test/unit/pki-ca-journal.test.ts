@@ -1,0 +1,84 @@
+import { describe, expect, it } from 'vitest';
+import { CaJournal, CaJournalError } from '../../identity-core/pki/ca-journal.js';
+import { activationThreshold, preparationThreshold, shouldActivate, shouldPrepare } from '../../identity-core/pki/ca-rotation-policy.js';
+
+const authority = (id: string) => ({ authorityId: id, keyId: `key-${id}`, notBefore: 0, notAfter: 600, material: '' });
+
+function expectError(fn: () => unknown, code: string, message: RegExp): void {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(CaJournalError);
+    expect((error as CaJournalError).code).toBe(code);
+    expect((error as Error).message).toMatch(message);
+    return;
+  }
+  throw new Error('expected a CaJournalError');
+}
+
+describe('CaJournal', () => {
+  it('runs prepare → activate → taint → revoke with SPIRE statuses', () => {
+    const journal = new CaJournal();
+    journal.bootstrap('x509', authority('a'));
+    expect(journal.states('x509').active?.authorityId).toBe('a');
+
+    journal.prepare('x509', authority('b'));
+    expect(journal.states('x509')).toMatchObject({ active: { authorityId: 'a' }, prepared: { authorityId: 'b', status: 'PREPARED' } });
+
+    journal.activate('x509', 'b');
+    expect(journal.states('x509')).toMatchObject({ active: { authorityId: 'b' }, old: { authorityId: 'a', status: 'OLD' } });
+    expect(journal.states('x509').prepared).toBeUndefined();
+
+    expect(journal.taint('x509', 'a').tainted).toBe(true);
+    expect(journal.revoke('x509', 'a').authorityId).toBe('a');
+    expect(journal.entries('x509').map((e) => e.authorityId)).toEqual(['b']);
+  });
+
+  it('enforces every precondition with SPIRE wording', () => {
+    const journal = new CaJournal();
+    expectError(() => journal.prepare('x509', authority('b')), 'FAILED_PRECONDITION', /initializing/);
+    journal.bootstrap('x509', authority('a'));
+    expectError(() => journal.activate('x509', 'b'), 'INVALID_ARGUMENT', /unexpected authority ID/);
+    expectError(() => journal.activate('x509', ''), 'INVALID_ARGUMENT', /no authority ID/);
+    expectError(() => journal.taint('x509', 'a'), 'INVALID_ARGUMENT', /current local authority/);
+    journal.prepare('x509', authority('b'));
+    expectError(() => journal.taint('x509', 'b'), 'INVALID_ARGUMENT', /only Old/);
+    expectError(() => journal.revoke('x509', 'b'), 'INVALID_ARGUMENT', /only Old/);
+    journal.activate('x509', 'b');
+    expectError(() => journal.activate('x509', 'a'), 'FAILED_PRECONDITION', /only Prepared/);
+    expectError(() => journal.revoke('x509', 'a'), 'FAILED_PRECONDITION', /untainted/);
+    journal.taint('x509', 'a');
+    expectError(() => journal.taint('x509', 'a'), 'FAILED_PRECONDITION', /already tainted/);
+    expectError(() => journal.prepare('x509', authority('c')), 'FAILED_PRECONDITION', /revoke it/);
+    expectError(() => journal.revoke('x509', 'b'), 'INVALID_ARGUMENT', /current authority/);
+  });
+
+  it('keeps X.509 and JWT sides apart and survives a JSON round trip', () => {
+    const journal = new CaJournal();
+    journal.bootstrap('x509', authority('x'));
+    journal.bootstrap('jwt', authority('j'));
+    journal.prepare('jwt', authority('j2'));
+    const copy = CaJournal.fromJSON(JSON.parse(JSON.stringify(journal.toJSON())));
+    expect(copy.states('jwt').prepared?.authorityId).toBe('j2');
+    expect(copy.states('x509').prepared).toBeUndefined();
+    expect(() => CaJournal.fromJSON({})).toThrow(/malformed/);
+  });
+});
+
+describe('rotation thresholds', () => {
+  it('prepares at half the lifetime and activates at one sixth left', () => {
+    const ca = { notBefore: 0, notAfter: 600 };
+    expect(preparationThreshold(0, 600)).toBe(300);
+    expect(activationThreshold(0, 600)).toBe(500);
+    expect(shouldPrepare(ca, 300)).toBe(false);
+    expect(shouldPrepare(ca, 301)).toBe(true);
+    expect(shouldActivate(ca, 500)).toBe(false);
+    expect(shouldActivate(ca, 501)).toBe(true);
+  });
+
+  it('caps the lead times at 30 and 7 days for long-lived CAs', () => {
+    const year = 365 * 24 * 3600;
+    expect(preparationThreshold(0, year)).toBe(year - 30 * 24 * 3600);
+    expect(activationThreshold(0, year)).toBe(year - 7 * 24 * 3600);
+  });
+});

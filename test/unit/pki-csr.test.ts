@@ -1,0 +1,60 @@
+import 'reflect-metadata';
+import { randomBytes, webcrypto } from 'node:crypto';
+import * as x509 from '@peculiar/x509';
+import { describe, expect, it } from 'vitest';
+import { CsrError, parseCsr } from '../../identity-core/pki/csr.js';
+import { newKeyAndCsr } from '../../identity-core/agent/workload-key.js';
+
+async function csrFor(algorithm: RsaHashedKeyGenParams | EcKeyGenParams, signing: object, sans: x509.JsonGeneralName[] = []): Promise<Buffer> {
+  const keys = (await webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
+    keys,
+    signingAlgorithm: signing as Algorithm,
+    ...(sans.length ? { extensions: [new x509.SubjectAlternativeNameExtension(sans)] } : {}),
+  });
+  return Buffer.from(csr.rawData);
+}
+
+describe('parseCsr', () => {
+  it('accepts an EC P-256 CSR and returns its key and SANs', async () => {
+    const csr = await csrFor({ name: 'ECDSA', namedCurve: 'P-256' }, { name: 'ECDSA', hash: 'SHA-256' }, [
+      { type: 'url', value: 'spiffe://example.org/a' },
+      { type: 'dns', value: 'a.example.org' },
+    ]);
+    const parsed = parseCsr(csr);
+    expect(parsed.uriSans).toEqual(['spiffe://example.org/a']);
+    expect(parsed.dnsSans).toEqual(['a.example.org']);
+    expect(parsed.publicKey.asymmetricKeyDetails?.namedCurve).toBe('prime256v1');
+  });
+
+  it('accepts P-384 and RSA 2048 CSRs', async () => {
+    expect(parseCsr(await csrFor({ name: 'ECDSA', namedCurve: 'P-384' }, { name: 'ECDSA', hash: 'SHA-384' })).publicKey.asymmetricKeyType).toBe('ec');
+    const rsa = { name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' };
+    expect(parseCsr(await csrFor(rsa, rsa)).publicKey.asymmetricKeyType).toBe('rsa');
+  });
+
+  it('rejects a CSR whose signature was made by another key', async () => {
+    const { csr } = await newKeyAndCsr();
+    const tampered = Buffer.from(csr);
+    tampered[tampered.length - 3]! ^= 0x01;
+    expect(() => parseCsr(tampered)).toThrow(/signature/);
+  });
+
+  it.each([
+    ['empty input', Buffer.alloc(0), /empty/],
+    ['garbage', randomBytes(100), CsrError],
+    ['an oversized CSR', Buffer.alloc(9000, 0x30), /larger than/],
+  ])('rejects %s', (_name, input, reason) => {
+    expect(() => parseCsr(input)).toThrow(reason);
+  });
+
+  it('rejects truncated DER at every length', async () => {
+    const { csr } = await newKeyAndCsr();
+    for (let length = 1; length < csr.length; length += 7) expect(() => parseCsr(csr.subarray(0, length))).toThrow(CsrError);
+  });
+
+  it('rejects an RSA key shorter than 2048 bits', async () => {
+    const rsa = { name: 'RSASSA-PKCS1-v1_5', modulusLength: 1024, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' };
+    await expect(csrFor(rsa, rsa).then(parseCsr)).rejects.toThrow(/at least 2048 bits/);
+  });
+});
