@@ -14,11 +14,17 @@ const DISTINCT_CSRS = 200;
 const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const ca = await createSelfSignedCa({ trustDomain: 'example.org', privateKey, ttlSeconds: 24 * 3600 });
 const minter = new X509SvidMinter({ der: ca.der, privateKey });
-const csrs = await Promise.all(Array.from({ length: DISTINCT_CSRS }, () => newKeyAndCsr().then((k) => k.csr)));
+const csrs = await Promise.all(
+  Array.from({ length: DISTINCT_CSRS }, () => newKeyAndCsr().then((k) => k.csr)),
+);
 
 function round(): void {
   const csr = parseCsr(csrs[count % DISTINCT_CSRS]!);
-  minter.mint({ spiffeId: `spiffe://example.org/bench/workload-${count % 1000}`, publicKeySpki: csr.publicKeySpki, ttlSeconds: 3600 });
+  minter.mint({
+    spiffeId: `spiffe://example.org/bench/workload-${count % 1000}`,
+    publicKeySpki: csr.publicKeySpki,
+    ttlSeconds: 3600,
+  });
   count++;
 }
 

@@ -19,7 +19,9 @@ const detail = (text: string) => process.stdout.write(`  ${text}\n`);
 function firstX509Svid(socket: string, timeoutMs: number): Promise<X509SVIDResponse__Output> {
   const client = new WorkloadClient(`unix://${socket}`, grpc.credentials.createInsecure());
   return new Promise((resolve, reject) => {
-    const stream = client.FetchX509SVID({}, workloadMetadata(), { deadline: new Date(Date.now() + timeoutMs) });
+    const stream = client.FetchX509SVID({}, workloadMetadata(), {
+      deadline: new Date(Date.now() + timeoutMs),
+    });
     stream.once('data', (response: X509SVIDResponse__Output) => {
       resolve(response);
       stream.cancel();
@@ -32,7 +34,13 @@ function firstX509Svid(socket: string, timeoutMs: number): Promise<X509SVIDRespo
   });
 }
 
-function unaryCall<T>(socket: string, invoke: (client: InstanceType<typeof WorkloadClient>, done: (e: grpc.ServiceError | null, r?: T) => void) => void): Promise<T> {
+function unaryCall<T>(
+  socket: string,
+  invoke: (
+    client: InstanceType<typeof WorkloadClient>,
+    done: (e: grpc.ServiceError | null, r?: T) => void,
+  ) => void,
+): Promise<T> {
   const client = new WorkloadClient(`unix://${socket}`, grpc.credentials.createInsecure());
   return new Promise<T>((resolve, reject) =>
     invoke(client, (error, response) => {
@@ -57,7 +65,16 @@ async function main(): Promise<number> {
     const workloadId = `spiffe://${stack.trustDomain}/demo/workload`;
     const token = await stack.generateToken(nodeId);
     detail(`join token ${token} → ${nodeId}`);
-    const created = await stack.serverCli(['entry', 'create', '-parentID', nodeId, '-spiffeID', workloadId, '-selector', `unix:uid:${process.getuid?.() ?? 0}`]);
+    const created = await stack.serverCli([
+      'entry',
+      'create',
+      '-parentID',
+      nodeId,
+      '-spiffeID',
+      workloadId,
+      '-selector',
+      `unix:uid:${process.getuid?.() ?? 0}`,
+    ]);
     if (created.code !== 0) throw new Error(`entry create failed: ${created.stderr}`);
     detail(created.stdout.trim().split('\n').join('\n  '));
 
@@ -74,10 +91,14 @@ async function main(): Promise<number> {
     detail(`valid      ${leaf.validFrom} → ${leaf.validTo} (TTL 60 s + 10 s backdating)`);
     detail(`issuer     ${leaf.issuer.replace(/\n/g, ', ')}`);
     const roots = svid.bundle.length;
-    detail(`bundle     ${roots} bytes of X.509 authorities; chain verifies: ${leaf.checkIssued(new X509Certificate(svid.bundle))}`);
+    detail(
+      `bundle     ${roots} bytes of X.509 authorities; chain verifies: ${leaf.checkIssued(new X509Certificate(svid.bundle))}`,
+    );
 
     step('Fetching a JWT-SVID for audience "demo" and validating it through the agent');
-    const jwt = await unaryCall<JWTSVIDResponse__Output>(stack.agentSocket, (c, done) => c.FetchJWTSVID({ audience: ['demo'] }, workloadMetadata(), done));
+    const jwt = await unaryCall<JWTSVIDResponse__Output>(stack.agentSocket, (c, done) =>
+      c.FetchJWTSVID({ audience: ['demo'] }, workloadMetadata(), done),
+    );
     const token0 = jwt.svids[0]!.svid;
     detail(`token      ${token0.slice(0, 48)}…`);
     const validated = await unaryCall<ValidateJWTSVIDResponse__Output>(stack.agentSocket, (c, done) =>
@@ -89,7 +110,11 @@ async function main(): Promise<number> {
     return 0;
   } catch (error) {
     process.stderr.write(`\ndemo failed: ${(error as Error).message}\n`);
-    for (const p of [stack.server, stack.agent]) if (p) process.stderr.write(`\n--- ${p.name} log (last lines) ---\n${p.log().split('\n').slice(-20).join('\n')}\n`);
+    for (const p of [stack.server, stack.agent])
+      if (p)
+        process.stderr.write(
+          `\n--- ${p.name} log (last lines) ---\n${p.log().split('\n').slice(-20).join('\n')}\n`,
+        );
     return 1;
   } finally {
     await stack.stop();

@@ -1,6 +1,7 @@
 /** Renders SPIRE-shaped HCL configs for the bundled server and agent from a few choices. */
 
-export type DatabaseChoice = { type: 'pglite'; directory: string } | { type: 'postgres'; connectionString: string };
+export type DatabaseChoice =
+  { type: 'pglite'; directory: string } | { type: 'postgres'; connectionString: string };
 
 export interface ServerConfigChoices {
   trustDomain: string;
@@ -32,7 +33,8 @@ const q = (value: string) => JSON.stringify(value);
 
 function telemetry(healthPort?: number, metricsPort?: number): string {
   let text = '';
-  if (metricsPort !== undefined) text += `telemetry {\n  Prometheus {\n    host = "127.0.0.1"\n    port = ${metricsPort}\n  }\n}\n`;
+  if (metricsPort !== undefined)
+    text += `telemetry {\n  Prometheus {\n    host = "127.0.0.1"\n    port = ${metricsPort}\n  }\n}\n`;
   if (healthPort !== undefined) {
     text += `health_checks {\n  listener_enabled = true\n  bind_address = "127.0.0.1"\n  bind_port = "${healthPort}"\n}\n`;
   }

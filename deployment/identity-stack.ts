@@ -35,7 +35,12 @@ export function runCommand(command: string, args: string[], timeoutMs = 30_000):
   });
 }
 
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number, describe: () => string): Promise<void> {
+async function waitFor(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  describe: () => string,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await check()) return;
@@ -116,7 +121,12 @@ export class IdentityStack {
   }
 
   serverCli(args: string[]): Promise<CliResult> {
-    return runCommand(process.execPath, [binPath('tspire-server'), ...args, '-socketPath', this.serverSocket]);
+    return runCommand(process.execPath, [
+      binPath('tspire-server'),
+      ...args,
+      '-socketPath',
+      this.serverSocket,
+    ]);
   }
 
   agentCli(args: string[]): Promise<CliResult> {
@@ -124,7 +134,12 @@ export class IdentityStack {
   }
 
   async startServer(timeoutMs = 60_000): Promise<void> {
-    this.server = startProcess(this.options.runDir, 'tspire-server', process.execPath, [binPath('tspire-server'), 'run', '-config', this.serverConfigPath]);
+    this.server = startProcess(this.options.runDir, 'tspire-server', process.execPath, [
+      binPath('tspire-server'),
+      'run',
+      '-config',
+      this.serverConfigPath,
+    ]);
     const server = this.server;
     await waitFor(
       'tspire-server',
@@ -147,7 +162,8 @@ export class IdentityStack {
   async generateToken(spiffeId: string): Promise<string> {
     const result = await this.serverCli(['token', 'generate', '-spiffeID', spiffeId]);
     const token = /Token: (\S+)/.exec(result.stdout)?.[1];
-    if (result.code !== 0 || !token) throw new Error(`token generate failed: ${result.stderr || result.stdout}`);
+    if (result.code !== 0 || !token)
+      throw new Error(`token generate failed: ${result.stderr || result.stdout}`);
     return token;
   }
 

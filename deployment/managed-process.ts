@@ -19,11 +19,22 @@ export interface ManagedProcess {
  * Starts a program detached from the caller, output to `<runDir>/<name>.log` and its pid in
  * `<runDir>/<name>.pid`, so it outlives the process that started it and can be found again.
  */
-export function startProcess(runDir: string, name: string, command: string, args: string[], env: NodeJS.ProcessEnv = {}): ManagedProcess {
+export function startProcess(
+  runDir: string,
+  name: string,
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): ManagedProcess {
   const logFile = join(runDir, `${name}.log`);
   const pidFile = join(runDir, `${name}.pid`);
   const out = openSync(logFile, 'a');
-  const child = spawn(command, args, { cwd: runDir, detached: true, stdio: ['ignore', out, out], env: { ...process.env, ...env } });
+  const child = spawn(command, args, {
+    cwd: runDir,
+    detached: true,
+    stdio: ['ignore', out, out],
+    env: { ...process.env, ...env },
+  });
   closeSync(out);
   if (child.pid === undefined) throw new Error(`could not start ${name}: ${command}`);
   const pid = child.pid;
@@ -32,7 +43,8 @@ export function startProcess(runDir: string, name: string, command: string, args
   const exited = new Promise<number | string>((resolve) => {
     child.once('exit', (code, signal) => {
       running = false;
-      if (existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() === String(pid)) rmSync(pidFile, { force: true });
+      if (existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() === String(pid))
+        rmSync(pidFile, { force: true });
       resolve(code ?? signal ?? 'unknown');
     });
   });
@@ -45,7 +57,9 @@ export function startProcess(runDir: string, name: string, command: string, args
     } catch {
       return;
     }
-    const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), graceMs).unref());
+    const timeout = new Promise<'timeout'>((resolve) =>
+      setTimeout(() => resolve('timeout'), graceMs).unref(),
+    );
     if ((await Promise.race([exited, timeout])) === 'timeout' && running) {
       process.kill(pid, 'SIGKILL');
       await exited;

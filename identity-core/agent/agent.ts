@@ -16,7 +16,13 @@ import { CachingJwtSvidSource } from './jwt-svid-source.js';
 import { attestWithJoinToken } from './node-attestation.js';
 import { ServerConnection } from './server-connection.js';
 import { SvidCache } from './svid-cache.js';
-import { AgentFatalError, Synchronizer, agentIdentityFrom, identityPem, type AgentIdentity } from './synchronizer.js';
+import {
+  AgentFatalError,
+  Synchronizer,
+  agentIdentityFrom,
+  identityPem,
+  type AgentIdentity,
+} from './synchronizer.js';
 import { workloadApiHandlers } from './workload-api.js';
 
 export interface RunningAgent {
@@ -35,7 +41,13 @@ export interface StartAgentOptions {
 }
 
 function bundleOf(trustDomain: string, roots: Buffer[]): TrustBundle {
-  return { trustDomain, x509Authorities: roots.map((der) => ({ der, tainted: false })), jwtAuthorities: [], refreshHint: 0, sequenceNumber: 0 };
+  return {
+    trustDomain,
+    x509Authorities: roots.map((der) => ({ der, tainted: false })),
+    jwtAuthorities: [],
+    refreshHint: 0,
+    sequenceNumber: 0,
+  };
 }
 
 async function bootstrapRoots(config: AgentConfig): Promise<Buffer[]> {
@@ -51,17 +63,29 @@ async function bootstrapRoots(config: AgentConfig): Promise<Buffer[]> {
  * the cache in step with the server. It keeps serving when the server is gone and stops only when
  * SPIRE's agent would (its own SVID expired, banned, evicted).
  */
-export async function startAgent(config: AgentConfig, options: StartAgentOptions = {}): Promise<RunningAgent> {
+export async function startAgent(
+  config: AgentConfig,
+  options: StartAgentOptions = {},
+): Promise<RunningAgent> {
   const logger = options.logger ?? createLogger(config.agent.logLevel, 'agent');
   const { trustDomain } = config.agent;
   const metrics = new AgentMetrics();
-  const connection = new ServerConnection(`${config.agent.serverAddress}:${config.agent.serverPort}`, trustDomain);
-  const store = config.plugins.keyManager.name === 'disk' ? new AgentStateStore(config.plugins.keyManager.directory) : undefined;
+  const connection = new ServerConnection(
+    `${config.agent.serverAddress}:${config.agent.serverPort}`,
+    trustDomain,
+  );
+  const store =
+    config.plugins.keyManager.name === 'disk'
+      ? new AgentStateStore(config.plugins.keyManager.directory)
+      : undefined;
 
   let identity: AgentIdentity;
   let roots: Buffer[];
   const saved = await store?.load();
-  if (saved && Date.now() < agentIdentityFrom(saved.spiffeId, saved.certificateChain, saved.privateKeyPkcs8).notAfter) {
+  if (
+    saved &&
+    Date.now() < agentIdentityFrom(saved.spiffeId, saved.certificateChain, saved.privateKeyPkcs8).notAfter
+  ) {
     identity = agentIdentityFrom(saved.spiffeId, saved.certificateChain, saved.privateKeyPkcs8);
     roots = saved.bundleAuthorities;
     logger.info({ spiffe_id: identity.spiffeId }, 'Resuming with the agent SVID found in the data directory');
@@ -71,7 +95,10 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
       throw new Error('trust_bundle_path is required unless insecure_bootstrap is set');
     }
     const token = config.agent.joinToken;
-    if (!token) throw new Error('no join token was given (use -joinToken or agent.join_token) and no agent SVID is stored to resume with');
+    if (!token)
+      throw new Error(
+        'no join token was given (use -joinToken or agent.join_token) and no agent SVID is stored to resume with',
+      );
     const attested = await attestWithJoinToken(connection, roots, token);
     identity = agentIdentityFrom(attested.spiffeId, attested.certificateChain, attested.privateKeyPkcs8);
     logger.info({ spiffe_id: identity.spiffeId }, 'Node attestation was successful');
@@ -108,25 +135,42 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
   try {
     await synchronizer.syncOnce();
   } catch (error) {
-    logger.warn({ err: (error as Error).message }, 'Initial synchronization failed; serving what the cache holds and retrying');
+    logger.warn(
+      { err: (error as Error).message },
+      'Initial synchronization failed; serving what the cache holds and retrying',
+    );
   }
   synchronizer.start();
 
-  const observe: RpcObserver = (service, method, status, seconds) => metrics.rpc.record(service, method, status, seconds);
+  const observe: RpcObserver = (service, method, status, seconds) =>
+    metrics.rpc.record(service, method, status, seconds);
   const peers = new PeerTaggedServer(new grpc.Server());
   const jwtCache = new JwtSvidCache();
   const jwtSvids = new CachingJwtSvidSource(
     jwtCache,
-    () => connection.clients(cache.bundle.x509Authorities.map((a) => a.der), identityPem(synchronizer.agentIdentity)),
+    () =>
+      connection.clients(
+        cache.bundle.x509Authorities.map((a) => a.der),
+        identityPem(synchronizer.agentIdentity),
+      ),
     logger,
   );
   peers.grpcServer.addService(
     workloadService,
-    workloadApiHandlers({ cache, jwtSvids, peers, observe, logger, onConnectionChange: (delta) => metrics.workloadConnections.inc(delta) }),
+    workloadApiHandlers({
+      cache,
+      jwtSvids,
+      peers,
+      observe,
+      logger,
+      onConnectionChange: (delta) => metrics.workloadConnections.inc(delta),
+    }),
   );
   const ready = async () => cache.svidCount > 0 || cache.entryCount === 0;
   peers.grpcServer.addService(healthServiceDefinition, {
-    Check: unary('grpc.health.v1.Health', 'Check', observe, async () => ({ status: (await ready()) ? 'SERVING' : 'NOT_SERVING' })),
+    Check: unary('grpc.health.v1.Health', 'Check', observe, async () => ({
+      status: (await ready()) ? 'SERVING' : 'NOT_SERVING',
+    })),
   });
   await peers.listenUnix(config.agent.socketPath, 0o777);
   logger.info({ address: config.agent.socketPath, network: 'unix' }, 'Starting Workload and SDS APIs');
@@ -139,7 +183,9 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
     ready: async () => ({
       ready: await ready(),
       agent_svid_expires_at: new Date(synchronizer.agentIdentity.notAfter).toISOString(),
-      last_successful_sync: synchronizer.lastSuccess ? new Date(synchronizer.lastSuccess).toISOString() : null,
+      last_successful_sync: synchronizer.lastSuccess
+        ? new Date(synchronizer.lastSuccess).toISOString()
+        : null,
       consecutive_sync_failures: synchronizer.consecutiveFailures,
       cached_svids: cache.svidCount,
     }),

@@ -19,7 +19,9 @@ export class CachingJwtSvidSource implements JwtSvidSource {
     if (fresh) return fresh.token;
     try {
       const svc = this.clients().svid;
-      const response = await call<NewJWTSVIDResponse__Output>((o, done) => svc.NewJWTSVID({ entryId, audience }, o, done));
+      const response = await call<NewJWTSVIDResponse__Output>((o, done) =>
+        svc.NewJWTSVID({ entryId, audience }, o, done),
+      );
       if (!response.svid) throw new Error('server returned no JWT-SVID');
       const { token, issuedAt, expiresAt } = response.svid;
       this.cache.put(spiffeId, audience, { token, issuedAt, expiresAt });
@@ -28,7 +30,10 @@ export class CachingJwtSvidSource implements JwtSvidSource {
     } catch (error) {
       const valid = this.cache.valid(spiffeId, audience, now);
       if (valid) {
-        this.logger.warn({ spiffe_id: spiffeId, err: (error as Error).message }, 'Could not renew JWT-SVID; serving the cached one');
+        this.logger.warn(
+          { spiffe_id: spiffeId, err: (error as Error).message },
+          'Could not renew JWT-SVID; serving the cached one',
+        );
         return valid.token;
       }
       throw RpcError.unavailable(`could not fetch JWT-SVID: ${(error as Error).message}`);

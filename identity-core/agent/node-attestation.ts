@@ -11,7 +11,11 @@ export interface Attested {
 }
 
 /** join_token node attestation: one AttestAgent exchange that trades the token and a CSR for the agent SVID. */
-export async function attestWithJoinToken(connection: ServerConnection, roots: Buffer[], token: string): Promise<Attested> {
+export async function attestWithJoinToken(
+  connection: ServerConnection,
+  roots: Buffer[],
+  token: string,
+): Promise<Attested> {
   const { privateKeyPkcs8, csr } = await newKeyAndCsr();
   const client = connection.clients(roots, undefined).agent;
   const response = await new Promise<AttestAgentResponse__Output>((resolve, reject) => {
@@ -21,7 +25,9 @@ export async function attestWithJoinToken(connection: ServerConnection, roots: B
       result = message;
     });
     stream.on('error', (error: grpc.ServiceError) => reject(error));
-    stream.on('end', () => (result ? resolve(result) : reject(new Error('server closed the attestation stream without a result'))));
+    stream.on('end', () =>
+      result ? resolve(result) : reject(new Error('server closed the attestation stream without a result')),
+    );
     stream.write({ params: { data: { type: 'join_token', payload: Buffer.from(token) }, params: { csr } } });
     stream.end();
   });

@@ -42,7 +42,10 @@ export class ServerConnection {
 
   /** Clients over a channel for this identity and these roots; `identity` undefined for attestation. */
   clients(roots: Buffer[], identity: ClientIdentity | undefined): ServerClients {
-    const key = JSON.stringify([roots.map((r) => r.toString('base64')), identity?.certificateChain.map((c) => c.toString('base64'))]);
+    const key = JSON.stringify([
+      roots.map((r) => r.toString('base64')),
+      identity?.certificateChain.map((c) => c.toString('base64')),
+    ]);
     if (this.current?.key === key) return this.current.clients;
     this.close();
     const expected = `URI:spiffe://${this.trustDomain}/spire/server`;
@@ -53,12 +56,17 @@ export class ServerConnection {
       {
         checkServerIdentity: (_host: string, cert: PeerCertificate) => {
           const sans = (cert.subjectaltname ?? '').split(', ');
-          return sans.includes(expected) ? undefined : new Error(`server certificate does not carry ${expected}`);
+          return sans.includes(expected)
+            ? undefined
+            : new Error(`server certificate does not carry ${expected}`);
         },
       },
     );
     // The server is verified by its SPIFFE ID, not a host name; a fixed name keeps TLS from using an IP as SNI.
-    const options: grpc.ChannelOptions = { 'grpc.ssl_target_name_override': 'spire-server', 'grpc.default_authority': 'spire-server' };
+    const options: grpc.ChannelOptions = {
+      'grpc.ssl_target_name_override': 'spire-server',
+      'grpc.default_authority': 'spire-server',
+    };
     const channel = new grpc.Channel(this.address, credentials, options);
     const shared = { channelOverride: channel };
     const clients: ServerClients = {
@@ -89,7 +97,10 @@ export function deadline(ms = 10_000): { deadline: Date } {
 
 /** One unary call to the server with a deadline: `call<Res>((options, done) => client.Method(request, options, done))`. */
 export function call<Res>(
-  invoke: (options: grpc.CallOptions, done: (error: grpc.ServiceError | null, response?: Res) => void) => unknown,
+  invoke: (
+    options: grpc.CallOptions,
+    done: (error: grpc.ServiceError | null, response?: Res) => void,
+  ) => unknown,
   timeoutMs = 10_000,
 ): Promise<Res> {
   return new Promise((resolve, reject) => {

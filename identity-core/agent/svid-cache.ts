@@ -56,7 +56,11 @@ export class SvidCache extends EventEmitter<{ change: [] }> {
   }
 
   setBundle(bundle: TrustBundle): boolean {
-    if (bundle.sequenceNumber === this.currentBundle.sequenceNumber && sameAuthorities(bundle, this.currentBundle)) return false;
+    if (
+      bundle.sequenceNumber === this.currentBundle.sequenceNumber &&
+      sameAuthorities(bundle, this.currentBundle)
+    )
+      return false;
     this.currentBundle = bundle;
     this.emit('change');
     return true;
@@ -108,7 +112,8 @@ export class SvidCache extends EventEmitter<{ change: [] }> {
   identitiesFor(selectors: Selector[]): WorkloadIdentity[] {
     const identities: WorkloadIdentity[] = [];
     for (const entry of this.entries.values()) {
-      if (selectorsMatch(entry.selectors, selectors)) identities.push({ entry, svid: this.svids.get(entry.id) });
+      if (selectorsMatch(entry.selectors, selectors))
+        identities.push({ entry, svid: this.svids.get(entry.id) });
     }
     return identities;
   }

@@ -26,7 +26,11 @@ export interface AgentIdentity {
   authorityKeyIds: string[];
 }
 
-export function agentIdentityFrom(spiffeId: string, certificateChain: Buffer[], privateKeyPkcs8: Buffer): AgentIdentity {
+export function agentIdentityFrom(
+  spiffeId: string,
+  certificateChain: Buffer[],
+  privateKeyPkcs8: Buffer,
+): AgentIdentity {
   const leaf = new X509Certificate(certificateChain[0]!);
   const notBefore = new Date(leaf.validFrom).getTime();
   const notAfter = new Date(leaf.validTo).getTime();
@@ -43,7 +47,10 @@ export function agentIdentityFrom(spiffeId: string, certificateChain: Buffer[], 
 
 export function identityPem(identity: AgentIdentity): { certificateChain: Buffer[]; privateKeyPem: string } {
   const key = createPrivateKey({ key: identity.privateKeyPkcs8, format: 'der', type: 'pkcs8' });
-  return { certificateChain: identity.certificateChain, privateKeyPem: key.export({ format: 'pem', type: 'pkcs8' }).toString() };
+  return {
+    certificateChain: identity.certificateChain,
+    privateKeyPem: key.export({ format: 'pem', type: 'pkcs8' }).toString(),
+  };
 }
 
 /** Why the agent must stop: SPIRE's agent exits in these cases rather than serve on. */
@@ -140,7 +147,10 @@ export class Synchronizer {
       return new AgentFatalError('Agent is banned: removing SVID and shutting down', true);
     }
     if (e.code === grpc.status.PERMISSION_DENIED && /is not attested/.test(e.details ?? '')) {
-      return new AgentFatalError('Agent was evicted and join token agents cannot re-attest: removing SVID and shutting down', true);
+      return new AgentFatalError(
+        'Agent was evicted and join token agents cannot re-attest: removing SVID and shutting down',
+        true,
+      );
     }
     if (Date.now() >= this.identity.notAfter) {
       return new AgentFatalError('Agent SVID has expired and could not be renewed: shutting down', false);
@@ -157,7 +167,9 @@ export class Synchronizer {
   async syncOnce(): Promise<void> {
     const { cache, metrics, logger } = this.deps;
     const bundleClient = this.clients().bundle;
-    const bundle = bundleFromProto(await call<Bundle__Output>((o, done) => bundleClient.GetBundle({}, o, done)));
+    const bundle = bundleFromProto(
+      await call<Bundle__Output>((o, done) => bundleClient.GetBundle({}, o, done)),
+    );
     if (cache.setBundle(bundle)) logger.info({ sequence_number: bundle.sequenceNumber }, 'Bundle updated');
 
     const tainted = new Set(taintedAuthorityIds(cache.bundle));
@@ -166,7 +178,9 @@ export class Synchronizer {
     }
 
     const entryClient = this.clients().entry;
-    const response = await call<GetAuthorizedEntriesResponse__Output>((o, done) => entryClient.GetAuthorizedEntries({}, o, done));
+    const response = await call<GetAuthorizedEntriesResponse__Output>((o, done) =>
+      entryClient.GetAuthorizedEntries({}, o, done),
+    );
     cache.setEntries(response.entries.map(entryFromProto));
 
     const now = Date.now();
@@ -184,11 +198,21 @@ export class Synchronizer {
   private async rotateAgentSvid(): Promise<void> {
     const { privateKeyPkcs8, csr } = await newKeyAndCsr();
     const svc = this.clients().agent;
-    const response = await call<RenewAgentResponse__Output>((o, done) => svc.RenewAgent({ params: { csr } }, o, done));
-    if (!response.svid || response.svid.certChain.length === 0) throw new Error('server returned no agent SVID');
-    this.identity = agentIdentityFrom(this.identity.spiffeId, response.svid.certChain.map((c) => Buffer.from(c)), privateKeyPkcs8);
+    const response = await call<RenewAgentResponse__Output>((o, done) =>
+      svc.RenewAgent({ params: { csr } }, o, done),
+    );
+    if (!response.svid || response.svid.certChain.length === 0)
+      throw new Error('server returned no agent SVID');
+    this.identity = agentIdentityFrom(
+      this.identity.spiffeId,
+      response.svid.certChain.map((c) => Buffer.from(c)),
+      privateKeyPkcs8,
+    );
     this.deps.metrics.agentSvidRotations.inc();
-    this.deps.logger.info({ spiffe_id: this.identity.spiffeId, expiration: new Date(this.identity.notAfter).toISOString() }, 'Renewing agent SVID');
+    this.deps.logger.info(
+      { spiffe_id: this.identity.spiffeId, expiration: new Date(this.identity.notAfter).toISOString() },
+      'Renewing agent SVID',
+    );
     await this.deps.onIdentityChange(this.identity);
   }
 
@@ -197,12 +221,17 @@ export class Synchronizer {
     const keys = await Promise.all(entries.map(() => newKeyAndCsr()));
     const svc = this.clients().svid;
     const params = entries.map((entry, i) => ({ entryId: entry.id, csr: keys[i]!.csr }));
-    const response = await call<BatchNewX509SVIDResponse__Output>((o, done) => svc.BatchNewX509SVID({ params }, o, done));
+    const response = await call<BatchNewX509SVIDResponse__Output>((o, done) =>
+      svc.BatchNewX509SVID({ params }, o, done),
+    );
     const issued: CachedX509Svid[] = [];
     response.results.forEach((result, i) => {
       const entry = entries[i]!;
       if (!result.svid || result.status?.code !== grpc.status.OK) {
-        logger.warn({ entry_id: entry.id, spiffe_id: entry.spiffeId, status: result.status?.message }, 'Failed to create X509-SVID');
+        logger.warn(
+          { entry_id: entry.id, spiffe_id: entry.spiffeId, status: result.status?.message },
+          'Failed to create X509-SVID',
+        );
         return;
       }
       const chain = result.svid.certChain.map((c) => Buffer.from(c));
@@ -221,7 +250,10 @@ export class Synchronizer {
         authorityKeyIds: authorityKeyIds(chain),
         entryRevision: entry.revisionNumber,
       });
-      logger.debug({ entry_id: entry.id, spiffe_id: entry.spiffeId, expiration: leaf.validTo }, 'Creating X509-SVID');
+      logger.debug(
+        { entry_id: entry.id, spiffe_id: entry.spiffeId, expiration: leaf.validTo },
+        'Creating X509-SVID',
+      );
     });
     cache.putSvids(issued);
   }

@@ -39,7 +39,8 @@ const HEADER = 'workload.spiffe.io';
 
 function requireSecurityHeader(call: { metadata: grpc.Metadata }): void {
   const values = call.metadata.get(HEADER);
-  if (values.length !== 1 || values[0] !== 'true') throw RpcError.invalidArgument('security header missing from request');
+  if (values.length !== 1 || values[0] !== 'true')
+    throw RpcError.invalidArgument('security header missing from request');
 }
 
 function concat(ders: Buffer[]): Buffer {
@@ -54,9 +55,12 @@ function bundleDer(bundle: TrustBundle): Buffer {
 export function workloadApiHandlers(deps: WorkloadApiDeps): SpiffeWorkloadAPIHandlers {
   const { cache, peers, observe, logger } = deps;
 
-  async function callerSelectors(call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>): Promise<Selector[]> {
+  async function callerSelectors(
+    call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>,
+  ): Promise<Selector[]> {
     const peer = peers.peerOf(call);
-    if (!peer || peer.kind !== 'unix') throw RpcError.unavailable('could not determine the caller: not a Unix socket peer');
+    if (!peer || peer.kind !== 'unix')
+      throw RpcError.unavailable('could not determine the caller: not a Unix socket peer');
     try {
       return await attestUnixWorkload(peer.credentials);
     } catch (error) {
@@ -107,45 +111,64 @@ export function workloadApiHandlers(deps: WorkloadApiDeps): SpiffeWorkloadAPIHan
   }
 
   return {
-    FetchX509SVID: serverStream<X509SVIDRequest__Output, X509SVIDResponse>(SERVICE, 'FetchX509SVID', observe, async (call) => {
-      requireSecurityHeader(call);
-      const selectors = await callerSelectors(call);
-      identitiesOrDeny(selectors);
-      await streamUpdates(call, selectors, (identities) => {
-        // Wait until every matching entry has its SVID, so a workload never sees a partial set.
-        if (identities.some((i) => !i.svid)) return undefined;
-        return {
-          svids: identities.map(({ entry, svid }) => ({
-            spiffeId: entry.spiffeId,
-            x509Svid: concat(svid!.certificateChain),
-            x509SvidKey: svid!.privateKeyPkcs8,
-            bundle: bundleDer(cache.bundle),
-            hint: entry.hint,
-          })),
+    FetchX509SVID: serverStream<X509SVIDRequest__Output, X509SVIDResponse>(
+      SERVICE,
+      'FetchX509SVID',
+      observe,
+      async (call) => {
+        requireSecurityHeader(call);
+        const selectors = await callerSelectors(call);
+        identitiesOrDeny(selectors);
+        await streamUpdates(call, selectors, (identities) => {
+          // Wait until every matching entry has its SVID, so a workload never sees a partial set.
+          if (identities.some((i) => !i.svid)) return undefined;
+          return {
+            svids: identities.map(({ entry, svid }) => ({
+              spiffeId: entry.spiffeId,
+              x509Svid: concat(svid!.certificateChain),
+              x509SvidKey: svid!.privateKeyPkcs8,
+              bundle: bundleDer(cache.bundle),
+              hint: entry.hint,
+            })),
+            crl: [],
+            federatedBundles: {},
+          };
+        });
+      },
+    ),
+
+    FetchX509Bundles: serverStream<X509BundlesRequest__Output, X509BundlesResponse>(
+      SERVICE,
+      'FetchX509Bundles',
+      observe,
+      async (call) => {
+        requireSecurityHeader(call);
+        const selectors = await callerSelectors(call);
+        identitiesOrDeny(selectors);
+        await streamUpdates(call, selectors, () => ({
           crl: [],
-          federatedBundles: {},
-        };
-      });
-    }),
+          bundles: { [`spiffe://${cache.bundle.trustDomain}`]: bundleDer(cache.bundle) },
+        }));
+      },
+    ),
 
-    FetchX509Bundles: serverStream<X509BundlesRequest__Output, X509BundlesResponse>(SERVICE, 'FetchX509Bundles', observe, async (call) => {
-      requireSecurityHeader(call);
-      const selectors = await callerSelectors(call);
-      identitiesOrDeny(selectors);
-      await streamUpdates(call, selectors, () => ({
-        crl: [],
-        bundles: { [`spiffe://${cache.bundle.trustDomain}`]: bundleDer(cache.bundle) },
-      }));
-    }),
-
-    FetchJWTBundles: serverStream<JWTBundlesRequest__Output, JWTBundlesResponse>(SERVICE, 'FetchJWTBundles', observe, async (call) => {
-      requireSecurityHeader(call);
-      const selectors = await callerSelectors(call);
-      identitiesOrDeny(selectors);
-      await streamUpdates(call, selectors, () => ({
-        bundles: { [`spiffe://${cache.bundle.trustDomain}`]: Buffer.from(toSpiffeBundleJson({ ...cache.bundle, x509Authorities: [] })) },
-      }));
-    }),
+    FetchJWTBundles: serverStream<JWTBundlesRequest__Output, JWTBundlesResponse>(
+      SERVICE,
+      'FetchJWTBundles',
+      observe,
+      async (call) => {
+        requireSecurityHeader(call);
+        const selectors = await callerSelectors(call);
+        identitiesOrDeny(selectors);
+        await streamUpdates(call, selectors, () => ({
+          bundles: {
+            [`spiffe://${cache.bundle.trustDomain}`]: Buffer.from(
+              toSpiffeBundleJson({ ...cache.bundle, x509Authorities: [] }),
+            ),
+          },
+        }));
+      },
+    ),
 
     FetchJWTSVID: unary(SERVICE, 'FetchJWTSVID', observe, async (request, call): Promise<JWTSVIDResponse> => {
       requireSecurityHeader(call);
@@ -162,7 +185,8 @@ export function workloadApiHandlers(deps: WorkloadApiDeps): SpiffeWorkloadAPIHan
       let identities = identitiesOrDeny(selectors);
       if (request.spiffeId !== '') {
         identities = identities.filter((i) => i.entry.spiffeId === request.spiffeId);
-        if (identities.length === 0) throw RpcError.permissionDenied(`no identity issued for ${request.spiffeId}`);
+        if (identities.length === 0)
+          throw RpcError.permissionDenied(`no identity issued for ${request.spiffeId}`);
       }
       const svids = [];
       for (const { entry } of identities) {
@@ -172,16 +196,24 @@ export function workloadApiHandlers(deps: WorkloadApiDeps): SpiffeWorkloadAPIHan
       return { svids };
     }),
 
-    ValidateJWTSVID: unary(SERVICE, 'ValidateJWTSVID', observe, async (request, call): Promise<ValidateJWTSVIDResponse> => {
-      requireSecurityHeader(call);
-      if (request.audience === '') throw RpcError.invalidArgument('audience must be specified');
-      if (request.svid === '') throw RpcError.invalidArgument('svid must be specified');
-      try {
-        const { spiffeId, claims } = await validateJwtSvid(request.svid, { bundle: cache.bundle, audience: request.audience });
-        return { spiffeId: spiffeId.toString(), claims: toStruct(claims) };
-      } catch (error) {
-        throw RpcError.invalidArgument((error as Error).message);
-      }
-    }),
+    ValidateJWTSVID: unary(
+      SERVICE,
+      'ValidateJWTSVID',
+      observe,
+      async (request, call): Promise<ValidateJWTSVIDResponse> => {
+        requireSecurityHeader(call);
+        if (request.audience === '') throw RpcError.invalidArgument('audience must be specified');
+        if (request.svid === '') throw RpcError.invalidArgument('svid must be specified');
+        try {
+          const { spiffeId, claims } = await validateJwtSvid(request.svid, {
+            bundle: cache.bundle,
+            audience: request.audience,
+          });
+          return { spiffeId: spiffeId.toString(), claims: toStruct(claims) };
+        } catch (error) {
+          throw RpcError.invalidArgument((error as Error).message);
+        }
+      },
+    ),
   };
 }

@@ -14,7 +14,10 @@ export interface KeyAndCsr {
 /** A fresh P-256 key and a CSR for it, for one SVID (workload or agent). */
 export async function newKeyAndCsr(): Promise<KeyAndCsr> {
   const algorithm = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
-  const keys = (await webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+  const keys = (await webcrypto.subtle.generateKey(algorithm, true, [
+    'sign',
+    'verify',
+  ])) as webcrypto.CryptoKeyPair;
   const csr = await x509.Pkcs10CertificateRequestGenerator.create({ keys, signingAlgorithm: algorithm });
   const pkcs8 = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey);
   return { privateKeyPkcs8: Buffer.from(pkcs8), csr: Buffer.from(csr.rawData) };

@@ -12,16 +12,28 @@ interface StoredBundle {
 function encode(bundle: TrustBundle): StoredBundle {
   return {
     ...bundle,
-    x509Authorities: bundle.x509Authorities.map((a) => ({ der: a.der.toString('base64'), tainted: a.tainted })),
-    jwtAuthorities: bundle.jwtAuthorities.map((a) => ({ ...a, publicKeySpki: a.publicKeySpki.toString('base64') })),
+    x509Authorities: bundle.x509Authorities.map((a) => ({
+      der: a.der.toString('base64'),
+      tainted: a.tainted,
+    })),
+    jwtAuthorities: bundle.jwtAuthorities.map((a) => ({
+      ...a,
+      publicKeySpki: a.publicKeySpki.toString('base64'),
+    })),
   };
 }
 
 function decode(stored: StoredBundle): TrustBundle {
   return {
     ...stored,
-    x509Authorities: stored.x509Authorities.map((a) => ({ der: Buffer.from(a.der, 'base64'), tainted: a.tainted })),
-    jwtAuthorities: stored.jwtAuthorities.map((a) => ({ ...a, publicKeySpki: Buffer.from(a.publicKeySpki, 'base64') })),
+    x509Authorities: stored.x509Authorities.map((a) => ({
+      der: Buffer.from(a.der, 'base64'),
+      tainted: a.tainted,
+    })),
+    jwtAuthorities: stored.jwtAuthorities.map((a) => ({
+      ...a,
+      publicKeySpki: Buffer.from(a.publicKeySpki, 'base64'),
+    })),
   };
 }
 
@@ -34,7 +46,11 @@ export class BundleRepository {
   constructor(private readonly sql: SqlClient) {}
 
   async get(trustDomain: string): Promise<TrustBundle | undefined> {
-    const row = (await this.sql.query<{ data: unknown }>('SELECT data FROM bundles WHERE trust_domain = $1', [trustDomain]))[0];
+    const row = (
+      await this.sql.query<{ data: unknown }>('SELECT data FROM bundles WHERE trust_domain = $1', [
+        trustDomain,
+      ])
+    )[0];
     return row ? decode(parse(row.data)) : undefined;
   }
 
@@ -46,10 +62,17 @@ export class BundleRepository {
   }
 
   /** Read-modify-write under a row lock, so servers sharing a datastore never lose each other's changes. */
-  async update(trustDomain: string, change: (current: TrustBundle | undefined) => TrustBundle): Promise<TrustBundle> {
+  async update(
+    trustDomain: string,
+    change: (current: TrustBundle | undefined) => TrustBundle,
+  ): Promise<TrustBundle> {
     return this.sql.transaction(async (tx) => {
       await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`bundle ${trustDomain}`]);
-      const row = (await tx.query<{ data: unknown }>('SELECT data FROM bundles WHERE trust_domain = $1 FOR UPDATE', [trustDomain]))[0];
+      const row = (
+        await tx.query<{ data: unknown }>('SELECT data FROM bundles WHERE trust_domain = $1 FOR UPDATE', [
+          trustDomain,
+        ])
+      )[0];
       const next = change(row ? decode(parse(row.data)) : undefined);
       await tx.query(
         'INSERT INTO bundles (trust_domain, data) VALUES ($1, $2) ON CONFLICT (trust_domain) DO UPDATE SET data = EXCLUDED.data',

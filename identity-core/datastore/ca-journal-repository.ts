@@ -11,8 +11,19 @@ export class CaJournalRepository {
   constructor(private readonly sql: SqlClient) {}
 
   async load(id: number): Promise<CaJournalRecord | undefined> {
-    const row = (await this.sql.query<{ id: number; data: unknown; active_x509_authority_id: string }>('SELECT * FROM ca_journals WHERE id = $1', [id]))[0];
-    return row ? { id: row.id, data: typeof row.data === 'string' ? JSON.parse(row.data) : row.data, activeX509AuthorityId: row.active_x509_authority_id } : undefined;
+    const row = (
+      await this.sql.query<{ id: number; data: unknown; active_x509_authority_id: string }>(
+        'SELECT * FROM ca_journals WHERE id = $1',
+        [id],
+      )
+    )[0];
+    return row
+      ? {
+          id: row.id,
+          data: typeof row.data === 'string' ? JSON.parse(row.data) : row.data,
+          activeX509AuthorityId: row.active_x509_authority_id,
+        }
+      : undefined;
   }
 
   async save(record: { id?: number; data: unknown; activeX509AuthorityId: string }): Promise<number> {

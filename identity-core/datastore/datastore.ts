@@ -41,7 +41,10 @@ function repositories(sql: SqlClient): Repositories {
 
 /** Connects to the configured backend and brings its schema up to date. */
 export async function openDatastore(config: DatastoreConfig): Promise<Datastore> {
-  const sql = config.databaseType === 'pglite' ? await openPglite(config.connectionString) : openPostgres(config.connectionString);
+  const sql =
+    config.databaseType === 'pglite'
+      ? await openPglite(config.connectionString)
+      : openPostgres(config.connectionString);
   try {
     await migrate(sql);
   } catch (error) {

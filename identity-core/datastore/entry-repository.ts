@@ -3,7 +3,9 @@ import { AlreadyExistsError, NotFoundError } from './errors.js';
 import type { RegistrationEntry, Selector } from './records.js';
 import type { SqlClient } from './sql-client.js';
 
-export type NewRegistrationEntry = Omit<RegistrationEntry, 'id' | 'createdAt' | 'revisionNumber'> & { id?: string };
+export type NewRegistrationEntry = Omit<RegistrationEntry, 'id' | 'createdAt' | 'revisionNumber'> & {
+  id?: string;
+};
 
 interface EntryRow {
   entry_id: string;
@@ -29,7 +31,11 @@ const selectorKey = (selectors: Selector[]) =>
 export class EntryRepository {
   constructor(private readonly sql: SqlClient) {}
 
-  private async assemble(db: SqlClient, rows: EntryRow[], scope: { where: string; params: unknown[] }): Promise<RegistrationEntry[]> {
+  private async assemble(
+    db: SqlClient,
+    rows: EntryRow[],
+    scope: { where: string; params: unknown[] },
+  ): Promise<RegistrationEntry[]> {
     if (rows.length === 0) return [];
     const [selectors, dnsNames] = await Promise.all([
       db.query<{ entry_id: string; type: string; value: string }>(
@@ -71,7 +77,10 @@ export class EntryRepository {
   }
 
   private async select(db: SqlClient, where: string, params: unknown[]): Promise<RegistrationEntry[]> {
-    const rows = await db.query<EntryRow>(`SELECT e.* FROM registered_entries e ${where} ORDER BY e.created_at, e.entry_id`, params);
+    const rows = await db.query<EntryRow>(
+      `SELECT e.* FROM registered_entries e ${where} ORDER BY e.created_at, e.entry_id`,
+      params,
+    );
     return this.assemble(db, rows, { where, params });
   }
 
@@ -80,24 +89,48 @@ export class EntryRepository {
     return this.sql.transaction(async (tx) => {
       // Two servers creating the same entry at once must not both pass the duplicate check.
       await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`${entry.parentId} ${entry.spiffeId}`]);
-      const candidates = await this.select(tx, 'WHERE e.spiffe_id = $1 AND e.parent_id = $2', [entry.spiffeId, entry.parentId]);
+      const candidates = await this.select(tx, 'WHERE e.spiffe_id = $1 AND e.parent_id = $2', [
+        entry.spiffeId,
+        entry.parentId,
+      ]);
       const duplicate = candidates.find((c) => selectorKey(c.selectors) === selectorKey(entry.selectors));
       if (duplicate) throw new AlreadyExistsError('similar entry already exists', duplicate);
       const id = entry.id ?? randomUUID();
-      if (entry.id && (await tx.query('SELECT 1 FROM registered_entries WHERE entry_id = $1', [id])).length > 0) {
+      if (
+        entry.id &&
+        (await tx.query('SELECT 1 FROM registered_entries WHERE entry_id = $1', [id])).length > 0
+      ) {
         throw new AlreadyExistsError(`an entry with ID ${id} already exists`);
       }
       const createdAt = Math.floor(Date.now() / 1000);
       await tx.query(
         `INSERT INTO registered_entries (entry_id, spiffe_id, parent_id, x509_svid_ttl, jwt_svid_ttl, downstream, admin, hint, expiry, created_at, revision_number)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0)`,
-        [id, entry.spiffeId, entry.parentId, entry.x509SvidTtl, entry.jwtSvidTtl, entry.downstream, entry.admin, entry.hint, entry.expiresAt, createdAt],
+        [
+          id,
+          entry.spiffeId,
+          entry.parentId,
+          entry.x509SvidTtl,
+          entry.jwtSvidTtl,
+          entry.downstream,
+          entry.admin,
+          entry.hint,
+          entry.expiresAt,
+          createdAt,
+        ],
       );
       for (const s of entry.selectors) {
-        await tx.query('INSERT INTO selectors (entry_id, type, value) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [id, s.type, s.value]);
+        await tx.query(
+          'INSERT INTO selectors (entry_id, type, value) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
+          [id, s.type, s.value],
+        );
       }
       for (const [position, name] of entry.dnsNames.entries()) {
-        await tx.query('INSERT INTO dns_names (entry_id, position, value) VALUES ($1, $2, $3)', [id, position, name]);
+        await tx.query('INSERT INTO dns_names (entry_id, position, value) VALUES ($1, $2, $3)', [
+          id,
+          position,
+          name,
+        ]);
       }
       return (await this.select(tx, 'WHERE e.entry_id = $1', [id]))[0]!;
     });

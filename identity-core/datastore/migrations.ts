@@ -77,16 +77,27 @@ const MIGRATION_LOCK = 7_233_081;
 export async function migrate(sql: SqlClient): Promise<void> {
   await sql.transaction(async (tx) => {
     await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
-    await tx.query('CREATE TABLE IF NOT EXISTS migrations (version integer PRIMARY KEY, description text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())');
+    await tx.query(
+      'CREATE TABLE IF NOT EXISTS migrations (version integer PRIMARY KEY, description text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())',
+    );
     const applied = await tx.query<{ version: number }>('SELECT version FROM migrations ORDER BY version');
     const newest = applied.at(-1)?.version ?? 0;
     if (newest > SCHEMA_VERSION) {
-      throw new DatastoreError(`the database schema is at version ${newest}, newer than this build knows (${SCHEMA_VERSION}); upgrade tspire-server`);
+      throw new DatastoreError(
+        `the database schema is at version ${newest}, newer than this build knows (${SCHEMA_VERSION}); upgrade tspire-server`,
+      );
     }
     for (const migration of MIGRATIONS.filter((m) => m.version > newest)) {
       // One statement per query: PGlite's extended protocol takes a single statement at a time.
-      for (const statement of migration.sql.split(';').map((s) => s.trim()).filter(Boolean)) await tx.query(statement);
-      await tx.query('INSERT INTO migrations (version, description) VALUES ($1, $2)', [migration.version, migration.description]);
+      for (const statement of migration.sql
+        .split(';')
+        .map((s) => s.trim())
+        .filter(Boolean))
+        await tx.query(statement);
+      await tx.query('INSERT INTO migrations (version, description) VALUES ($1, $2)', [
+        migration.version,
+        migration.description,
+      ]);
     }
   });
 }

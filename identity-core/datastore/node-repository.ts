@@ -30,7 +30,8 @@ export class NodeRepository {
       [rows.map((r) => r.spiffe_id)],
     );
     const byId = new Map<string, Selector[]>();
-    for (const s of selectors) byId.set(s.spiffe_id, [...(byId.get(s.spiffe_id) ?? []), { type: s.type, value: s.value }]);
+    for (const s of selectors)
+      byId.set(s.spiffe_id, [...(byId.get(s.spiffe_id) ?? []), { type: s.type, value: s.value }]);
     return rows.map((row) => ({
       spiffeId: row.spiffe_id,
       attestationType: row.data_type,
@@ -45,27 +46,47 @@ export class NodeRepository {
 
   async create(node: AttestedNode): Promise<AttestedNode> {
     await this.sql.transaction(async (tx) => {
-      if ((await tx.query('SELECT 1 FROM attested_node_entries WHERE spiffe_id = $1', [node.spiffeId])).length > 0) {
+      if (
+        (await tx.query('SELECT 1 FROM attested_node_entries WHERE spiffe_id = $1', [node.spiffeId])).length >
+        0
+      ) {
         throw new AlreadyExistsError(`agent ${node.spiffeId} is already attested`);
       }
       await tx.query(
         `INSERT INTO attested_node_entries (spiffe_id, data_type, serial_number, expires_at, new_serial_number, new_expires_at, can_reattest)
          VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-        [node.spiffeId, node.attestationType, node.certSerialNumber, node.certNotAfter, node.newCertSerialNumber, node.newCertNotAfter, node.canReattest],
+        [
+          node.spiffeId,
+          node.attestationType,
+          node.certSerialNumber,
+          node.certNotAfter,
+          node.newCertSerialNumber,
+          node.newCertNotAfter,
+          node.canReattest,
+        ],
       );
       for (const s of node.selectors) {
-        await tx.query('INSERT INTO node_selectors (spiffe_id, type, value) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [node.spiffeId, s.type, s.value]);
+        await tx.query(
+          'INSERT INTO node_selectors (spiffe_id, type, value) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
+          [node.spiffeId, s.type, s.value],
+        );
       }
     });
     return node;
   }
 
   async get(spiffeId: string): Promise<AttestedNode | undefined> {
-    return (await this.withSelectors(await this.sql.query<NodeRow>('SELECT * FROM attested_node_entries WHERE spiffe_id = $1', [spiffeId])))[0];
+    return (
+      await this.withSelectors(
+        await this.sql.query<NodeRow>('SELECT * FROM attested_node_entries WHERE spiffe_id = $1', [spiffeId]),
+      )
+    )[0];
   }
 
   async list(): Promise<AttestedNode[]> {
-    return this.withSelectors(await this.sql.query<NodeRow>('SELECT * FROM attested_node_entries ORDER BY spiffe_id'));
+    return this.withSelectors(
+      await this.sql.query<NodeRow>('SELECT * FROM attested_node_entries ORDER BY spiffe_id'),
+    );
   }
 
   async updateSerials(spiffeId: string, update: SerialUpdate): Promise<void> {
@@ -76,7 +97,13 @@ export class NodeRepository {
          new_serial_number = COALESCE($4, new_serial_number),
          new_expires_at = COALESCE($5, new_expires_at)
        WHERE spiffe_id = $1 RETURNING spiffe_id`,
-      [spiffeId, update.certSerialNumber ?? null, update.certNotAfter ?? null, update.newCertSerialNumber ?? null, update.newCertNotAfter ?? null],
+      [
+        spiffeId,
+        update.certSerialNumber ?? null,
+        update.certNotAfter ?? null,
+        update.newCertSerialNumber ?? null,
+        update.newCertNotAfter ?? null,
+      ],
     );
     if (rows.length === 0) throw new NotFoundError(`agent ${spiffeId} not found`);
   }
@@ -90,7 +117,10 @@ export class NodeRepository {
   }
 
   async delete(spiffeId: string): Promise<void> {
-    const rows = await this.sql.query('DELETE FROM attested_node_entries WHERE spiffe_id = $1 RETURNING spiffe_id', [spiffeId]);
+    const rows = await this.sql.query(
+      'DELETE FROM attested_node_entries WHERE spiffe_id = $1 RETURNING spiffe_id',
+      [spiffeId],
+    );
     if (rows.length === 0) throw new NotFoundError(`agent ${spiffeId} not found`);
   }
 }

@@ -7,7 +7,8 @@ function normalize<T>(rows: unknown[]): T[] {
   // PGlite returns int8 as bigint; the records use numbers for Unix seconds and revisions.
   return rows.map((row) => {
     const out: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(row as Record<string, unknown>)) out[key] = typeof value === 'bigint' ? Number(value) : value;
+    for (const [key, value] of Object.entries(row as Record<string, unknown>))
+      out[key] = typeof value === 'bigint' ? Number(value) : value;
     return out as T;
   });
 }

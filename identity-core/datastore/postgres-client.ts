@@ -5,13 +5,26 @@ import type { SqlClient } from './sql-client.js';
 // bigint columns (Unix seconds, revisions) fit in a JS number; read them as numbers, not strings.
 pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
 
-const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE', '57P01', '57P02', '57P03']);
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENOTFOUND',
+  'EPIPE',
+  '57P01',
+  '57P02',
+  '57P03',
+]);
 
 /** Connection-level failures become DatastoreUnavailableError; SQL errors keep their message. */
 export function translatePgError(error: unknown): Error {
   const e = error as { code?: string; message?: string };
   const message = e.message ?? String(error);
-  if ((e.code && (UNAVAILABLE_CODES.has(e.code) || e.code.startsWith('08'))) || /timeout|terminat|Connection terminated|connect/i.test(message)) {
+  if (
+    (e.code && (UNAVAILABLE_CODES.has(e.code) || e.code.startsWith('08'))) ||
+    /timeout|terminat|Connection terminated|connect/i.test(message)
+  ) {
     return new DatastoreUnavailableError(`datastore unavailable: ${message}`, { cause: error });
   }
   return new DatastoreError(message, { cause: error });

@@ -85,9 +85,13 @@ export class CaJournal {
 
   /** Fills the next slot with a new PREPARED authority; an OLD one there is dropped, as SPIRE reuses the slot. */
   prepare(kind: AuthorityKind, entry: Omit<JournalEntry, 'status' | 'tainted'>): JournalEntry {
-    if (this.slots[kind].current?.status !== 'ACTIVE') throw new CaJournalError('FAILED_PRECONDITION', 'server is initializing');
+    if (this.slots[kind].current?.status !== 'ACTIVE')
+      throw new CaJournalError('FAILED_PRECONDITION', 'server is initializing');
     if (this.slots[kind].next?.status === 'OLD' && this.slots[kind].next?.tainted) {
-      throw new CaJournalError('FAILED_PRECONDITION', 'the next slot holds a tainted authority: revoke it before preparing another');
+      throw new CaJournalError(
+        'FAILED_PRECONDITION',
+        'the next slot holds a tainted authority: revoke it before preparing another',
+      );
     }
     const prepared: JournalEntry = { ...entry, status: 'PREPARED', tainted: false };
     this.slots[kind].next = prepared;
@@ -97,8 +101,10 @@ export class CaJournal {
   activate(kind: AuthorityKind, authorityId: string): JournalEntry {
     const { current, next } = this.slots[kind];
     if (authorityId === '') throw new CaJournalError('INVALID_ARGUMENT', 'no authority ID provided');
-    if (!next || next.authorityId !== authorityId) throw new CaJournalError('INVALID_ARGUMENT', 'unexpected authority ID');
-    if (next.status !== 'PREPARED') throw new CaJournalError('FAILED_PRECONDITION', 'only Prepared authorities can be activated');
+    if (!next || next.authorityId !== authorityId)
+      throw new CaJournalError('INVALID_ARGUMENT', 'unexpected authority ID');
+    if (next.status !== 'PREPARED')
+      throw new CaJournalError('FAILED_PRECONDITION', 'only Prepared authorities can be activated');
     const activated: JournalEntry = { ...next, status: 'ACTIVE' };
     this.slots[kind] = { current: activated, ...(current ? { next: { ...current, status: 'OLD' } } : {}) };
     return activated;
@@ -107,9 +113,12 @@ export class CaJournal {
   taint(kind: AuthorityKind, authorityId: string): JournalEntry {
     const { current, next } = this.slots[kind];
     if (authorityId === '') throw new CaJournalError('INVALID_ARGUMENT', 'no authority ID provided');
-    if (current?.authorityId === authorityId) throw new CaJournalError('INVALID_ARGUMENT', 'unable to taint current local authority');
-    if (!next || next.authorityId !== authorityId) throw new CaJournalError('INVALID_ARGUMENT', 'unexpected authority ID');
-    if (next.status !== 'OLD') throw new CaJournalError('INVALID_ARGUMENT', 'only Old local authorities can be tainted');
+    if (current?.authorityId === authorityId)
+      throw new CaJournalError('INVALID_ARGUMENT', 'unable to taint current local authority');
+    if (!next || next.authorityId !== authorityId)
+      throw new CaJournalError('INVALID_ARGUMENT', 'unexpected authority ID');
+    if (next.status !== 'OLD')
+      throw new CaJournalError('INVALID_ARGUMENT', 'only Old local authorities can be tainted');
     if (next.tainted) throw new CaJournalError('FAILED_PRECONDITION', 'authority is already tainted');
     this.slots[kind].next = { ...next, tainted: true };
     return this.slots[kind].next!;
@@ -117,12 +126,18 @@ export class CaJournal {
 
   revoke(kind: AuthorityKind, authorityId: string): JournalEntry {
     const { current, next } = this.slots[kind];
-    if (authorityId === '') throw new CaJournalError('INVALID_ARGUMENT', 'invalid authority ID: no authority ID provided');
-    if (current?.authorityId === authorityId) throw new CaJournalError('INVALID_ARGUMENT', 'invalid authority ID: unable to use current authority');
+    if (authorityId === '')
+      throw new CaJournalError('INVALID_ARGUMENT', 'invalid authority ID: no authority ID provided');
+    if (current?.authorityId === authorityId)
+      throw new CaJournalError('INVALID_ARGUMENT', 'invalid authority ID: unable to use current authority');
     if (!next || next.authorityId !== authorityId || next.status !== 'OLD') {
-      throw new CaJournalError('INVALID_ARGUMENT', 'invalid authority ID: only Old local authority can be revoked');
+      throw new CaJournalError(
+        'INVALID_ARGUMENT',
+        'invalid authority ID: only Old local authority can be revoked',
+      );
     }
-    if (!next.tainted) throw new CaJournalError('FAILED_PRECONDITION', 'it is not possible to revoke an untainted authority');
+    if (!next.tainted)
+      throw new CaJournalError('FAILED_PRECONDITION', 'it is not possible to revoke an untainted authority');
     delete this.slots[kind].next;
     return next;
   }
@@ -133,7 +148,8 @@ export class CaJournal {
 
   static fromJSON(data: unknown): CaJournal {
     const slots = data as Record<AuthorityKind, Slots> | null;
-    if (!slots || typeof slots !== 'object' || !slots.x509 || !slots.jwt) throw new Error('CA journal data is malformed');
+    if (!slots || typeof slots !== 'object' || !slots.x509 || !slots.jwt)
+      throw new Error('CA journal data is malformed');
     return new CaJournal(structuredClone(slots));
   }
 }

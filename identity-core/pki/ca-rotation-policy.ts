@@ -19,6 +19,9 @@ export function shouldPrepare(current: { notBefore: number; notAfter: number }, 
   return nowSeconds > preparationThreshold(current.notBefore, current.notAfter);
 }
 
-export function shouldActivate(current: { notBefore: number; notAfter: number }, nowSeconds: number): boolean {
+export function shouldActivate(
+  current: { notBefore: number; notAfter: number },
+  nowSeconds: number,
+): boolean {
   return nowSeconds > activationThreshold(current.notBefore, current.notAfter);
 }

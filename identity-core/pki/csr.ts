@@ -41,11 +41,21 @@ const EC_CURVES: Record<string, { crv: string; size: number }> = {
 function importSpki(buf: Buffer, spki: ReturnType<typeof readNode>): KeyObject {
   const [algorithm, bits] = children(buf, spki);
   const ids = algorithm ? children(buf, algorithm) : [];
-  const curve = ids[1]?.tag === 0x06 ? EC_CURVES[oidToString(buf.subarray(ids[1].contentStart, ids[1].end))] : undefined;
-  if (curve && bits && bits.tag === 0x03 && bits.end - bits.contentStart === 2 + 2 * curve.size && buf[bits.contentStart + 1] === 0x04) {
+  const curve =
+    ids[1]?.tag === 0x06 ? EC_CURVES[oidToString(buf.subarray(ids[1].contentStart, ids[1].end))] : undefined;
+  if (
+    curve &&
+    bits &&
+    bits.tag === 0x03 &&
+    bits.end - bits.contentStart === 2 + 2 * curve.size &&
+    buf[bits.contentStart + 1] === 0x04
+  ) {
     const x = buf.subarray(bits.contentStart + 2, bits.contentStart + 2 + curve.size);
     const y = buf.subarray(bits.contentStart + 2 + curve.size, bits.end);
-    return createPublicKey({ key: { kty: 'EC', crv: curve.crv, x: x.toString('base64url'), y: y.toString('base64url') }, format: 'jwk' });
+    return createPublicKey({
+      key: { kty: 'EC', crv: curve.crv, x: x.toString('base64url'), y: y.toString('base64url') },
+      format: 'jwk',
+    });
   }
   return createPublicKey({ key: buf.subarray(spki.start, spki.end), format: 'der', type: 'spki' });
 }
@@ -66,13 +76,15 @@ function checkKey(key: KeyObject): void {
 function sansOf(buf: Buffer, attributes: ReturnType<typeof readNode>, uris: string[], dns: string[]): void {
   for (const attribute of children(buf, attributes)) {
     const [type, values] = children(buf, attribute);
-    if (!type || !values || oidToString(buf.subarray(type.contentStart, type.end)) !== EXTENSION_REQUEST) continue;
+    if (!type || !values || oidToString(buf.subarray(type.contentStart, type.end)) !== EXTENSION_REQUEST)
+      continue;
     for (const extensions of children(buf, values)) {
       for (const extension of children(buf, extensions)) {
         const parts = children(buf, extension);
         const id = parts[0];
         const value = parts.at(-1);
-        if (!id || !value || oidToString(buf.subarray(id.contentStart, id.end)) !== SUBJECT_ALT_NAME) continue;
+        if (!id || !value || oidToString(buf.subarray(id.contentStart, id.end)) !== SUBJECT_ALT_NAME)
+          continue;
         const names = readNode(buf, value.contentStart, value.end);
         for (const name of children(buf, names)) {
           const text = buf.toString('latin1', name.contentStart, name.end);
@@ -91,9 +103,17 @@ export function parseCsr(der: Buffer | Uint8Array): ParsedCsr {
   if (buf.length > MAX_CSR_BYTES) throw new CsrError(`CSR is larger than ${MAX_CSR_BYTES} bytes`);
   try {
     const outer = readNode(buf, 0);
-    if (outer.tag !== 0x30 || outer.end !== buf.length) throw new CsrError('CSR is not a single DER SEQUENCE');
+    if (outer.tag !== 0x30 || outer.end !== buf.length)
+      throw new CsrError('CSR is not a single DER SEQUENCE');
     const [info, algorithm, signature] = children(buf, outer);
-    if (!info || !algorithm || !signature || info.tag !== 0x30 || algorithm.tag !== 0x30 || signature.tag !== 0x03) {
+    if (
+      !info ||
+      !algorithm ||
+      !signature ||
+      info.tag !== 0x30 ||
+      algorithm.tag !== 0x30 ||
+      signature.tag !== 0x03
+    ) {
       throw new CsrError('CSR structure is invalid');
     }
     const infoParts = children(buf, info);

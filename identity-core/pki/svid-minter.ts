@@ -29,8 +29,10 @@ const SUBJECT_PREFIX = [
 
 function signatureAlgorithm(key: KeyObject): { id: Buffer; hash: string } {
   const curve = key.asymmetricKeyDetails?.namedCurve;
-  if (key.asymmetricKeyType === 'ec' && curve === 'prime256v1') return { id: seq(oid('1.2.840.10045.4.3.2')), hash: 'sha256' };
-  if (key.asymmetricKeyType === 'ec' && curve === 'secp384r1') return { id: seq(oid('1.2.840.10045.4.3.3')), hash: 'sha384' };
+  if (key.asymmetricKeyType === 'ec' && curve === 'prime256v1')
+    return { id: seq(oid('1.2.840.10045.4.3.2')), hash: 'sha256' };
+  if (key.asymmetricKeyType === 'ec' && curve === 'secp384r1')
+    return { id: seq(oid('1.2.840.10045.4.3.3')), hash: 'sha384' };
   throw new Error('the SVID minter signs with EC P-256 or P-384 CA keys');
 }
 
@@ -48,7 +50,9 @@ function subjectOf(certDer: Buffer): Buffer {
 function keyIdentifier(spki: Buffer): Buffer {
   const outer = readNode(spki, 0);
   const bits = children(spki, outer)[1]!;
-  return createHash('sha1').update(spki.subarray(bits.contentStart + 1, bits.end)).digest();
+  return createHash('sha1')
+    .update(spki.subarray(bits.contentStart + 1, bits.end))
+    .digest();
 }
 
 /**
@@ -81,7 +85,13 @@ export class X509SvidMinter {
     return this.validity.der;
   }
 
-  mint(options: { spiffeId: string; publicKeySpki: Buffer; ttlSeconds: number; now?: number; dnsNames?: string[] }): MintedSvid {
+  mint(options: {
+    spiffeId: string;
+    publicKeySpki: Buffer;
+    ttlSeconds: number;
+    now?: number;
+    dnsNames?: string[];
+  }): MintedSvid {
     const now = Math.floor((options.now ?? Date.now()) / 1000);
     const notBefore = now - BACKDATE_SECONDS;
     const notAfter = Math.min(now + options.ttlSeconds, this.caNotAfter);
@@ -90,10 +100,14 @@ export class X509SvidMinter {
     serialBytes[0]! &= 0x7f;
     serialBytes[0]! |= 0x01;
     const dnsNames = options.dnsNames ?? [];
-    const subject = dnsNames.length > 0
-      ? seq(...SUBJECT_PREFIX, tlv(0x31, seq(oid('2.5.4.3'), tlv(0x0c, Buffer.from(dnsNames[0]!)))))
-      : seq(...SUBJECT_PREFIX);
-    const names = [tlv(0x86, Buffer.from(options.spiffeId)), ...dnsNames.map((name) => tlv(0x82, Buffer.from(name)))];
+    const subject =
+      dnsNames.length > 0
+        ? seq(...SUBJECT_PREFIX, tlv(0x31, seq(oid('2.5.4.3'), tlv(0x0c, Buffer.from(dnsNames[0]!)))))
+        : seq(...SUBJECT_PREFIX);
+    const names = [
+      tlv(0x86, Buffer.from(options.spiffeId)),
+      ...dnsNames.map((name) => tlv(0x82, Buffer.from(name))),
+    ];
     const extensions = tlv(
       0xa3,
       seq(

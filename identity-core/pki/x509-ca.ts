@@ -49,7 +49,13 @@ export async function createSelfSignedCa(options: {
   const notBefore = nowSeconds - BACKDATE_SECONDS;
   const notAfter = nowSeconds + options.ttlSeconds;
   const subtle = webcrypto.subtle;
-  const privateKey = await subtle.importKey('pkcs8', options.privateKey.export({ format: 'der', type: 'pkcs8' }), algorithm, false, ['sign']);
+  const privateKey = await subtle.importKey(
+    'pkcs8',
+    options.privateKey.export({ format: 'der', type: 'pkcs8' }),
+    algorithm,
+    false,
+    ['sign'],
+  );
   const publicKey = await subtle.importKey(
     'spki',
     createPublicKey(options.privateKey).export({ format: 'der', type: 'spki' }),
@@ -68,7 +74,10 @@ export async function createSelfSignedCa(options: {
     signingAlgorithm: algorithm,
     extensions: [
       new x509.BasicConstraintsExtension(true, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature, true),
+      new x509.KeyUsagesExtension(
+        x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature,
+        true,
+      ),
       await x509.SubjectKeyIdentifierExtension.create(publicKey),
       new x509.SubjectAlternativeNameExtension([{ type: 'url', value: `spiffe://${options.trustDomain}` }]),
     ],

@@ -10,7 +10,12 @@ export interface AttestedNodeLookup {
   get(spiffeId: string): Promise<AttestedNode | undefined>;
   updateSerials(
     spiffeId: string,
-    serials: { certSerialNumber?: string; certNotAfter?: number; newCertSerialNumber?: string; newCertNotAfter?: number },
+    serials: {
+      certSerialNumber?: string;
+      certNotAfter?: number;
+      newCertSerialNumber?: string;
+      newCertNotAfter?: number;
+    },
   ): Promise<void>;
 }
 
@@ -55,11 +60,16 @@ export class AgentAuthorizer {
         Math.min(now, agentNotAfter - 1),
       );
       agentId = verified.spiffeId.toString();
-      if (verified.spiffeId.trustDomain !== this.trustDomain || !verified.spiffeId.path.startsWith('/spire/agent/')) {
+      if (
+        verified.spiffeId.trustDomain !== this.trustDomain ||
+        !verified.spiffeId.path.startsWith('/spire/agent/')
+      ) {
         throw new Error(`${agentId} is not an agent of trust domain ${this.trustDomain}`);
       }
     } catch (error) {
-      throw RpcError.unauthenticated(`caller is not an agent of this trust domain: ${(error as Error).message}`);
+      throw RpcError.unauthenticated(
+        `caller is not an agent of this trust domain: ${(error as Error).message}`,
+      );
     }
 
     if (now > agentNotAfter) {
@@ -95,9 +105,18 @@ export class AgentAuthorizer {
       } catch (error) {
         throw RpcError.internal(`unable to activate the new agent SVID: ${(error as Error).message}`);
       }
-      return { agentId, svid: leaf, node: { ...node, certSerialNumber: serial, certNotAfter: node.newCertNotAfter } };
+      return {
+        agentId,
+        svid: leaf,
+        node: { ...node, certSerialNumber: serial, certNotAfter: node.newCertNotAfter },
+      };
     }
-    this.logger.error({ caller_id: agentId, svid_serial_number: serial, serial_number: node.certSerialNumber }, 'Agent SVID is not active');
-    throw RpcError.permissionDenied(`agent "${agentId}" expected to have serial number "${node.certSerialNumber}"; has "${serial}"`);
+    this.logger.error(
+      { caller_id: agentId, svid_serial_number: serial, serial_number: node.certSerialNumber },
+      'Agent SVID is not active',
+    );
+    throw RpcError.permissionDenied(
+      `agent "${agentId}" expected to have serial number "${node.certSerialNumber}"; has "${serial}"`,
+    );
   }
 }

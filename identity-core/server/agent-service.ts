@@ -67,17 +67,25 @@ export function agentService(deps: AgentServiceDeps): Partial<AgentHandlers> {
       throw RpcError.invalidArgument(`invalid agent ID: ${(error as Error).message}`);
     }
     if (agentId.trustDomain !== trustDomain || !agentId.path.startsWith('/spire/agent/')) {
-      throw RpcError.invalidArgument(`invalid agent ID: "${agentId}" is not an agent in trust domain "${trustDomain}"`);
+      throw RpcError.invalidArgument(
+        `invalid agent ID: "${agentId}" is not an agent in trust domain "${trustDomain}"`,
+      );
     }
     return agentId.toString();
   }
 
   async function attest(request: AttestAgentRequest__Output): Promise<AttestAgentResponse> {
-    if (request.step !== 'params' || !request.params) throw RpcError.invalidArgument('malformed param: missing params');
+    if (request.step !== 'params' || !request.params)
+      throw RpcError.invalidArgument('malformed param: missing params');
     const { data, params } = request.params;
-    if (!data || data.type === '') throw RpcError.invalidArgument('malformed param: missing attestation data');
-    if (!params || params.csr.length === 0) throw RpcError.invalidArgument('malformed param: missing X509-SVID parameters');
-    if (data.type !== 'join_token') throw RpcError.failedPrecondition(`error getting node attestor: could not find node attestor type "${data.type}"`);
+    if (!data || data.type === '')
+      throw RpcError.invalidArgument('malformed param: missing attestation data');
+    if (!params || params.csr.length === 0)
+      throw RpcError.invalidArgument('malformed param: missing X509-SVID parameters');
+    if (data.type !== 'join_token')
+      throw RpcError.failedPrecondition(
+        `error getting node attestor: could not find node attestor type "${data.type}"`,
+      );
     // Checked before the token is consumed, so a malformed request leaves the token usable.
     const publicKeySpki = publicKeyOf(params.csr);
     const token = data.payload.toString('utf8');
@@ -89,14 +97,22 @@ export function agentService(deps: AgentServiceDeps): Partial<AgentHandlers> {
     } catch (error) {
       throw RpcError.internal(`failed to attest: unable to fetch join token: ${(error as Error).message}`);
     }
-    if (!stored) throw RpcError.permissionDenied('failed to attest: join token does not exist or has already been used');
+    if (!stored)
+      throw RpcError.permissionDenied('failed to attest: join token does not exist or has already been used');
     // SPIRE consumes an expired token too: a token is single use whatever the outcome.
-    if (stored.expiresAt * 1000 < Date.now()) throw RpcError.permissionDenied('failed to attest: join token expired');
+    if (stored.expiresAt * 1000 < Date.now())
+      throw RpcError.permissionDenied('failed to attest: join token expired');
 
     const agentId = SpiffeId.fromParts(trustDomain, `/spire/agent/join_token/${token}`).toString();
     const existing = await datastore.nodes.get(agentId);
-    if (existing && existing.certSerialNumber === '') throw RpcError.permissionDenied('failed to attest: agent is banned');
-    const svid = await ca.signX509Svid({ spiffeId: agentId, publicKeySpki, ttlSeconds: deps.agentTtl, dnsNames: [] });
+    if (existing && existing.certSerialNumber === '')
+      throw RpcError.permissionDenied('failed to attest: agent is banned');
+    const svid = await ca.signX509Svid({
+      spiffeId: agentId,
+      publicKeySpki,
+      ttlSeconds: deps.agentTtl,
+      dnsNames: [],
+    });
     const node: AttestedNode = {
       spiffeId: agentId,
       attestationType: 'join_token',
@@ -108,12 +124,19 @@ export function agentService(deps: AgentServiceDeps): Partial<AgentHandlers> {
       selectors: [],
     };
     try {
-      if (existing) await datastore.nodes.updateSerials(agentId, { certSerialNumber: node.certSerialNumber, certNotAfter: node.certNotAfter });
+      if (existing)
+        await datastore.nodes.updateSerials(agentId, {
+          certSerialNumber: node.certSerialNumber,
+          certNotAfter: node.certNotAfter,
+        });
       else await datastore.nodes.create(node);
     } catch (error) {
       throw RpcError.internal(`failed to create attested agent: ${(error as Error).message}`);
     }
-    logger.info({ agent_id: agentId, node_attestor_type: 'join_token' }, 'Agent attestation request completed');
+    logger.info(
+      { agent_id: agentId, node_attestor_type: 'join_token' },
+      'Agent attestation request completed',
+    );
     return {
       result: {
         svid: { certChain: svid.certificateChain, id: spiffeIdToProto(agentId), expiresAt: svid.notAfter },
@@ -128,7 +151,13 @@ export function agentService(deps: AgentServiceDeps): Partial<AgentHandlers> {
       let handled = false;
       const fail = (error: unknown) => {
         const serviceError = toServiceError(error);
-        observe(SERVICE, 'AttestAgent', statusName(serviceError.code ?? grpc.status.UNKNOWN), (performance.now() - started) / 1000, error);
+        observe(
+          SERVICE,
+          'AttestAgent',
+          statusName(serviceError.code ?? grpc.status.UNKNOWN),
+          (performance.now() - started) / 1000,
+          error,
+        );
         call.emit('error', Object.assign(new Error(serviceError.details), serviceError));
       };
       call.on('error', () => undefined);
@@ -148,16 +177,27 @@ export function agentService(deps: AgentServiceDeps): Partial<AgentHandlers> {
 
     RenewAgent: unary(SERVICE, 'RenewAgent', observe, async (request, call): Promise<RenewAgentResponse> => {
       const { agentId } = await auth.agent(call);
-      if (!request.params || request.params.csr.length === 0) throw RpcError.invalidArgument('params cannot be nil');
+      if (!request.params || request.params.csr.length === 0)
+        throw RpcError.invalidArgument('params cannot be nil');
       const publicKeySpki = publicKeyOf(request.params.csr);
-      const svid = await ca.signX509Svid({ spiffeId: agentId, publicKeySpki, ttlSeconds: deps.agentTtl, dnsNames: [] });
+      const svid = await ca.signX509Svid({
+        spiffeId: agentId,
+        publicKeySpki,
+        ttlSeconds: deps.agentTtl,
+        dnsNames: [],
+      });
       try {
-        await datastore.nodes.updateSerials(agentId, { newCertSerialNumber: svid.serial.toString(10), newCertNotAfter: svid.notAfter });
+        await datastore.nodes.updateSerials(agentId, {
+          newCertSerialNumber: svid.serial.toString(10),
+          newCertNotAfter: svid.notAfter,
+        });
       } catch (error) {
         throw RpcError.internal(`failed to update agent: ${(error as Error).message}`);
       }
       logger.debug({ agent_id: agentId }, 'Renewed agent SVID');
-      return { svid: { certChain: svid.certificateChain, id: spiffeIdToProto(agentId), expiresAt: svid.notAfter } };
+      return {
+        svid: { certChain: svid.certificateChain, id: spiffeIdToProto(agentId), expiresAt: svid.notAfter },
+      };
     }),
 
     ListAgents: unary(SERVICE, 'ListAgents', observe, async (request, call): Promise<ListAgentsResponse> => {
@@ -169,8 +209,10 @@ export function agentService(deps: AgentServiceDeps): Partial<AgentHandlers> {
         throw RpcError.internal(`failed to list agents: ${(error as Error).message}`);
       }
       const filter = request.filter;
-      if (filter?.byBanned) nodes = nodes.filter((n) => (n.certSerialNumber === '') === filter.byBanned!.value);
-      if (filter?.byAttestationType) nodes = nodes.filter((n) => n.attestationType === filter.byAttestationType);
+      if (filter?.byBanned)
+        nodes = nodes.filter((n) => (n.certSerialNumber === '') === filter.byBanned!.value);
+      if (filter?.byAttestationType)
+        nodes = nodes.filter((n) => n.attestationType === filter.byAttestationType);
       return { agents: nodes.map(agentToProto), nextPageToken: '' };
     }),
 
@@ -204,13 +246,18 @@ export function agentService(deps: AgentServiceDeps): Partial<AgentHandlers> {
       auth.local(call, 'CreateJoinToken');
       if (request.ttl < 1) throw RpcError.invalidArgument('ttl is required, you must provide one');
       const token = request.token === '' ? randomUUID() : request.token;
-      if (!TOKEN.test(token)) throw RpcError.invalidArgument('invalid token: 1 to 128 characters of letters, digits, ".", "_", "~" or "-"');
+      if (!TOKEN.test(token))
+        throw RpcError.invalidArgument(
+          'invalid token: 1 to 128 characters of letters, digits, ".", "_", "~" or "-"',
+        );
       let aliasId: string | undefined;
       if (request.agentId) {
         try {
           const id = SpiffeId.parse(spiffeIdFromProto(request.agentId, 'agent_id'));
-          if (id.trustDomain !== trustDomain) throw new Error(`"${id}" is not a member of trust domain "${trustDomain}"`);
-          if (id.path === '' || id.path.startsWith('/spire/')) throw new Error(`"${id}" must be a workload ID outside /spire`);
+          if (id.trustDomain !== trustDomain)
+            throw new Error(`"${id}" is not a member of trust domain "${trustDomain}"`);
+          if (id.path === '' || id.path.startsWith('/spire/'))
+            throw new Error(`"${id}" must be a workload ID outside /spire`);
           aliasId = id.toString();
         } catch (error) {
           throw RpcError.invalidArgument(`invalid agent ID: ${(error as Error).message}`);

@@ -23,7 +23,9 @@ export class ApiAuthorization {
   /** Admin calls: the caller reached the private socket, whose file permissions are the access control. */
   local(call: CallLike, method: string): void {
     if (this.peers.peerOf(call)?.kind !== 'unix') {
-      throw RpcError.permissionDenied(`authorization denied for method ${method}: admin methods are served on the local socket only`);
+      throw RpcError.permissionDenied(
+        `authorization denied for method ${method}: admin methods are served on the local socket only`,
+      );
     }
   }
 

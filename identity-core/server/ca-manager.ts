@@ -61,7 +61,11 @@ const summary = (entry: JournalEntry | undefined): AuthoritySummary | undefined 
 
 function journalErrorToRpc(error: unknown): unknown {
   if (!(error instanceof CaJournalError)) return error;
-  const code = { FAILED_PRECONDITION: grpc.status.FAILED_PRECONDITION, INVALID_ARGUMENT: grpc.status.INVALID_ARGUMENT, NOT_FOUND: grpc.status.NOT_FOUND }[error.code];
+  const code = {
+    FAILED_PRECONDITION: grpc.status.FAILED_PRECONDITION,
+    INVALID_ARGUMENT: grpc.status.INVALID_ARGUMENT,
+    NOT_FOUND: grpc.status.NOT_FOUND,
+  }[error.code];
   return new RpcError(code, error.message);
 }
 
@@ -75,7 +79,8 @@ export class CaManager {
   private journalId: number | undefined;
   private minter: X509SvidMinter | undefined;
   private jwtKey: { keyId: string; privateKey: KeyObject } | undefined;
-  private serverIdentity: (TlsIdentity & { notBefore: number; notAfter: number; renewAt: number }) | undefined;
+  private serverIdentity:
+    (TlsIdentity & { notBefore: number; notAfter: number; renewAt: number }) | undefined;
   private readonly identityListeners: ((identity: TlsIdentity) => void)[] = [];
   private bundleCache: { bundle: TrustBundle; at: number } | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -97,7 +102,13 @@ export class CaManager {
         if (!this.journal.current(kind)) {
           const created = await this.createAuthority(kind);
           this.journal.bootstrap(kind, created);
-          this.options.logger.info({ authority_id: created.authorityId, expiration: new Date(created.notAfter * 1000).toISOString() }, kind === 'x509' ? 'X509 CA activated' : 'JWT key activated');
+          this.options.logger.info(
+            {
+              authority_id: created.authorityId,
+              expiration: new Date(created.notAfter * 1000).toISOString(),
+            },
+            kind === 'x509' ? 'X509 CA activated' : 'JWT key activated',
+          );
         }
       }
       await this.publish();
@@ -119,29 +130,46 @@ export class CaManager {
 
   /** The bundle from the datastore, cached for a second; during a database outage this fails once the cache is stale. */
   async bundle(): Promise<TrustBundle> {
-    if (this.bundleCache && Date.now() - this.bundleCache.at < BUNDLE_CACHE_MS) return this.bundleCache.bundle;
+    if (this.bundleCache && Date.now() - this.bundleCache.at < BUNDLE_CACHE_MS)
+      return this.bundleCache.bundle;
     const bundle = await this.options.datastore.bundles.get(this.options.trustDomain);
     if (!bundle) throw new Error('trust domain bundle is missing');
     this.bundleCache = { bundle, at: Date.now() };
     return bundle;
   }
 
-  async signX509Svid(request: { spiffeId: string; publicKeySpki: Buffer; ttlSeconds: number; dnsNames: string[] }): Promise<SignedX509Svid> {
+  async signX509Svid(request: {
+    spiffeId: string;
+    publicKeySpki: Buffer;
+    ttlSeconds: number;
+    dnsNames: string[];
+  }): Promise<SignedX509Svid> {
     if (!this.minter) throw RpcError.unavailable('server is initializing');
     const minted = this.minter.mint(request);
     return { certificateChain: [minted.der], serial: minted.serial, notAfter: minted.notAfter };
   }
 
-  async signJwtSvid(request: { spiffeId: string; audience: string[]; ttlSeconds: number }): Promise<MintedJwtSvid> {
+  async signJwtSvid(request: {
+    spiffeId: string;
+    audience: string[];
+    ttlSeconds: number;
+  }): Promise<MintedJwtSvid> {
     if (!this.jwtKey) throw RpcError.unavailable('server is initializing');
     const current = this.journal.current('jwt')!;
     const now = Math.floor(Date.now() / 1000);
     // A JWT-SVID never outlives the key that signed it.
     const ttlSeconds = Math.max(1, Math.min(request.ttlSeconds, current.notAfter - now));
-    return mintJwtSvid({ ...request, ttlSeconds, privateKey: this.jwtKey.privateKey, keyId: current.authorityId });
+    return mintJwtSvid({
+      ...request,
+      ttlSeconds,
+      privateKey: this.jwtKey.privateKey,
+      keyId: current.authorityId,
+    });
   }
 
-  async authorityState(kind: AuthorityKind): Promise<{ active?: AuthoritySummary; prepared?: AuthoritySummary; old?: AuthoritySummary }> {
+  async authorityState(
+    kind: AuthorityKind,
+  ): Promise<{ active?: AuthoritySummary; prepared?: AuthoritySummary; old?: AuthoritySummary }> {
     const states = this.journal.states(kind);
     return { active: summary(states.active), prepared: summary(states.prepared), old: summary(states.old) };
   }
@@ -152,7 +180,10 @@ export class CaManager {
       await this.publish();
       if (kind === 'x509') this.options.metrics.preparedX509Ca();
       else this.options.metrics.preparedJwtKey();
-      this.options.logger.info({ authority_id: entry.authorityId, expiration: new Date(entry.notAfter * 1000).toISOString() }, kind === 'x509' ? 'X509 CA prepared' : 'JWT key prepared');
+      this.options.logger.info(
+        { authority_id: entry.authorityId, expiration: new Date(entry.notAfter * 1000).toISOString() },
+        kind === 'x509' ? 'X509 CA prepared' : 'JWT key prepared',
+      );
       return entry;
     });
   }
@@ -167,7 +198,10 @@ export class CaManager {
       } else {
         this.options.metrics.activatedJwtKey();
       }
-      this.options.logger.info({ authority_id: entry.authorityId, expiration: new Date(entry.notAfter * 1000).toISOString() }, kind === 'x509' ? 'X509 CA activated' : 'JWT key activated');
+      this.options.logger.info(
+        { authority_id: entry.authorityId, expiration: new Date(entry.notAfter * 1000).toISOString() },
+        kind === 'x509' ? 'X509 CA activated' : 'JWT key activated',
+      );
       return entry;
     });
   }
@@ -175,8 +209,13 @@ export class CaManager {
   taint(kind: AuthorityKind, authorityId: string): Promise<AuthoritySummary> {
     return this.change(async () => {
       const entry = this.journal.taint(kind, authorityId);
-      await this.updateBundle((b) => (kind === 'x509' ? withX509AuthorityTainted(b, authorityId) : withJwtAuthorityTainted(b, authorityId)));
-      this.options.logger.info({ authority_id: authorityId }, kind === 'x509' ? 'X.509 authority tainted successfully' : 'JWT authority tainted successfully');
+      await this.updateBundle((b) =>
+        kind === 'x509' ? withX509AuthorityTainted(b, authorityId) : withJwtAuthorityTainted(b, authorityId),
+      );
+      this.options.logger.info(
+        { authority_id: authorityId },
+        kind === 'x509' ? 'X.509 authority tainted successfully' : 'JWT authority tainted successfully',
+      );
       return entry;
     });
   }
@@ -184,15 +223,23 @@ export class CaManager {
   revoke(kind: AuthorityKind, authorityId: string): Promise<AuthoritySummary> {
     return this.change(async () => {
       const entry = this.journal.revoke(kind, authorityId);
-      await this.updateBundle((b) => (kind === 'x509' ? withoutX509Authority(b, authorityId) : withoutJwtAuthority(b, authorityId)));
-      this.options.logger.info({ authority_id: authorityId }, kind === 'x509' ? 'X.509 authority revoked successfully' : 'JWT authority revoked successfully');
+      await this.updateBundle((b) =>
+        kind === 'x509' ? withoutX509Authority(b, authorityId) : withoutJwtAuthority(b, authorityId),
+      );
+      this.options.logger.info(
+        { authority_id: authorityId },
+        kind === 'x509' ? 'X.509 authority revoked successfully' : 'JWT authority revoked successfully',
+      );
       return entry;
     });
   }
 
   serverTlsIdentity(): TlsIdentity {
     if (!this.serverIdentity) throw new Error('server SVID not minted yet');
-    return { certificateChain: this.serverIdentity.certificateChain, privateKeyPem: this.serverIdentity.privateKeyPem };
+    return {
+      certificateChain: this.serverIdentity.certificateChain,
+      privateKeyPem: this.serverIdentity.privateKeyPem,
+    };
   }
 
   onServerIdentityChange(listener: (identity: TlsIdentity) => void): void {
@@ -221,10 +268,15 @@ export class CaManager {
       const next = this.journal.next(kind);
       if (!current) continue;
       try {
-        if (next?.status === 'PREPARED' && shouldActivate(current, now)) await this.activate(kind, next.authorityId);
-        else if (next?.status !== 'PREPARED' && !next?.tainted && shouldPrepare(current, now)) await this.prepare(kind);
+        if (next?.status === 'PREPARED' && shouldActivate(current, now))
+          await this.activate(kind, next.authorityId);
+        else if (next?.status !== 'PREPARED' && !next?.tainted && shouldPrepare(current, now))
+          await this.prepare(kind);
       } catch (error) {
-        this.options.logger.error({ err: (error as Error).message }, `Unable to rotate ${kind === 'x509' ? 'X509 CA' : 'JWT key'}`);
+        this.options.logger.error(
+          { err: (error as Error).message },
+          `Unable to rotate ${kind === 'x509' ? 'X509 CA' : 'JWT key'}`,
+        );
       }
     }
     if (this.serverIdentity && Date.now() >= this.serverIdentity.renewAt) this.renewServerSvid();
@@ -257,8 +309,18 @@ export class CaManager {
     if (kind === 'x509') {
       const keyId = `x509-ca-${suffix}`;
       const privateKey = await this.options.keyManager.generateKey(keyId);
-      const ca = await createSelfSignedCa({ trustDomain: this.options.trustDomain, privateKey, ttlSeconds: this.options.caTtl });
-      return { authorityId: ca.authorityId, keyId, notBefore: ca.notBefore, notAfter: ca.notAfter, material: ca.der.toString('base64') };
+      const ca = await createSelfSignedCa({
+        trustDomain: this.options.trustDomain,
+        privateKey,
+        ttlSeconds: this.options.caTtl,
+      });
+      return {
+        authorityId: ca.authorityId,
+        keyId,
+        notBefore: ca.notBefore,
+        notAfter: ca.notAfter,
+        material: ca.der.toString('base64'),
+      };
     }
     const keyId = `jwt-key-${suffix}`;
     const privateKey = await this.options.keyManager.generateKey(keyId);
@@ -294,8 +356,16 @@ export class CaManager {
   }
 
   private async updateBundle(change: (bundle: TrustBundle) => TrustBundle): Promise<void> {
-    const empty: TrustBundle = { trustDomain: this.options.trustDomain, x509Authorities: [], jwtAuthorities: [], refreshHint: 0, sequenceNumber: 0 };
-    const updated = await this.options.datastore.bundles.update(this.options.trustDomain, (current) => change(current ?? empty));
+    const empty: TrustBundle = {
+      trustDomain: this.options.trustDomain,
+      x509Authorities: [],
+      jwtAuthorities: [],
+      refreshHint: 0,
+      sequenceNumber: 0,
+    };
+    const updated = await this.options.datastore.bundles.update(this.options.trustDomain, (current) =>
+      change(current ?? empty),
+    );
     this.bundleCache = { bundle: updated, at: Date.now() };
   }
 
@@ -328,7 +398,10 @@ export class CaManager {
     for (const kind of ['x509', 'jwt'] as const) {
       for (const entry of journal.entries(kind)) {
         if (!(await this.options.keyManager.getKey(entry.keyId))) {
-          this.options.logger.warn({ key_id: entry.keyId }, 'Journal keys are gone; starting with new authorities');
+          this.options.logger.warn(
+            { key_id: entry.keyId },
+            'Journal keys are gone; starting with new authorities',
+          );
           this.journalId = record.id;
           return;
         }
@@ -337,7 +410,10 @@ export class CaManager {
     const now = Math.floor(Date.now() / 1000);
     const current = journal.current('x509');
     if (current && current.notAfter <= now) {
-      this.options.logger.warn({ authority_id: current.authorityId }, 'Active X509 CA has expired; starting with new authorities');
+      this.options.logger.warn(
+        { authority_id: current.authorityId },
+        'Active X509 CA has expired; starting with new authorities',
+      );
       this.journalId = record.id;
       return;
     }

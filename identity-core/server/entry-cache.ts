@@ -28,7 +28,10 @@ export class EntryCache {
 
   async start(): Promise<void> {
     await this.reload();
-    this.timer = setInterval(() => void this.reload().catch((error) => this.events.reloadFailed(error)), this.reloadIntervalMs);
+    this.timer = setInterval(
+      () => void this.reload().catch((error) => this.events.reloadFailed(error)),
+      this.reloadIntervalMs,
+    );
     this.timer.unref();
   }
 

@@ -41,7 +41,8 @@ function filterFromRequest(filter: ListEntriesRequest__Output['filter']): (e: Re
   } catch (error) {
     throw RpcError.invalidArgument(`malformed filter: ${(error as Error).message}`);
   }
-  const selectors = filter.bySelectors && filter.bySelectors.selectors.length > 0 ? filter.bySelectors : undefined;
+  const selectors =
+    filter.bySelectors && filter.bySelectors.selectors.length > 0 ? filter.bySelectors : undefined;
   return (e) =>
     (spiffeId === undefined || e.spiffeId === spiffeId) &&
     (parentId === undefined || e.parentId === parentId) &&
@@ -64,59 +65,89 @@ export function entryService(deps: EntryServiceDeps): Partial<EntryHandlers> {
   }
 
   return {
-    BatchCreateEntry: unary(SERVICE, 'BatchCreateEntry', observe, async (request, call): Promise<BatchCreateEntryResponse> => {
-      auth.local(call, 'BatchCreateEntry');
-      if (request.entries.length > MAX_BATCH) throw RpcError.invalidArgument(`too many entries: at most ${MAX_BATCH} per call`);
-      const results = [];
-      for (const requested of request.entries) {
-        let valid;
-        try {
-          valid = validateNewEntry(requested, trustDomain);
-        } catch (error) {
-          if (!(error instanceof EntryValidationError)) throw error;
-          results.push({ status: { code: grpc.status.INVALID_ARGUMENT, message: `failed to convert entry: ${error.message}` } });
-          continue;
-        }
-        try {
-          const created = await datastore.entries.create(valid);
-          cache.upsert(created);
-          logger.info({ entry_id: created.id, spiffe_id: created.spiffeId }, 'Created registration entry');
-          results.push({ status: ok, entry: entryToProto(created) });
-        } catch (error) {
-          if (error instanceof AlreadyExistsError) {
-            const existing = (error as AlreadyExistsError & { existing?: RegistrationEntry }).existing;
+    BatchCreateEntry: unary(
+      SERVICE,
+      'BatchCreateEntry',
+      observe,
+      async (request, call): Promise<BatchCreateEntryResponse> => {
+        auth.local(call, 'BatchCreateEntry');
+        if (request.entries.length > MAX_BATCH)
+          throw RpcError.invalidArgument(`too many entries: at most ${MAX_BATCH} per call`);
+        const results = [];
+        for (const requested of request.entries) {
+          let valid;
+          try {
+            valid = validateNewEntry(requested, trustDomain);
+          } catch (error) {
+            if (!(error instanceof EntryValidationError)) throw error;
             results.push({
-              status: { code: grpc.status.ALREADY_EXISTS, message: 'similar entry already exists' },
-              ...(existing ? { entry: entryToProto(existing) } : {}),
+              status: {
+                code: grpc.status.INVALID_ARGUMENT,
+                message: `failed to convert entry: ${error.message}`,
+              },
             });
-          } else {
-            results.push({ status: { code: grpc.status.INTERNAL, message: `failed to create entry: ${(error as Error).message}` } });
+            continue;
+          }
+          try {
+            const created = await datastore.entries.create(valid);
+            cache.upsert(created);
+            logger.info({ entry_id: created.id, spiffe_id: created.spiffeId }, 'Created registration entry');
+            results.push({ status: ok, entry: entryToProto(created) });
+          } catch (error) {
+            if (error instanceof AlreadyExistsError) {
+              const existing = (error as AlreadyExistsError & { existing?: RegistrationEntry }).existing;
+              results.push({
+                status: { code: grpc.status.ALREADY_EXISTS, message: 'similar entry already exists' },
+                ...(existing ? { entry: entryToProto(existing) } : {}),
+              });
+            } else {
+              results.push({
+                status: {
+                  code: grpc.status.INTERNAL,
+                  message: `failed to create entry: ${(error as Error).message}`,
+                },
+              });
+            }
           }
         }
-      }
-      return { results };
-    }),
+        return { results };
+      },
+    ),
 
-    BatchDeleteEntry: unary(SERVICE, 'BatchDeleteEntry', observe, async (request, call): Promise<BatchDeleteEntryResponse> => {
-      auth.local(call, 'BatchDeleteEntry');
-      if (request.ids.length > MAX_BATCH) throw RpcError.invalidArgument(`too many IDs: at most ${MAX_BATCH} per call`);
-      const results = [];
-      for (const id of request.ids) {
-        if (id === '') {
-          results.push({ id, status: { code: grpc.status.INVALID_ARGUMENT, message: 'missing entry ID' } });
-          continue;
+    BatchDeleteEntry: unary(
+      SERVICE,
+      'BatchDeleteEntry',
+      observe,
+      async (request, call): Promise<BatchDeleteEntryResponse> => {
+        auth.local(call, 'BatchDeleteEntry');
+        if (request.ids.length > MAX_BATCH)
+          throw RpcError.invalidArgument(`too many IDs: at most ${MAX_BATCH} per call`);
+        const results = [];
+        for (const id of request.ids) {
+          if (id === '') {
+            results.push({ id, status: { code: grpc.status.INVALID_ARGUMENT, message: 'missing entry ID' } });
+            continue;
+          }
+          try {
+            await datastore.entries.delete(id);
+            cache.remove(id);
+            results.push({ id, status: ok });
+          } catch (error) {
+            if (error instanceof NotFoundError)
+              results.push({ id, status: { code: grpc.status.NOT_FOUND, message: 'entry not found' } });
+            else
+              results.push({
+                id,
+                status: {
+                  code: grpc.status.INTERNAL,
+                  message: `failed to delete entry: ${(error as Error).message}`,
+                },
+              });
+          }
         }
-        try {
-          await datastore.entries.delete(id);
-          cache.remove(id);
-          results.push({ id, status: ok });
-        } catch (error) {
-          if (error instanceof NotFoundError) results.push({ id, status: { code: grpc.status.NOT_FOUND, message: 'entry not found' } });
-          else results.push({ id, status: { code: grpc.status.INTERNAL, message: `failed to delete entry: ${(error as Error).message}` } });
-        }
-      }
-      return { results };
-    }),
+        return { results };
+      },
+    ),
 
     GetEntry: unary(SERVICE, 'GetEntry', observe, async (request, call): Promise<Entry> => {
       auth.local(call, 'GetEntry');
@@ -131,24 +162,43 @@ export function entryService(deps: EntryServiceDeps): Partial<EntryHandlers> {
       return entryToProto(entry);
     }),
 
-    ListEntries: unary(SERVICE, 'ListEntries', observe, async (request, call): Promise<ListEntriesResponse> => {
-      auth.local(call, 'ListEntries');
-      if (request.pageSize < 0) throw RpcError.invalidArgument('page size must not be negative');
-      const all = await listMatching(request.filter);
-      const start = request.pageToken === '' ? 0 : Number(request.pageToken);
-      if (!Number.isInteger(start) || start < 0) throw RpcError.invalidArgument('could not parse page token');
-      const end = request.pageSize > 0 ? start + request.pageSize : all.length;
-      return { entries: all.slice(start, end).map(entryToProto), nextPageToken: end < all.length ? String(end) : '' };
-    }),
+    ListEntries: unary(
+      SERVICE,
+      'ListEntries',
+      observe,
+      async (request, call): Promise<ListEntriesResponse> => {
+        auth.local(call, 'ListEntries');
+        if (request.pageSize < 0) throw RpcError.invalidArgument('page size must not be negative');
+        const all = await listMatching(request.filter);
+        const start = request.pageToken === '' ? 0 : Number(request.pageToken);
+        if (!Number.isInteger(start) || start < 0)
+          throw RpcError.invalidArgument('could not parse page token');
+        const end = request.pageSize > 0 ? start + request.pageSize : all.length;
+        return {
+          entries: all.slice(start, end).map(entryToProto),
+          nextPageToken: end < all.length ? String(end) : '',
+        };
+      },
+    ),
 
-    CountEntries: unary(SERVICE, 'CountEntries', observe, async (request, call): Promise<CountEntriesResponse> => {
-      auth.local(call, 'CountEntries');
-      return { count: (await listMatching(request.filter)).length };
-    }),
+    CountEntries: unary(
+      SERVICE,
+      'CountEntries',
+      observe,
+      async (request, call): Promise<CountEntriesResponse> => {
+        auth.local(call, 'CountEntries');
+        return { count: (await listMatching(request.filter)).length };
+      },
+    ),
 
-    GetAuthorizedEntries: unary(SERVICE, 'GetAuthorizedEntries', observe, async (_request, call): Promise<GetAuthorizedEntriesResponse> => {
-      const { agentId } = await auth.agent(call);
-      return { entries: cache.authorizedEntries(agentId).map(entryToProto) };
-    }),
+    GetAuthorizedEntries: unary(
+      SERVICE,
+      'GetAuthorizedEntries',
+      observe,
+      async (_request, call): Promise<GetAuthorizedEntriesResponse> => {
+        const { agentId } = await auth.agent(call);
+        return { entries: cache.authorizedEntries(agentId).map(entryToProto) };
+      },
+    ),
   };
 }

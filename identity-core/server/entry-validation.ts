@@ -21,14 +21,17 @@ function parseId(id: Entry__Output['spiffeId'], field: string, trustDomain: stri
     throw new EntryValidationError(`invalid ${field}: ${(error as Error).message}`);
   }
   if (parsed.trustDomain !== trustDomain) {
-    throw new EntryValidationError(`invalid ${field}: "${parsed}" is not a member of trust domain "${trustDomain}"`);
+    throw new EntryValidationError(
+      `invalid ${field}: "${parsed}" is not a member of trust domain "${trustDomain}"`,
+    );
   }
   return parsed;
 }
 
 export function validateSelector(selector: Selector): Selector {
   if (selector.type === '') throw new EntryValidationError('invalid selector: missing selector type');
-  if (selector.type.includes(':')) throw new EntryValidationError('invalid selector: selector type contains ":"');
+  if (selector.type.includes(':'))
+    throw new EntryValidationError('invalid selector: selector type contains ":"');
   if (selector.value === '') throw new EntryValidationError('invalid selector: missing selector value');
   return { type: selector.type, value: selector.value };
 }
@@ -53,13 +56,18 @@ export function validateNewEntry(entry: Entry__Output, trustDomain: string): New
   const spiffeId = parseId(entry.spiffeId, 'spiffe ID', trustDomain);
   const parentId = parseId(entry.parentId, 'parent ID', trustDomain);
   if (spiffeId.path === '' || spiffeId.path.startsWith('/spire/')) {
-    throw new EntryValidationError(`invalid spiffe ID: "${spiffeId}" is not a workload in trust domain "${trustDomain}"; path must not be empty or in the reserved /spire namespace`);
+    throw new EntryValidationError(
+      `invalid spiffe ID: "${spiffeId}" is not a workload in trust domain "${trustDomain}"; path must not be empty or in the reserved /spire namespace`,
+    );
   }
   if (entry.selectors.length === 0) throw new EntryValidationError('selector list is empty');
   if (entry.id !== '' && !ENTRY_ID.test(entry.id)) {
-    throw new EntryValidationError('invalid entry ID: must be 1 to 255 printable ASCII characters without spaces');
+    throw new EntryValidationError(
+      'invalid entry ID: must be 1 to 255 printable ASCII characters without spaces',
+    );
   }
-  if (entry.federatesWith.length > 0) throw new EntryValidationError('federation is not supported by this server');
+  if (entry.federatesWith.length > 0)
+    throw new EntryValidationError('federation is not supported by this server');
   if (entry.expiresAt < 0) throw new EntryValidationError('invalid expires_at: must not be negative');
   if (entry.hint.length > 1024) throw new EntryValidationError('invalid hint: longer than 1024 characters');
   return {

@@ -10,7 +10,11 @@ const SERVICE = 'localauthority.v1.LocalAuthority';
 
 function state(summary: AuthoritySummary | undefined): AuthorityState | null {
   if (!summary) return null;
-  return { authorityId: summary.authorityId, expiresAt: summary.expiresAt, upstreamAuthoritySubjectKeyId: summary.upstreamAuthorityId ?? '' };
+  return {
+    authorityId: summary.authorityId,
+    expiresAt: summary.expiresAt,
+    upstreamAuthoritySubjectKeyId: summary.upstreamAuthorityId ?? '',
+  };
 }
 
 function requireId(authorityId: string): string {
@@ -34,27 +38,52 @@ export function localAuthorityService(deps: {
   function handlers(kind: AuthorityKind) {
     const name = kindName(kind);
     return {
-      [`Get${name}AuthorityState`]: unary(SERVICE, `Get${name}AuthorityState`, observe, async (_request: unknown, call) => {
-        auth.local(call, `Get${name}AuthorityState`);
-        const s = await ca.authorityState(kind);
-        return { active: state(s.active), prepared: state(s.prepared), old: state(s.old) };
-      }),
-      [`Prepare${name}Authority`]: unary(SERVICE, `Prepare${name}Authority`, observe, async (_request: unknown, call) => {
-        auth.local(call, `Prepare${name}Authority`);
-        return { preparedAuthority: state(await ca.prepare(kind)) };
-      }),
-      [`Activate${name}Authority`]: unary(SERVICE, `Activate${name}Authority`, observe, async (request: { authorityId: string }, call) => {
-        auth.local(call, `Activate${name}Authority`);
-        return { activatedAuthority: state(await ca.activate(kind, requireId(request.authorityId))) };
-      }),
-      [`Taint${name}Authority`]: unary(SERVICE, `Taint${name}Authority`, observe, async (request: { authorityId: string }, call) => {
-        auth.local(call, `Taint${name}Authority`);
-        return { taintedAuthority: state(await ca.taint(kind, requireId(request.authorityId))) };
-      }),
-      [`Revoke${name}Authority`]: unary(SERVICE, `Revoke${name}Authority`, observe, async (request: { authorityId: string }, call) => {
-        auth.local(call, `Revoke${name}Authority`);
-        return { revokedAuthority: state(await ca.revoke(kind, requireId(request.authorityId))) };
-      }),
+      [`Get${name}AuthorityState`]: unary(
+        SERVICE,
+        `Get${name}AuthorityState`,
+        observe,
+        async (_request: unknown, call) => {
+          auth.local(call, `Get${name}AuthorityState`);
+          const s = await ca.authorityState(kind);
+          return { active: state(s.active), prepared: state(s.prepared), old: state(s.old) };
+        },
+      ),
+      [`Prepare${name}Authority`]: unary(
+        SERVICE,
+        `Prepare${name}Authority`,
+        observe,
+        async (_request: unknown, call) => {
+          auth.local(call, `Prepare${name}Authority`);
+          return { preparedAuthority: state(await ca.prepare(kind)) };
+        },
+      ),
+      [`Activate${name}Authority`]: unary(
+        SERVICE,
+        `Activate${name}Authority`,
+        observe,
+        async (request: { authorityId: string }, call) => {
+          auth.local(call, `Activate${name}Authority`);
+          return { activatedAuthority: state(await ca.activate(kind, requireId(request.authorityId))) };
+        },
+      ),
+      [`Taint${name}Authority`]: unary(
+        SERVICE,
+        `Taint${name}Authority`,
+        observe,
+        async (request: { authorityId: string }, call) => {
+          auth.local(call, `Taint${name}Authority`);
+          return { taintedAuthority: state(await ca.taint(kind, requireId(request.authorityId))) };
+        },
+      ),
+      [`Revoke${name}Authority`]: unary(
+        SERVICE,
+        `Revoke${name}Authority`,
+        observe,
+        async (request: { authorityId: string }, call) => {
+          auth.local(call, `Revoke${name}Authority`);
+          return { revokedAuthority: state(await ca.revoke(kind, requireId(request.authorityId))) };
+        },
+      ),
     };
   }
 

@@ -19,14 +19,46 @@ export class ServerMetrics {
     collectDefaultMetrics({ register: this.registry, prefix: 'spire_server_' });
     const r = [this.registry];
     this.rpc = new RpcMetrics(this.registry, 'spire_server');
-    this.x509SvidSigned = new Counter({ name: 'spire_server_server_ca_sign_x509_svid', help: 'X509-SVIDs signed', registers: r });
-    this.jwtSvidSigned = new Counter({ name: 'spire_server_server_ca_sign_jwt_svid', help: 'JWT-SVIDs signed', registers: r });
-    this.x509CaPrepared = new Counter({ name: 'spire_server_ca_manager_x509_ca_prepare', help: 'X.509 authorities prepared', registers: r });
-    this.x509CaActivated = new Counter({ name: 'spire_server_ca_manager_x509_ca_activate', help: 'X.509 authorities activated', registers: r });
-    this.jwtKeyPrepared = new Counter({ name: 'spire_server_ca_manager_jwt_key_prepare', help: 'JWT authorities prepared', registers: r });
-    this.jwtKeyActivated = new Counter({ name: 'spire_server_ca_manager_jwt_key_activate', help: 'JWT authorities activated', registers: r });
-    this.x509CaTtl = new Gauge({ name: 'spire_server_manager_x509_ca_rotate_ttl', help: 'Seconds left on the active X.509 authority', registers: r });
-    this.entryCacheEntries = new Gauge({ name: 'spire_server_entry_cache_entries', help: 'Entries in the in-memory entry cache', registers: r });
+    this.x509SvidSigned = new Counter({
+      name: 'spire_server_server_ca_sign_x509_svid',
+      help: 'X509-SVIDs signed',
+      registers: r,
+    });
+    this.jwtSvidSigned = new Counter({
+      name: 'spire_server_server_ca_sign_jwt_svid',
+      help: 'JWT-SVIDs signed',
+      registers: r,
+    });
+    this.x509CaPrepared = new Counter({
+      name: 'spire_server_ca_manager_x509_ca_prepare',
+      help: 'X.509 authorities prepared',
+      registers: r,
+    });
+    this.x509CaActivated = new Counter({
+      name: 'spire_server_ca_manager_x509_ca_activate',
+      help: 'X.509 authorities activated',
+      registers: r,
+    });
+    this.jwtKeyPrepared = new Counter({
+      name: 'spire_server_ca_manager_jwt_key_prepare',
+      help: 'JWT authorities prepared',
+      registers: r,
+    });
+    this.jwtKeyActivated = new Counter({
+      name: 'spire_server_ca_manager_jwt_key_activate',
+      help: 'JWT authorities activated',
+      registers: r,
+    });
+    this.x509CaTtl = new Gauge({
+      name: 'spire_server_manager_x509_ca_rotate_ttl',
+      help: 'Seconds left on the active X.509 authority',
+      registers: r,
+    });
+    this.entryCacheEntries = new Gauge({
+      name: 'spire_server_entry_cache_entries',
+      help: 'Entries in the in-memory entry cache',
+      registers: r,
+    });
     this.entryCacheReloadFailures = new Counter({
       name: 'spire_server_entry_cache_reload_failures',
       help: 'Failed reloads of the entry cache from the datastore',

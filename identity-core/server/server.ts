@@ -47,7 +47,10 @@ const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
  * tspire-server: opens the datastore, loads or creates its CA journal, keeps the entry cache, and
  * serves SPIRE's server API on TCP (mTLS, for agents) and on a Unix socket (admin).
  */
-export async function startServer(config: ServerConfig, options: StartServerOptions = {}): Promise<RunningServer> {
+export async function startServer(
+  config: ServerConfig,
+  options: StartServerOptions = {},
+): Promise<RunningServer> {
   const logger = options.logger ?? createLogger(config.server.logLevel, 'server');
   const { trustDomain } = config.server;
   const closers: (() => Promise<void> | void)[] = [];
@@ -57,12 +60,17 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
 
   try {
     const store = config.plugins.dataStore;
-    const datastore: Datastore = await openDatastore({ databaseType: store.databaseType, connectionString: store.connectionString });
+    const datastore: Datastore = await openDatastore({
+      databaseType: store.databaseType,
+      connectionString: store.connectionString,
+    });
     closers.push(() => datastore.close());
     logger.info({ type: store.databaseType }, 'Opened datastore');
 
     const keyManager: KeyManager =
-      config.plugins.keyManager.name === 'disk' ? new DiskKeyManager(config.plugins.keyManager.keysPath) : new MemoryKeyManager();
+      config.plugins.keyManager.name === 'disk'
+        ? new DiskKeyManager(config.plugins.keyManager.keysPath)
+        : new MemoryKeyManager();
     const metrics = new ServerMetrics();
     const ca = new CaManager({
       trustDomain,
@@ -78,32 +86,54 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
     await ca.start();
     closers.push(() => ca.stop());
 
-    const entries = new EntryCache(datastore.entries, config.server.experimental.entryCacheReloadInterval * 1000, {
-      reloaded: (count) => metrics.entryCacheReloaded(count),
-      reloadFailed: (error) => {
-        metrics.entryCacheReloadFailed();
-        logger.error({ err: (error as Error).message }, 'Failed to reload entry cache');
+    const entries = new EntryCache(
+      datastore.entries,
+      config.server.experimental.entryCacheReloadInterval * 1000,
+      {
+        reloaded: (count) => metrics.entryCacheReloaded(count),
+        reloadFailed: (error) => {
+          metrics.entryCacheReloadFailed();
+          logger.error({ err: (error as Error).message }, 'Failed to reload entry cache');
+        },
       },
-    });
+    );
     await entries.start();
     closers.push(() => entries.stop());
 
     const peers = new PeerTaggedServer(
-      new grpc.Server({ 'grpc.max_receive_message_length': MAX_MESSAGE_BYTES, 'grpc.max_send_message_length': MAX_MESSAGE_BYTES }),
+      new grpc.Server({
+        'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+        'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+      }),
     );
     closers.push(() => peers.close());
-    const auth = new ApiAuthorization(peers, new AgentAuthorizer(trustDomain, datastore.nodes, () => ca.bundle(), logger));
+    const auth = new ApiAuthorization(
+      peers,
+      new AgentAuthorizer(trustDomain, datastore.nodes, () => ca.bundle(), logger),
+    );
     const observe: RpcObserver = (service, method, status, seconds, error) => {
       metrics.rpc.record(service, method, status, seconds);
-      if (error && status !== 'OK') logger.debug({ method: `${service}/${method}`, status, err: (error as Error).message }, 'Request failed');
+      if (error && status !== 'OK')
+        logger.debug(
+          { method: `${service}/${method}`, status, err: (error as Error).message },
+          'Request failed',
+        );
     };
     const common = { auth, observe, logger };
     const ready = async () => ca.hasActiveAuthority();
-    addImplementedMethods(peers.grpcServer, agentServiceDefinition,
+    addImplementedMethods(
+      peers.grpcServer,
+      agentServiceDefinition,
       agentService({ ...common, ca, datastore, entries, trustDomain, agentTtl: config.server.agentTtl }),
     );
-    addImplementedMethods(peers.grpcServer, entryServiceDefinition, entryService({ ...common, datastore, cache: entries, trustDomain }));
-    addImplementedMethods(peers.grpcServer, svidServiceDefinition,
+    addImplementedMethods(
+      peers.grpcServer,
+      entryServiceDefinition,
+      entryService({ ...common, datastore, cache: entries, trustDomain }),
+    );
+    addImplementedMethods(
+      peers.grpcServer,
+      svidServiceDefinition,
       svidService({
         ...common,
         ca,
@@ -114,10 +144,18 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
       }),
     );
     addImplementedMethods(peers.grpcServer, bundleServiceDefinition, bundleService({ ca, observe }));
-    addImplementedMethods(peers.grpcServer, localAuthorityServiceDefinition, localAuthorityService({ ...common, ca }));
+    addImplementedMethods(
+      peers.grpcServer,
+      localAuthorityServiceDefinition,
+      localAuthorityService({ ...common, ca }),
+    );
     addImplementedMethods(peers.grpcServer, healthServiceDefinition, healthService({ ready, observe }));
 
-    const port = await peers.listenTls(config.server.bindAddress, config.server.bindPort, ca.serverTlsIdentity());
+    const port = await peers.listenTls(
+      config.server.bindAddress,
+      config.server.bindPort,
+      ca.serverTlsIdentity(),
+    );
     ca.onServerIdentityChange((identity: TlsIdentity) => peers.setTlsIdentity(identity));
     await peers.listenUnix(config.server.socketPath, 0o770);
     logger.info({ address: `${config.server.bindAddress}:${port}`, network: 'tcp' }, 'Starting Server APIs');
@@ -134,7 +172,12 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
           () => false,
         );
         const caOk = await ready();
-        return { ready: datastoreOk && caOk, datastore: datastoreOk, x509_ca_active: caOk, entry_cache_loaded_at: new Date(entries.lastReload).toISOString() };
+        return {
+          ready: datastoreOk && caOk,
+          datastore: datastoreOk,
+          x509_ca_active: caOk,
+          entry_cache_loaded_at: new Date(entries.lastReload).toISOString(),
+        };
       },
     });
     closers.push(() => telemetry.close());

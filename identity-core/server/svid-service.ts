@@ -35,48 +35,70 @@ function status(code: grpc.status, message: string) {
 export function svidService(deps: SvidServiceDeps): Partial<SVIDHandlers> {
   const { auth, ca, entries, observe, metrics, logger } = deps;
   return {
-    BatchNewX509SVID: unary(SERVICE, 'BatchNewX509SVID', observe, async (request, call): Promise<BatchNewX509SVIDResponse> => {
-      const { agentId } = await auth.agent(call);
-      if (request.params.length === 0) throw RpcError.invalidArgument('missing parameters');
-      if (request.params.length > MAX_BATCH) throw RpcError.invalidArgument(`too many parameters: at most ${MAX_BATCH} per call`);
-      const authorized = new Map(entries.authorizedEntries(agentId).map((e) => [e.id, e]));
-      const results = await Promise.all(
-        request.params.map(async (param) => {
-          if (param.entryId === '') return { status: status(grpc.status.INVALID_ARGUMENT, 'missing entry ID') };
-          const entry = authorized.get(param.entryId);
-          if (!entry) return { status: status(grpc.status.NOT_FOUND, 'entry not found or not authorized') };
-          if (param.csr.length === 0) return { status: status(grpc.status.INVALID_ARGUMENT, 'missing CSR') };
-          let csr: ReturnType<typeof parseCsr>;
-          try {
-            csr = parseCsr(param.csr);
-          } catch (error) {
-            return { status: status(grpc.status.INVALID_ARGUMENT, `malformed CSR: ${(error as Error).message}`) };
-          }
-          // SPIRE takes the identity from the entry; a CSR that names another one is a mistake or an attack.
-          if (csr.uriSans.length > 1 || (csr.uriSans.length === 1 && csr.uriSans[0] !== entry.spiffeId)) {
-            return { status: status(grpc.status.INVALID_ARGUMENT, `CSR URI SAN does not match the entry's SPIFFE ID ${entry.spiffeId}`) };
-          }
-          const publicKeySpki = csr.publicKeySpki;
-          try {
-            const svid = await ca.signX509Svid({
-              spiffeId: entry.spiffeId,
-              publicKeySpki,
-              ttlSeconds: entry.x509SvidTtl || deps.defaultX509SvidTtl,
-              dnsNames: entry.dnsNames,
-            });
-            metrics.signedX509Svid();
-            return {
-              status: status(grpc.status.OK, 'OK'),
-              svid: { certChain: svid.certificateChain, id: spiffeIdToProto(entry.spiffeId), expiresAt: svid.notAfter, hint: entry.hint },
-            };
-          } catch (error) {
-            logger.error({ entry_id: entry.id, err: String(error) }, 'Failed to sign X509-SVID');
-            return { status: status(grpc.status.INTERNAL, `failed to sign X509-SVID: ${(error as Error).message}`) };
-          }
-        }),
-      );
-      return { results };
-    }),
+    BatchNewX509SVID: unary(
+      SERVICE,
+      'BatchNewX509SVID',
+      observe,
+      async (request, call): Promise<BatchNewX509SVIDResponse> => {
+        const { agentId } = await auth.agent(call);
+        if (request.params.length === 0) throw RpcError.invalidArgument('missing parameters');
+        if (request.params.length > MAX_BATCH)
+          throw RpcError.invalidArgument(`too many parameters: at most ${MAX_BATCH} per call`);
+        const authorized = new Map(entries.authorizedEntries(agentId).map((e) => [e.id, e]));
+        const results = await Promise.all(
+          request.params.map(async (param) => {
+            if (param.entryId === '')
+              return { status: status(grpc.status.INVALID_ARGUMENT, 'missing entry ID') };
+            const entry = authorized.get(param.entryId);
+            if (!entry) return { status: status(grpc.status.NOT_FOUND, 'entry not found or not authorized') };
+            if (param.csr.length === 0)
+              return { status: status(grpc.status.INVALID_ARGUMENT, 'missing CSR') };
+            let csr: ReturnType<typeof parseCsr>;
+            try {
+              csr = parseCsr(param.csr);
+            } catch (error) {
+              return {
+                status: status(grpc.status.INVALID_ARGUMENT, `malformed CSR: ${(error as Error).message}`),
+              };
+            }
+            // SPIRE takes the identity from the entry; a CSR that names another one is a mistake or an attack.
+            if (csr.uriSans.length > 1 || (csr.uriSans.length === 1 && csr.uriSans[0] !== entry.spiffeId)) {
+              return {
+                status: status(
+                  grpc.status.INVALID_ARGUMENT,
+                  `CSR URI SAN does not match the entry's SPIFFE ID ${entry.spiffeId}`,
+                ),
+              };
+            }
+            const publicKeySpki = csr.publicKeySpki;
+            try {
+              const svid = await ca.signX509Svid({
+                spiffeId: entry.spiffeId,
+                publicKeySpki,
+                ttlSeconds: entry.x509SvidTtl || deps.defaultX509SvidTtl,
+                dnsNames: entry.dnsNames,
+              });
+              metrics.signedX509Svid();
+              return {
+                status: status(grpc.status.OK, 'OK'),
+                svid: {
+                  certChain: svid.certificateChain,
+                  id: spiffeIdToProto(entry.spiffeId),
+                  expiresAt: svid.notAfter,
+                  hint: entry.hint,
+                },
+              };
+            } catch (error) {
+              logger.error({ entry_id: entry.id, err: String(error) }, 'Failed to sign X509-SVID');
+              return {
+                status: status(grpc.status.INTERNAL, `failed to sign X509-SVID: ${(error as Error).message}`),
+              };
+            }
+          }),
+        );
+        return { results };
+      },
+    ),
 
     NewJWTSVID: unary(SERVICE, 'NewJWTSVID', observe, async (request, call): Promise<NewJWTSVIDResponse> => {
       const { agentId } = await auth.agent(call);

@@ -60,7 +60,10 @@ export async function validateJwtSvid(
   }
   if (!header.kid) throw new JwtSvidError('token header missing key id');
   const authority = options.bundle.jwtAuthorities.find((a) => a.keyId === header.kid);
-  if (!authority) throw new JwtSvidError(`no key found with key id "${header.kid}" in the bundle of "${options.bundle.trustDomain}"`);
+  if (!authority)
+    throw new JwtSvidError(
+      `no key found with key id "${header.kid}" in the bundle of "${options.bundle.trustDomain}"`,
+    );
   const key = createPublicKey({ key: authority.publicKeySpki, format: 'der', type: 'spki' });
   let payload: Record<string, unknown>;
   try {
@@ -74,10 +77,12 @@ export async function validateJwtSvid(
   } catch (error) {
     if (error instanceof joseErrors.JWTExpired) throw new JwtSvidError('token has expired');
     if (error instanceof joseErrors.JWTClaimValidationFailed) {
-      if (error.claim === 'aud') throw new JwtSvidError(`expected audience in ${JSON.stringify(options.audience)}`);
+      if (error.claim === 'aud')
+        throw new JwtSvidError(`expected audience in ${JSON.stringify(options.audience)}`);
       throw new JwtSvidError(`token claim "${error.claim}" is invalid: ${error.reason}`);
     }
-    if (error instanceof joseErrors.JWSSignatureVerificationFailed) throw new JwtSvidError('token signature is invalid');
+    if (error instanceof joseErrors.JWSSignatureVerificationFailed)
+      throw new JwtSvidError('token signature is invalid');
     throw new JwtSvidError(`token is invalid: ${(error as Error).message}`);
   }
   let spiffeId: SpiffeId;
@@ -87,7 +92,9 @@ export async function validateJwtSvid(
     throw new JwtSvidError(`token subject is not a SPIFFE ID: ${(error as Error).message}`);
   }
   if (spiffeId.trustDomain !== options.bundle.trustDomain) {
-    throw new JwtSvidError(`token subject ${spiffeId} is not in trust domain "${options.bundle.trustDomain}"`);
+    throw new JwtSvidError(
+      `token subject ${spiffeId} is not in trust domain "${options.bundle.trustDomain}"`,
+    );
   }
   return { spiffeId, claims: payload };
 }

@@ -14,7 +14,9 @@ const SEGMENT = /^[A-Za-z0-9._-]+$/;
 export function parseTrustDomain(name: string): string {
   if (name === '') throw new SpiffeIdError('trust domain is missing');
   if (!TRUST_DOMAIN.test(name)) {
-    throw new SpiffeIdError('trust domain characters are limited to lowercase letters, numbers, dots, dashes, and underscores');
+    throw new SpiffeIdError(
+      'trust domain characters are limited to lowercase letters, numbers, dots, dashes, and underscores',
+    );
   }
   return name;
 }
@@ -27,7 +29,9 @@ function checkPath(path: string): void {
     if (segment === '') throw new SpiffeIdError('path cannot contain empty segments');
     if (segment === '.' || segment === '..') throw new SpiffeIdError('path cannot contain dot segments');
     if (!SEGMENT.test(segment)) {
-      throw new SpiffeIdError('path segment characters are limited to letters, numbers, dots, dashes, and underscores');
+      throw new SpiffeIdError(
+        'path segment characters are limited to letters, numbers, dots, dashes, and underscores',
+      );
     }
   }
 }
@@ -50,7 +54,8 @@ export class SpiffeId {
     const path = slash === -1 ? '' : rest.slice(slash);
     if (authority.includes('@')) throw new SpiffeIdError('userinfo is not allowed');
     if (authority.includes(':')) throw new SpiffeIdError('port is not allowed');
-    if (/[?#]/.test(authority) || /[?#]/.test(path)) throw new SpiffeIdError('query and fragment are not allowed');
+    if (/[?#]/.test(authority) || /[?#]/.test(path))
+      throw new SpiffeIdError('query and fragment are not allowed');
     if (path.includes('%')) throw new SpiffeIdError('percent-encoded characters are not allowed');
     parseTrustDomain(authority);
     checkPath(path);
@@ -61,7 +66,8 @@ export class SpiffeId {
     parseTrustDomain(trustDomain);
     checkPath(path);
     const id = new SpiffeId(trustDomain, path);
-    if (Buffer.byteLength(id.toString()) > MAX_LENGTH) throw new SpiffeIdError(`longer than ${MAX_LENGTH} bytes`);
+    if (Buffer.byteLength(id.toString()) > MAX_LENGTH)
+      throw new SpiffeIdError(`longer than ${MAX_LENGTH} bytes`);
     return id;
   }
 

@@ -83,7 +83,9 @@ export function toSpiffeBundleJson(bundle: TrustBundle): string {
     keys.push({ use: 'x509-svid', ...publicKey, x5c: [authority.der.toString('base64')] });
   }
   for (const authority of bundle.jwtAuthorities) {
-    const publicKey = createPublicKey({ key: authority.publicKeySpki, format: 'der', type: 'spki' }).export({ format: 'jwk' });
+    const publicKey = createPublicKey({ key: authority.publicKeySpki, format: 'der', type: 'spki' }).export({
+      format: 'jwk',
+    });
     keys.push({ use: 'jwt-svid', kid: authority.keyId, ...publicKey });
   }
   const document: Record<string, unknown> = { keys };
@@ -97,7 +99,7 @@ export function parseSpiffeBundleJson(json: string, trustDomain: string): TrustB
   try {
     document = JSON.parse(json) as typeof document;
   } catch (error) {
-    throw new Error(`bundle is not valid JSON: ${(error as Error).message}`);
+    throw new Error(`bundle is not valid JSON: ${(error as Error).message}`, { cause: error });
   }
   if (!Array.isArray(document.keys)) throw new Error('bundle has no "keys" array');
   const bundle: TrustBundle = {
@@ -109,12 +111,16 @@ export function parseSpiffeBundleJson(json: string, trustDomain: string): TrustB
   };
   for (const [index, key] of document.keys.entries()) {
     if (key.use === 'x509-svid') {
-      if (!Array.isArray(key.x5c) || key.x5c.length !== 1) throw new Error(`key ${index}: x509-svid keys need exactly one x5c certificate`);
+      if (!Array.isArray(key.x5c) || key.x5c.length !== 1)
+        throw new Error(`key ${index}: x509-svid keys need exactly one x5c certificate`);
       bundle.x509Authorities.push({ der: Buffer.from(key.x5c[0]!, 'base64'), tainted: false });
     } else if (key.use === 'jwt-svid') {
       if (!key.kid) throw new Error(`key ${index}: jwt-svid keys need a kid`);
       const { use: _use, kid, ...jwk } = key;
-      const spki = createPublicKey({ key: jwk as import('node:crypto').JsonWebKey, format: 'jwk' }).export({ format: 'der', type: 'spki' });
+      const spki = createPublicKey({ key: jwk as import('node:crypto').JsonWebKey, format: 'jwk' }).export({
+        format: 'der',
+        type: 'spki',
+      });
       bundle.jwtAuthorities.push({ keyId: kid, publicKeySpki: spki, expiresAt: 0, tainted: false });
     }
   }
@@ -132,12 +138,16 @@ export function withX509Authority(bundle: TrustBundle, der: Buffer): TrustBundle
 
 export function withX509AuthorityTainted(bundle: TrustBundle, authorityId: string): TrustBundle {
   return next(bundle, {
-    x509Authorities: bundle.x509Authorities.map((a) => (x509AuthorityId(a.der) === authorityId ? { ...a, tainted: true } : a)),
+    x509Authorities: bundle.x509Authorities.map((a) =>
+      x509AuthorityId(a.der) === authorityId ? { ...a, tainted: true } : a,
+    ),
   });
 }
 
 export function withoutX509Authority(bundle: TrustBundle, authorityId: string): TrustBundle {
-  return next(bundle, { x509Authorities: bundle.x509Authorities.filter((a) => x509AuthorityId(a.der) !== authorityId) });
+  return next(bundle, {
+    x509Authorities: bundle.x509Authorities.filter((a) => x509AuthorityId(a.der) !== authorityId),
+  });
 }
 
 export function withJwtAuthority(bundle: TrustBundle, authority: JwtAuthority): TrustBundle {
@@ -146,7 +156,9 @@ export function withJwtAuthority(bundle: TrustBundle, authority: JwtAuthority): 
 }
 
 export function withJwtAuthorityTainted(bundle: TrustBundle, keyId: string): TrustBundle {
-  return next(bundle, { jwtAuthorities: bundle.jwtAuthorities.map((a) => (a.keyId === keyId ? { ...a, tainted: true } : a)) });
+  return next(bundle, {
+    jwtAuthorities: bundle.jwtAuthorities.map((a) => (a.keyId === keyId ? { ...a, tainted: true } : a)),
+  });
 }
 
 export function withoutJwtAuthority(bundle: TrustBundle, keyId: string): TrustBundle {

@@ -31,7 +31,11 @@ function checkTime(cert: X509Certificate, now: number, what: string): void {
  * the X509-SVID standard's rules: one URI SAN holding a SPIFFE ID; the leaf is not a CA, signs with
  * digitalSignature and never keyCertSign/cRLSign; every signing certificate is a CA with keyCertSign.
  */
-export function verifyX509Svid(chainDer: Buffer[], authorities: Buffer[], now = Date.now()): { spiffeId: SpiffeId; leaf: X509Certificate } {
+export function verifyX509Svid(
+  chainDer: Buffer[],
+  authorities: Buffer[],
+  now = Date.now(),
+): { spiffeId: SpiffeId; leaf: X509Certificate } {
   if (chainDer.length === 0) throw new X509SvidError('no certificates presented');
   let chain: X509Certificate[];
   let roots: X509Certificate[];
@@ -43,7 +47,8 @@ export function verifyX509Svid(chainDer: Buffer[], authorities: Buffer[], now = 
   }
   const leaf = chain[0]!;
   const uris = uriSans(leaf);
-  if (uris.length !== 1) throw new X509SvidError(`leaf certificate must have exactly one URI SAN, has ${uris.length}`);
+  if (uris.length !== 1)
+    throw new X509SvidError(`leaf certificate must have exactly one URI SAN, has ${uris.length}`);
   let spiffeId: SpiffeId;
   try {
     spiffeId = SpiffeId.parse(uris[0]!);

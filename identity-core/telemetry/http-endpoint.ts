@@ -3,7 +3,11 @@ import http from 'node:http';
 export type Route = () => Promise<{ status: number; body: string; contentType?: string }>;
 
 /** A tiny HTTP listener for /metrics and health paths; anything else is a 404. */
-export async function serveHttp(host: string, port: number, routes: Record<string, Route>): Promise<{ port: number; close(): Promise<void> }> {
+export async function serveHttp(
+  host: string,
+  port: number,
+  routes: Record<string, Route>,
+): Promise<{ port: number; close(): Promise<void> }> {
   const server = http.createServer((req, res) => {
     const route = routes[(req.url ?? '/').split('?')[0]!];
     if (!route || req.method !== 'GET') {
@@ -11,7 +15,8 @@ export async function serveHttp(host: string, port: number, routes: Record<strin
       return;
     }
     route().then(
-      ({ status, body, contentType }) => res.writeHead(status, { 'content-type': contentType ?? 'application/json' }).end(body),
+      ({ status, body, contentType }) =>
+        res.writeHead(status, { 'content-type': contentType ?? 'application/json' }).end(body),
       (error: unknown) => res.writeHead(500).end(String(error)),
     );
   });

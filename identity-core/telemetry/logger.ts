@@ -9,7 +9,10 @@ export type { Logger };
 export function createLogger(level: string, subsystem: string): Logger {
   const name = level.toLowerCase() === 'warning' ? 'warn' : level.toLowerCase();
   return pino(
-    { level: pino.levels.values[name] !== undefined ? name : 'info', base: { pid: process.pid, subsystem_name: subsystem } },
+    {
+      level: pino.levels.values[name] !== undefined ? name : 'info',
+      base: { pid: process.pid, subsystem_name: subsystem },
+    },
     pino.destination({ fd: 2, sync: false }),
   );
 }

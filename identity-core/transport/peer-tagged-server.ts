@@ -6,7 +6,10 @@ import { dirname } from 'node:path';
 import { peerCredentialsOf, type PeerCredentials } from './peer-credentials.js';
 
 export type PeerInfo =
-  | { kind: 'tls'; /** Leaf first, as the peer presented it; empty when it sent no certificate. */ certificateChain: Buffer[] }
+  | {
+      kind: 'tls';
+      /** Leaf first, as the peer presented it; empty when it sent no certificate. */ certificateChain: Buffer[];
+    }
   | { kind: 'unix'; credentials: PeerCredentials };
 
 export interface TlsIdentity {
@@ -84,7 +87,12 @@ export class PeerTaggedServer {
   /** Listens with TLS on host:port (0 picks a free port) and resolves with the bound port. */
   async listenTls(host: string, port: number, identity: TlsIdentity): Promise<number> {
     const server = tls.createServer(
-      { ...this.secureContextOptions(identity), requestCert: true, rejectUnauthorized: false, ALPNProtocols: ['h2'] },
+      {
+        ...this.secureContextOptions(identity),
+        requestCert: true,
+        rejectUnauthorized: false,
+        ALPNProtocols: ['h2'],
+      },
       (socket) => this.adopt(socket, { kind: 'tls', certificateChain: presentedChain(socket) }),
     );
     // A client that fails the handshake must not take the server down.

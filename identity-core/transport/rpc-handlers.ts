@@ -22,7 +22,13 @@ export function unary<Req, Res>(
       },
       (error: unknown) => {
         const serviceError = toServiceError(error);
-        observe(service, method, statusName(serviceError.code ?? grpc.status.UNKNOWN), (performance.now() - started) / 1000, error);
+        observe(
+          service,
+          method,
+          statusName(serviceError.code ?? grpc.status.UNKNOWN),
+          (performance.now() - started) / 1000,
+          error,
+        );
         callback(serviceError as grpc.ServiceError);
       },
     );
@@ -45,9 +51,16 @@ export function serverStream<Req, Res>(
       },
       (error: unknown) => {
         const serviceError = toServiceError(error);
-        observe(service, method, statusName(serviceError.code ?? grpc.status.UNKNOWN), (performance.now() - started) / 1000, error);
+        observe(
+          service,
+          method,
+          statusName(serviceError.code ?? grpc.status.UNKNOWN),
+          (performance.now() - started) / 1000,
+          error,
+        );
         // grpc-js turns an 'error' event on a server stream into the call's status.
-        if (!call.cancelled && !call.writableEnded) call.emit('error', Object.assign(new Error(serviceError.details), serviceError));
+        if (!call.cancelled && !call.writableEnded)
+          call.emit('error', Object.assign(new Error(serviceError.details), serviceError));
       },
     );
   };

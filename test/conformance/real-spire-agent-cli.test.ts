@@ -55,16 +55,22 @@ describe.each(backends)('real spire-agent CLI against tspire ($name)', ({ postgr
       runDir: run.dir,
       x509SvidTtl: `${TTL_SECONDS}s`,
       syncInterval: '1s',
-      ...(database ? { database: { type: 'postgres' as const, connectionString: database.connectionString } } : {}),
+      ...(database
+        ? { database: { type: 'postgres' as const, connectionString: database.connectionString } }
+        : {}),
     });
     await stack.startServer();
     const token = await stack.generateToken('spiffe://example.org/conformance/node');
     const uid = String(process.getuid!());
     const created = await stack.serverCli([
-      'entry', 'create',
-      '-parentID', 'spiffe://example.org/conformance/node',
-      '-spiffeID', WORKLOAD_ID,
-      '-selector', `unix:uid:${uid}`,
+      'entry',
+      'create',
+      '-parentID',
+      'spiffe://example.org/conformance/node',
+      '-spiffeID',
+      WORKLOAD_ID,
+      '-selector',
+      `unix:uid:${uid}`,
     ]);
     expect(created.code, created.stderr).toBe(0);
     expect(created.stdout).toContain(WORKLOAD_ID);
@@ -77,27 +83,30 @@ describe.each(backends)('real spire-agent CLI against tspire ($name)', ({ postgr
     run.remove();
   });
 
-  it.skipIf(disabled)('serves an X509-SVID that openssl verifies, with one URI SAN and lifetime TTL + 10 s', async () => {
-    const out = join(run.dir, 'fetched');
-    mkdirSync(out);
-    await retry('spire-agent api fetch x509', async () => {
-      const result = await spire(['api', 'fetch', 'x509', '-write', out]);
-      if (result.code !== 0) throw new Error(result.stderr || result.stdout);
-      return result;
-    });
-    const svidPem = join(out, 'svid.0.pem');
-    const verify = await runCommand('openssl', ['verify', '-CAfile', join(out, 'bundle.0.pem'), svidPem]);
-    expect(verify.stdout.trim(), verify.stderr).toBe(`${svidPem}: OK`);
+  it.skipIf(disabled)(
+    'serves an X509-SVID that openssl verifies, with one URI SAN and lifetime TTL + 10 s',
+    async () => {
+      const out = join(run.dir, 'fetched');
+      mkdirSync(out);
+      await retry('spire-agent api fetch x509', async () => {
+        const result = await spire(['api', 'fetch', 'x509', '-write', out]);
+        if (result.code !== 0) throw new Error(result.stderr || result.stdout);
+        return result;
+      });
+      const svidPem = join(out, 'svid.0.pem');
+      const verify = await runCommand('openssl', ['verify', '-CAfile', join(out, 'bundle.0.pem'), svidPem]);
+      expect(verify.stdout.trim(), verify.stderr).toBe(`${svidPem}: OK`);
 
-    const cert = new x509.X509Certificate(readFileSync(svidPem, 'utf8'));
-    const san = cert.getExtension(x509.SubjectAlternativeNameExtension);
-    const uris = san?.names.items.filter((n) => n.type === 'url').map((n) => n.value);
-    expect(uris).toEqual([WORKLOAD_ID]);
-    expect((cert.notAfter.getTime() - cert.notBefore.getTime()) / 1000).toBe(TTL_SECONDS + 10);
+      const cert = new x509.X509Certificate(readFileSync(svidPem, 'utf8'));
+      const san = cert.getExtension(x509.SubjectAlternativeNameExtension);
+      const uris = san?.names.items.filter((n) => n.type === 'url').map((n) => n.value);
+      expect(uris).toEqual([WORKLOAD_ID]);
+      expect((cert.notAfter.getTime() - cert.notBefore.getTime()) / 1000).toBe(TTL_SECONDS + 10);
 
-    const key = await runCommand('openssl', ['pkey', '-in', join(out, 'svid.0.key'), '-noout']);
-    expect(key.code, key.stderr).toBe(0);
-  });
+      const key = await runCommand('openssl', ['pkey', '-in', join(out, 'svid.0.key'), '-noout']);
+      expect(key.code, key.stderr).toBe(0);
+    },
+  );
 
   it.skipIf(disabled)('serves a JWT-SVID that the real client fetches and validates', async () => {
     const fetched = await retry('spire-agent api fetch jwt', async () => {
@@ -115,7 +124,15 @@ describe.each(backends)('real spire-agent CLI against tspire ($name)', ({ postgr
     expect(valid.stdout).toContain('SVID is valid.');
     expect(valid.stdout).toContain(WORKLOAD_ID);
 
-    const wrongAudience = await spire(['api', 'validate', 'jwt', '-audience', 'someone-else', '-svid', token!]);
+    const wrongAudience = await spire([
+      'api',
+      'validate',
+      'jwt',
+      '-audience',
+      'someone-else',
+      '-svid',
+      token!,
+    ]);
     expect(wrongAudience.code).not.toBe(0);
     expect(wrongAudience.stderr + wrongAudience.stdout).toMatch(/audience/i);
   });

@@ -22,8 +22,14 @@ describe('agent renewal at half-life and cache during a server outage', () => {
     await stack.startServer();
     const token = await stack.generateToken('spiffe://example.org/renewal/node');
     const created = await stack.serverCli([
-      'entry', 'create', '-parentID', 'spiffe://example.org/renewal/node', '-spiffeID', WORKLOAD_ID,
-      '-selector', `unix:uid:${process.getuid!()}`,
+      'entry',
+      'create',
+      '-parentID',
+      'spiffe://example.org/renewal/node',
+      '-spiffeID',
+      WORKLOAD_ID,
+      '-selector',
+      `unix:uid:${process.getuid!()}`,
     ]);
     expect(created.code, created.stderr).toBe(0);
     await stack.startAgent(token);

@@ -52,7 +52,10 @@ async function failure(promise: Promise<unknown>): Promise<unknown> {
 
 async function csrWithUriSan(uri: string): Promise<Buffer> {
   const algorithm = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
-  const keys = (await webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+  const keys = (await webcrypto.subtle.generateKey(algorithm, true, [
+    'sign',
+    'verify',
+  ])) as webcrypto.CryptoKeyPair;
   const csr = await x509.Pkcs10CertificateRequestGenerator.create({
     keys,
     signingAlgorithm: algorithm,
@@ -88,7 +91,11 @@ describe('bad input', () => {
     connections.push(connection);
     const attested = await attestWithJoinToken(connection, roots, token);
     testAgentId = attested.spiffeId;
-    const identity = agentIdentityFrom(attested.spiffeId, attested.certificateChain, attested.privateKeyPkcs8);
+    const identity = agentIdentityFrom(
+      attested.spiffeId,
+      attested.certificateChain,
+      attested.privateKeyPkcs8,
+    );
     agentClients = connection.clients(roots, identityPem(identity));
 
     const uid = String(process.getuid!());
@@ -96,16 +103,30 @@ describe('bad input', () => {
       admin.entry().BatchCreateEntry(
         {
           entries: [
-            { spiffeId: { trustDomain: TD, path: '/bad-input/workload' }, parentId: { trustDomain: TD, path: '/bad-input/node' }, selectors: [{ type: 'unix', value: `uid:${uid}` }] },
-            { spiffeId: { trustDomain: TD, path: '/bad-input/not-mine' }, parentId: { trustDomain: TD, path: '/elsewhere' }, selectors: [{ type: 'unix', value: 'uid:4242' }] },
+            {
+              spiffeId: { trustDomain: TD, path: '/bad-input/workload' },
+              parentId: { trustDomain: TD, path: '/bad-input/node' },
+              selectors: [{ type: 'unix', value: `uid:${uid}` }],
+            },
+            {
+              spiffeId: { trustDomain: TD, path: '/bad-input/not-mine' },
+              parentId: { trustDomain: TD, path: '/elsewhere' },
+              selectors: [{ type: 'unix', value: 'uid:4242' }],
+            },
             // This process's identity under the tspire-agent process, for the Workload API cases.
-            { spiffeId: { trustDomain: TD, path: '/bad-input/test-process' }, parentId: { trustDomain: TD, path: '/bad-input/agent-node' }, selectors: [{ type: 'unix', value: `uid:${uid}` }] },
+            {
+              spiffeId: { trustDomain: TD, path: '/bad-input/test-process' },
+              parentId: { trustDomain: TD, path: '/bad-input/agent-node' },
+              selectors: [{ type: 'unix', value: `uid:${uid}` }],
+            },
           ],
         },
         done,
       ),
     );
-    entries = Object.fromEntries(created.results.map((r) => [`spiffe://${TD}${r.entry!.spiffeId!.path}`, r.entry!]));
+    entries = Object.fromEntries(
+      created.results.map((r) => [`spiffe://${TD}${r.entry!.spiffeId!.path}`, r.entry!]),
+    );
     expect(Object.keys(entries)).toEqual([WORKLOAD, OTHER, `spiffe://${TD}/bad-input/test-process`]);
     const agentToken = await stack.generateToken(`spiffe://${TD}/bad-input/agent-node`);
     await stack.startAgent(agentToken);
@@ -131,7 +152,9 @@ describe('bad input', () => {
     });
 
     const batch = (entryId: string, csr: Buffer) =>
-      call<BatchNewX509SVIDResponse__Output>((o, done) => agentClients.svid.BatchNewX509SVID({ params: [{ entryId, csr }] }, o, done));
+      call<BatchNewX509SVIDResponse__Output>((o, done) =>
+        agentClients.svid.BatchNewX509SVID({ params: [{ entryId, csr }] }, o, done),
+      );
 
     it('rejects a malformed CSR', async () => {
       const response = await batch(entries[WORKLOAD]!.id, randomBytes(200));
@@ -169,7 +192,10 @@ describe('bad input', () => {
 
     it('refuses a client certificate from an untrusted CA and a caller without one', async () => {
       const algorithm = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
-      const keys = (await webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+      const keys = (await webcrypto.subtle.generateKey(algorithm, true, [
+        'sign',
+        'verify',
+      ])) as webcrypto.CryptoKeyPair;
       const forged = await x509.X509CertificateGenerator.createSelfSigned({
         serialNumber: '01',
         name: 'O=Forger',
@@ -177,10 +203,18 @@ describe('bad input', () => {
         notAfter: new Date(Date.now() + 3_600_000),
         keys,
         signingAlgorithm: algorithm,
-        extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'url', value: `spiffe://${TD}/spire/agent/join_token/forged` }])],
+        extensions: [
+          new x509.SubjectAlternativeNameExtension([
+            { type: 'url', value: `spiffe://${TD}/spire/agent/join_token/forged` },
+          ]),
+        ],
       });
       const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
-      const forgedIdentity = agentIdentityFrom(`spiffe://${TD}/spire/agent/join_token/forged`, [Buffer.from(forged.rawData)], pkcs8);
+      const forgedIdentity = agentIdentityFrom(
+        `spiffe://${TD}/spire/agent/join_token/forged`,
+        [Buffer.from(forged.rawData)],
+        pkcs8,
+      );
       const connection = new ServerConnection(`127.0.0.1:${stack.serverPort}`, TD);
       connections.push(connection);
       const forgedClients = connection.clients(roots, identityPem(forgedIdentity));
@@ -212,10 +246,23 @@ describe('bad input', () => {
       connections.push(connection);
       const token = await stack.generateToken(`spiffe://${TD}/bad-input/once`);
       await attestWithJoinToken(connection, roots, token);
-      expectStatus(await failure(attestWithJoinToken(connection, roots, token)), grpc.status.PERMISSION_DENIED, /does not exist or has already been used/);
-      expectStatus(await failure(attestWithJoinToken(connection, roots, 'no-such-token')), grpc.status.PERMISSION_DENIED, /does not exist/);
+      expectStatus(
+        await failure(attestWithJoinToken(connection, roots, token)),
+        grpc.status.PERMISSION_DENIED,
+        /does not exist or has already been used/,
+      );
+      expectStatus(
+        await failure(attestWithJoinToken(connection, roots, 'no-such-token')),
+        grpc.status.PERMISSION_DENIED,
+        /does not exist/,
+      );
       // The attestation above did add a node and an alias entry: leave the snapshot as it was.
-      const removed = await stack.serverCli(['agent', 'evict', '-spiffeID', `spiffe://${TD}/spire/agent/join_token/${token}`]);
+      const removed = await stack.serverCli([
+        'agent',
+        'evict',
+        '-spiffeID',
+        `spiffe://${TD}/spire/agent/join_token/${token}`,
+      ]);
       expect(removed.code, removed.stderr).toBe(0);
       const alias = (await listEntries()).entries.find((e) => e.spiffeId?.path === '/bad-input/once');
       const deleted = await stack.serverCli(['entry', 'delete', '-entryID', alias!.id]);
@@ -228,7 +275,11 @@ describe('bad input', () => {
       await new Promise((r) => setTimeout(r, 2100));
       const connection = new ServerConnection(`127.0.0.1:${stack.serverPort}`, TD);
       connections.push(connection);
-      expectStatus(await failure(attestWithJoinToken(connection, roots, token)), grpc.status.PERMISSION_DENIED, /expired/);
+      expectStatus(
+        await failure(attestWithJoinToken(connection, roots, token)),
+        grpc.status.PERMISSION_DENIED,
+        /expired/,
+      );
     });
 
     it.each([
@@ -239,21 +290,55 @@ describe('bad input', () => {
       ['a trailing slash', 'spiffe://example.org/a/', /trailing slash/i],
       ['the wrong scheme', 'https://example.org/a', /scheme/i],
     ])('refuses an entry with %s in its SPIFFE ID', async (_name, id, message) => {
-      const result = await stack.serverCli(['entry', 'create', '-parentID', NODE, '-spiffeID', id, '-selector', 'unix:uid:1']);
+      const result = await stack.serverCli([
+        'entry',
+        'create',
+        '-parentID',
+        NODE,
+        '-spiffeID',
+        id,
+        '-selector',
+        'unix:uid:1',
+      ]);
       expect(result.code).toBe(1);
       expect(result.stderr + result.stdout).toMatch(message);
     });
 
     it('refuses an entry without selectors, with a bad selector, or with a negative TTL', async () => {
-      const noSelector = await stack.serverCli(['entry', 'create', '-parentID', NODE, '-spiffeID', `${WORKLOAD}2`]);
+      const noSelector = await stack.serverCli([
+        'entry',
+        'create',
+        '-parentID',
+        NODE,
+        '-spiffeID',
+        `${WORKLOAD}2`,
+      ]);
       expect(noSelector.code).toBe(1);
       expect(noSelector.stderr).toMatch(/selector/i);
-      const badSelector = await stack.serverCli(['entry', 'create', '-parentID', NODE, '-spiffeID', `${WORKLOAD}2`, '-selector', 'unix']);
+      const badSelector = await stack.serverCli([
+        'entry',
+        'create',
+        '-parentID',
+        NODE,
+        '-spiffeID',
+        `${WORKLOAD}2`,
+        '-selector',
+        'unix',
+      ]);
       expect(badSelector.code).toBe(1);
       expect(badSelector.stderr).toMatch(/selector/i);
       const negative = await unary<BatchCreateEntryResponse__Output>((done) =>
         admin.entry().BatchCreateEntry(
-          { entries: [{ spiffeId: { trustDomain: TD, path: '/x' }, parentId: { trustDomain: TD, path: '/y' }, selectors: [{ type: 'unix', value: 'uid:1' }], x509SvidTtl: -5 }] },
+          {
+            entries: [
+              {
+                spiffeId: { trustDomain: TD, path: '/x' },
+                parentId: { trustDomain: TD, path: '/y' },
+                selectors: [{ type: 'unix', value: 'uid:1' }],
+                x509SvidTtl: -5,
+              },
+            ],
+          },
           done,
         ),
       );
@@ -264,7 +349,9 @@ describe('bad input', () => {
     it('answers Workload API calls without the security header with InvalidArgument', async () => {
       const client = workloadClient(stack.agentSocket);
       const error = await failure(
-        new Promise((resolve, reject) => client.FetchJWTSVID({ audience: ['a'] }, (e, r) => (e ? reject(e) : resolve(r)))),
+        new Promise((resolve, reject) =>
+          client.FetchJWTSVID({ audience: ['a'] }, (e, r) => (e ? reject(e) : resolve(r))),
+        ),
       );
       client.close();
       expectStatus(error, grpc.status.INVALID_ARGUMENT, /security header/);
@@ -274,7 +361,9 @@ describe('bad input', () => {
       const client = workloadClient(stack.agentSocket);
       const validate = (svid: string, audience: string) =>
         new Promise((resolve, reject) =>
-          client.ValidateJWTSVID({ svid, audience }, workloadMetadata(), (e, r) => (e ? reject(e) : resolve(r))),
+          client.ValidateJWTSVID({ svid, audience }, workloadMetadata(), (e, r) =>
+            e ? reject(e) : resolve(r),
+          ),
         );
       const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
       const exp = Math.floor(Date.now() / 1000) + 300;
@@ -284,16 +373,28 @@ describe('bad input', () => {
       expectStatus(await failure(validate(foreign, 'a')), grpc.status.INVALID_ARGUMENT, /kid|key/i);
 
       const fetched = await new Promise<{ svids: { svid: string }[] }>((resolve, reject) =>
-        client.FetchJWTSVID({ audience: ['right'] }, workloadMetadata(), (e, r) => (e ? reject(e) : resolve(r as never))),
+        client.FetchJWTSVID({ audience: ['right'] }, workloadMetadata(), (e, r) =>
+          e ? reject(e) : resolve(r as never),
+        ),
       ).catch(async () => {
         await new Promise((r) => setTimeout(r, 3000));
         return new Promise<{ svids: { svid: string }[] }>((resolve, reject) =>
-          client.FetchJWTSVID({ audience: ['right'] }, workloadMetadata(), (e, r) => (e ? reject(e) : resolve(r as never))),
+          client.FetchJWTSVID({ audience: ['right'] }, workloadMetadata(), (e, r) =>
+            e ? reject(e) : resolve(r as never),
+          ),
         );
       });
-      expectStatus(await failure(validate(fetched.svids[0]!.svid, 'wrong')), grpc.status.INVALID_ARGUMENT, /audience/i);
       expectStatus(
-        await failure(new Promise((resolve, reject) => client.FetchJWTSVID({ audience: [] }, workloadMetadata(), (e, r) => (e ? reject(e) : resolve(r))))),
+        await failure(validate(fetched.svids[0]!.svid, 'wrong')),
+        grpc.status.INVALID_ARGUMENT,
+        /audience/i,
+      );
+      expectStatus(
+        await failure(
+          new Promise((resolve, reject) =>
+            client.FetchJWTSVID({ audience: [] }, workloadMetadata(), (e, r) => (e ? reject(e) : resolve(r))),
+          ),
+        ),
         grpc.status.INVALID_ARGUMENT,
         /audience must be specified/,
       );
@@ -302,7 +403,10 @@ describe('bad input', () => {
 
     it('refuses invalid config files with the file, key and reason, before starting anything', async () => {
       const bad = join(run.dir, 'bad-server.conf');
-      writeFileSync(bad, 'server {\n  trust_domain = "example.org"\n  data_dir = "x"\n  ca_ttl = "1x"\n  colour = "blue"\n}\nplugins {\n  DataStore "sql" { plugin_data { database_type = "sqlite3" connection_string = "x" } }\n  KeyManager "memory" { plugin_data {} }\n}\n');
+      writeFileSync(
+        bad,
+        'server {\n  trust_domain = "example.org"\n  data_dir = "x"\n  ca_ttl = "1x"\n  colour = "blue"\n}\nplugins {\n  DataStore "sql" { plugin_data { database_type = "sqlite3" connection_string = "x" } }\n  KeyManager "memory" { plugin_data {} }\n}\n',
+      );
       const result = await runCommand(process.execPath, [binPath('tspire-server'), 'run', '-config', bad]);
       expect(result.code).toBe(1);
       expect(result.stderr).toContain('bad-server.conf');
@@ -317,7 +421,9 @@ describe('bad input', () => {
       await call((o, done) => agentClients.entry.GetAuthorizedEntries({}, o, done));
       const banned = await stack.serverCli(['agent', 'ban', '-spiffeID', testAgentId]);
       expect(banned.code, banned.stderr).toBe(0);
-      expect((await listAgents()).agents.filter((a) => a.banned).map((a) => `spiffe://${TD}${a.id!.path}`)).toEqual([testAgentId]);
+      expect(
+        (await listAgents()).agents.filter((a) => a.banned).map((a) => `spiffe://${TD}${a.id!.path}`),
+      ).toEqual([testAgentId]);
       expectStatus(
         await failure(call((o, done) => agentClients.entry.GetAuthorizedEntries({}, o, done))),
         grpc.status.PERMISSION_DENIED,

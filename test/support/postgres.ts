@@ -16,7 +16,10 @@ export async function postgresAvailable(): Promise<{ ok: boolean; reason?: strin
     await client.query('SELECT 1');
     return { ok: true };
   } catch (error) {
-    return { ok: false, reason: `PostgreSQL at ${ADMIN_URL} is unreachable (${(error as Error).message}); skipping PostgreSQL tests` };
+    return {
+      ok: false,
+      reason: `PostgreSQL at ${ADMIN_URL} is unreachable (${(error as Error).message}); skipping PostgreSQL tests`,
+    };
   } finally {
     await client.end().catch(() => undefined);
   }

@@ -7,12 +7,17 @@ import { JwtSvidCache } from '../../identity-core/agent/jwt-svid-cache.js';
 describe('renewal time', () => {
   it('always falls while 45–55 % of the lifetime remains', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 1e9 }), fc.integer({ min: 10, max: 1e7 }), fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }), (notBefore, lifetime, r) => {
-        const notAfter = notBefore + lifetime;
-        const remaining = (notAfter - renewalTime(notBefore, notAfter, () => r)) / lifetime;
-        expect(remaining).toBeGreaterThanOrEqual(0.45 - 1e-9);
-        expect(remaining).toBeLessThanOrEqual(0.55 + 1e-9);
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: 1e9 }),
+        fc.integer({ min: 10, max: 1e7 }),
+        fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }),
+        (notBefore, lifetime, r) => {
+          const notAfter = notBefore + lifetime;
+          const remaining = (notAfter - renewalTime(notBefore, notAfter, () => r)) / lifetime;
+          expect(remaining).toBeGreaterThanOrEqual(0.45 - 1e-9);
+          expect(remaining).toBeLessThanOrEqual(0.55 + 1e-9);
+        },
+      ),
     );
   });
 

@@ -1,7 +1,15 @@
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDatastore, type Datastore, type DatastoreConfig } from '../../identity-core/datastore/datastore.js';
-import { AlreadyExistsError, DatastoreUnavailableError, NotFoundError } from '../../identity-core/datastore/errors.js';
+import {
+  openDatastore,
+  type Datastore,
+  type DatastoreConfig,
+} from '../../identity-core/datastore/datastore.js';
+import {
+  AlreadyExistsError,
+  DatastoreUnavailableError,
+  NotFoundError,
+} from '../../identity-core/datastore/errors.js';
 import type { RegistrationEntry } from '../../identity-core/datastore/records.js';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from '../support/postgres.js';
 import { makeRunDir } from '../support/run-dir.js';
@@ -9,7 +17,10 @@ import { makeRunDir } from '../support/run-dir.js';
 const pg = await postgresAvailable();
 if (!pg.ok) console.warn(pg.reason);
 
-const entry = (spiffeId: string, selectors = [{ type: 'unix', value: 'uid:1000' }]): Omit<RegistrationEntry, 'id' | 'createdAt' | 'revisionNumber'> => ({
+const entry = (
+  spiffeId: string,
+  selectors = [{ type: 'unix', value: 'uid:1000' }],
+): Omit<RegistrationEntry, 'id' | 'createdAt' | 'revisionNumber'> => ({
   spiffeId,
   parentId: 'spiffe://example.org/node',
   selectors,
@@ -36,7 +47,9 @@ describe.each(backends)('datastore on $name', ({ skip, postgres }) => {
   beforeAll(async () => {
     if (skip) return;
     database = postgres ? await createTestDatabase('sd_datastore') : undefined;
-    config = database ? { databaseType: 'postgres', connectionString: database.connectionString } : { databaseType: 'pglite', connectionString: `${run.dir}/db` };
+    config = database
+      ? { databaseType: 'postgres', connectionString: database.connectionString }
+      : { databaseType: 'pglite', connectionString: `${run.dir}/db` };
     ds = await openDatastore(config);
   });
   afterAll(async () => {
@@ -52,7 +65,9 @@ describe.each(backends)('datastore on $name', ({ skip, postgres }) => {
     expect(fetched).toEqual(created);
     expect(fetched!.dnsNames).toEqual(['a.example.org', 'b.example.org']);
     expect((await ds.entries.listAll()).map((e) => e.spiffeId)).toContain('spiffe://example.org/web');
-    expect(await ds.entries.list({ parentId: 'spiffe://example.org/node', spiffeId: 'spiffe://example.org/web' })).toHaveLength(1);
+    expect(
+      await ds.entries.list({ parentId: 'spiffe://example.org/node', spiffeId: 'spiffe://example.org/web' }),
+    ).toHaveLength(1);
   });
 
   it.skipIf(skip)('refuses a duplicate entry and writes nothing', async () => {
@@ -97,19 +112,48 @@ describe.each(backends)('datastore on $name', ({ skip, postgres }) => {
   });
 
   it.skipIf(skip)('tracks agent serials and bans', async () => {
-    await ds.nodes.create({ spiffeId: 'spiffe://example.org/spire/agent/join_token/x', attestationType: 'join_token', certSerialNumber: '1', certNotAfter: 100, newCertSerialNumber: '', newCertNotAfter: 0, canReattest: false, selectors: [] });
-    await ds.nodes.updateSerials('spiffe://example.org/spire/agent/join_token/x', { newCertSerialNumber: '2', newCertNotAfter: 200 });
-    expect(await ds.nodes.get('spiffe://example.org/spire/agent/join_token/x')).toMatchObject({ certSerialNumber: '1', newCertSerialNumber: '2', newCertNotAfter: 200 });
+    await ds.nodes.create({
+      spiffeId: 'spiffe://example.org/spire/agent/join_token/x',
+      attestationType: 'join_token',
+      certSerialNumber: '1',
+      certNotAfter: 100,
+      newCertSerialNumber: '',
+      newCertNotAfter: 0,
+      canReattest: false,
+      selectors: [],
+    });
+    await ds.nodes.updateSerials('spiffe://example.org/spire/agent/join_token/x', {
+      newCertSerialNumber: '2',
+      newCertNotAfter: 200,
+    });
+    expect(await ds.nodes.get('spiffe://example.org/spire/agent/join_token/x')).toMatchObject({
+      certSerialNumber: '1',
+      newCertSerialNumber: '2',
+      newCertNotAfter: 200,
+    });
     await ds.nodes.ban('spiffe://example.org/spire/agent/join_token/x');
-    expect(await ds.nodes.get('spiffe://example.org/spire/agent/join_token/x')).toMatchObject({ certSerialNumber: '', newCertSerialNumber: '' });
-    await expect(ds.nodes.ban('spiffe://example.org/spire/agent/join_token/none')).rejects.toBeInstanceOf(NotFoundError);
+    expect(await ds.nodes.get('spiffe://example.org/spire/agent/join_token/x')).toMatchObject({
+      certSerialNumber: '',
+      newCertSerialNumber: '',
+    });
+    await expect(ds.nodes.ban('spiffe://example.org/spire/agent/join_token/none')).rejects.toBeInstanceOf(
+      NotFoundError,
+    );
   });
 
   it.skipIf(skip)('loses no bundle update when updates race', async () => {
     const td = 'race.example';
-    await ds.bundles.set({ trustDomain: td, x509Authorities: [], jwtAuthorities: [], refreshHint: 0, sequenceNumber: 0 });
+    await ds.bundles.set({
+      trustDomain: td,
+      x509Authorities: [],
+      jwtAuthorities: [],
+      refreshHint: 0,
+      sequenceNumber: 0,
+    });
     await Promise.all(
-      Array.from({ length: 10 }, () => ds.bundles.update(td, (b) => ({ ...b!, sequenceNumber: b!.sequenceNumber + 1 }))),
+      Array.from({ length: 10 }, () =>
+        ds.bundles.update(td, (b) => ({ ...b!, sequenceNumber: b!.sequenceNumber + 1 })),
+      ),
     );
     expect((await ds.bundles.get(td))?.sequenceNumber).toBe(10);
   });
@@ -126,7 +170,10 @@ describe.each(backends)('datastore on $name', ({ skip, postgres }) => {
 describe('datastore failures', () => {
   it('reports an unreachable PostgreSQL as unavailable within seconds', async () => {
     const started = Date.now();
-    const error = await openDatastore({ databaseType: 'postgres', connectionString: 'postgres://postgres@127.0.0.1:1/none' }).catch((e: unknown) => e);
+    const error = await openDatastore({
+      databaseType: 'postgres',
+      connectionString: 'postgres://postgres@127.0.0.1:1/none',
+    }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(DatastoreUnavailableError);
     expect(Date.now() - started).toBeLessThan(10_000);
   });
@@ -134,7 +181,11 @@ describe('datastore failures', () => {
   it('loses nothing committed when the process is killed right after', async () => {
     const run = makeRunDir('sdkill-');
     const dir = `${run.dir}/db`;
-    const child = spawn(process.execPath, ['--import', 'tsx', new URL('./fixtures/commit-then-wait.ts', import.meta.url).pathname, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', new URL('./fixtures/commit-then-wait.ts', import.meta.url).pathname, dir],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     await new Promise<void>((resolve, reject) => {
       child.stdout.on('data', (chunk: Buffer) => {
         if (chunk.toString().includes('committed')) resolve();

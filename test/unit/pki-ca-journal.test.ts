@@ -1,8 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import { CaJournal, CaJournalError } from '../../identity-core/pki/ca-journal.js';
-import { activationThreshold, preparationThreshold, shouldActivate, shouldPrepare } from '../../identity-core/pki/ca-rotation-policy.js';
+import {
+  activationThreshold,
+  preparationThreshold,
+  shouldActivate,
+  shouldPrepare,
+} from '../../identity-core/pki/ca-rotation-policy.js';
 
-const authority = (id: string) => ({ authorityId: id, keyId: `key-${id}`, notBefore: 0, notAfter: 600, material: '' });
+const authority = (id: string) => ({
+  authorityId: id,
+  keyId: `key-${id}`,
+  notBefore: 0,
+  notAfter: 600,
+  material: '',
+});
 
 function expectError(fn: () => unknown, code: string, message: RegExp): void {
   try {
@@ -23,10 +34,16 @@ describe('CaJournal', () => {
     expect(journal.states('x509').active?.authorityId).toBe('a');
 
     journal.prepare('x509', authority('b'));
-    expect(journal.states('x509')).toMatchObject({ active: { authorityId: 'a' }, prepared: { authorityId: 'b', status: 'PREPARED' } });
+    expect(journal.states('x509')).toMatchObject({
+      active: { authorityId: 'a' },
+      prepared: { authorityId: 'b', status: 'PREPARED' },
+    });
 
     journal.activate('x509', 'b');
-    expect(journal.states('x509')).toMatchObject({ active: { authorityId: 'b' }, old: { authorityId: 'a', status: 'OLD' } });
+    expect(journal.states('x509')).toMatchObject({
+      active: { authorityId: 'b' },
+      old: { authorityId: 'a', status: 'OLD' },
+    });
     expect(journal.states('x509').prepared).toBeUndefined();
 
     expect(journal.taint('x509', 'a').tainted).toBe(true);

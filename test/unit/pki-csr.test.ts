@@ -5,11 +5,18 @@ import { describe, expect, it } from 'vitest';
 import { CsrError, parseCsr } from '../../identity-core/pki/csr.js';
 import { newKeyAndCsr } from '../../identity-core/agent/workload-key.js';
 
-async function csrFor(algorithm: RsaHashedKeyGenParams | EcKeyGenParams, signing: object, sans: x509.JsonGeneralName[] = []): Promise<Buffer> {
-  const keys = (await webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify'])) as CryptoKeyPair;
+async function csrFor(
+  algorithm: webcrypto.RsaHashedKeyGenParams | webcrypto.EcKeyGenParams,
+  signing: object,
+  sans: x509.JsonGeneralName[] = [],
+): Promise<Buffer> {
+  const keys = (await webcrypto.subtle.generateKey(algorithm, true, [
+    'sign',
+    'verify',
+  ])) as webcrypto.CryptoKeyPair;
   const csr = await x509.Pkcs10CertificateRequestGenerator.create({
     keys,
-    signingAlgorithm: signing as Algorithm,
+    signingAlgorithm: signing as webcrypto.Algorithm,
     ...(sans.length ? { extensions: [new x509.SubjectAlternativeNameExtension(sans)] } : {}),
   });
   return Buffer.from(csr.rawData);
@@ -28,8 +35,16 @@ describe('parseCsr', () => {
   });
 
   it('accepts P-384 and RSA 2048 CSRs', async () => {
-    expect(parseCsr(await csrFor({ name: 'ECDSA', namedCurve: 'P-384' }, { name: 'ECDSA', hash: 'SHA-384' })).publicKey.asymmetricKeyType).toBe('ec');
-    const rsa = { name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' };
+    expect(
+      parseCsr(await csrFor({ name: 'ECDSA', namedCurve: 'P-384' }, { name: 'ECDSA', hash: 'SHA-384' }))
+        .publicKey.asymmetricKeyType,
+    ).toBe('ec');
+    const rsa = {
+      name: 'RSASSA-PKCS1-v1_5',
+      modulusLength: 2048,
+      publicExponent: new Uint8Array([1, 0, 1]),
+      hash: 'SHA-256',
+    };
     expect(parseCsr(await csrFor(rsa, rsa)).publicKey.asymmetricKeyType).toBe('rsa');
   });
 
@@ -50,11 +65,17 @@ describe('parseCsr', () => {
 
   it('rejects truncated DER at every length', async () => {
     const { csr } = await newKeyAndCsr();
-    for (let length = 1; length < csr.length; length += 7) expect(() => parseCsr(csr.subarray(0, length))).toThrow(CsrError);
+    for (let length = 1; length < csr.length; length += 7)
+      expect(() => parseCsr(csr.subarray(0, length))).toThrow(CsrError);
   });
 
   it('rejects an RSA key shorter than 2048 bits', async () => {
-    const rsa = { name: 'RSASSA-PKCS1-v1_5', modulusLength: 1024, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' };
+    const rsa = {
+      name: 'RSASSA-PKCS1-v1_5',
+      modulusLength: 1024,
+      publicExponent: new Uint8Array([1, 0, 1]),
+      hash: 'SHA-256',
+    };
     await expect(csrFor(rsa, rsa).then(parseCsr)).rejects.toThrow(/at least 2048 bits/);
   });
 });

@@ -15,7 +15,9 @@ describe('key managers', () => {
     expect(statSync(join(dir, 'x509-ca-1.pem')).mode & 0o777).toBe(0o600);
     expect(statSync(dir).mode & 0o777).toBe(0o700);
     const again = await new DiskKeyManager(dir).getKey('x509-ca-1');
-    expect(createPublicKey(again!).export({ format: 'jwk' })).toEqual(createPublicKey(key).export({ format: 'jwk' }));
+    expect(createPublicKey(again!).export({ format: 'jwk' })).toEqual(
+      createPublicKey(key).export({ format: 'jwk' }),
+    );
     expect(await new DiskKeyManager(dir).getKey('missing')).toBeUndefined();
   });
 

@@ -37,12 +37,20 @@ describe('X509SvidMinter', () => {
 
   it('mints a leaf with every X509-SVID extension, backdated 10 s', () => {
     const now = Date.now();
-    const svid = minter.mint({ spiffeId: 'spiffe://example.org/web', publicKeySpki: spki, ttlSeconds: 600, now, dnsNames: ['web.local'] });
+    const svid = minter.mint({
+      spiffeId: 'spiffe://example.org/web',
+      publicKeySpki: spki,
+      ttlSeconds: 600,
+      now,
+      dnsNames: ['web.local'],
+    });
     const cert = new x509.X509Certificate(svid.der);
     expect(svid.notAfter - svid.notBefore).toBe(610);
     expect(cert.notBefore.getTime() / 1000).toBe(Math.floor(now / 1000) - 10);
     const san = cert.getExtension(x509.SubjectAlternativeNameExtension)!;
-    expect(san.names.items.filter((n) => n.type === 'url').map((n) => n.value)).toEqual(['spiffe://example.org/web']);
+    expect(san.names.items.filter((n) => n.type === 'url').map((n) => n.value)).toEqual([
+      'spiffe://example.org/web',
+    ]);
     expect(san.names.items.filter((n) => n.type === 'dns').map((n) => n.value)).toEqual(['web.local']);
     const ku = cert.getExtension(x509.KeyUsagesExtension)!;
     expect(ku.critical).toBe(true);
@@ -60,23 +68,48 @@ describe('X509SvidMinter', () => {
   });
 
   it('caps NotAfter at the CA NotAfter', () => {
-    const svid = minter.mint({ spiffeId: 'spiffe://example.org/long', publicKeySpki: spki, ttlSeconds: 10 * 24 * 3600 });
+    const svid = minter.mint({
+      spiffeId: 'spiffe://example.org/long',
+      publicKeySpki: spki,
+      ttlSeconds: 10 * 24 * 3600,
+    });
     expect(svid.notAfter).toBe(ca.notAfter);
   });
 
   it('gives every SVID a distinct positive serial', () => {
-    const serials = new Set(Array.from({ length: 200 }, () => minter.mint({ spiffeId: 'spiffe://example.org/s', publicKeySpki: spki, ttlSeconds: 60 }).serial));
+    const serials = new Set(
+      Array.from(
+        { length: 200 },
+        () => minter.mint({ spiffeId: 'spiffe://example.org/s', publicKeySpki: spki, ttlSeconds: 60 }).serial,
+      ),
+    );
     expect(serials.size).toBe(200);
     for (const serial of serials) expect(serial > 0n).toBe(true);
   });
 
   it.skipIf(!openssl)('is accepted by openssl verify and shows the URI SAN', () => {
-    const svid = minter.mint({ spiffeId: 'spiffe://example.org/openssl', publicKeySpki: spki, ttlSeconds: 600 });
+    const svid = minter.mint({
+      spiffeId: 'spiffe://example.org/openssl',
+      publicKeySpki: spki,
+      ttlSeconds: 600,
+    });
     writeFileSync(join(dir, 'root.pem'), toPem(ca.der));
     writeFileSync(join(dir, 'leaf.pem'), toPem(svid.der));
-    const verified = execFileSync('openssl', ['verify', '-x509_strict', '-CAfile', join(dir, 'root.pem'), join(dir, 'leaf.pem')]).toString();
+    const verified = execFileSync('openssl', [
+      'verify',
+      '-x509_strict',
+      '-CAfile',
+      join(dir, 'root.pem'),
+      join(dir, 'leaf.pem'),
+    ]).toString();
     expect(verified.trim()).toBe(`${join(dir, 'leaf.pem')}: OK`);
-    const text = execFileSync('openssl', ['x509', '-noout', '-text', '-in', join(dir, 'leaf.pem')]).toString();
+    const text = execFileSync('openssl', [
+      'x509',
+      '-noout',
+      '-text',
+      '-in',
+      join(dir, 'leaf.pem'),
+    ]).toString();
     expect(text).toContain('URI:spiffe://example.org/openssl');
     expect(text).toMatch(/X509v3 Key Usage: critical\s+Digital Signature, Key Encipherment, Key Agreement/);
   });
@@ -84,18 +117,32 @@ describe('X509SvidMinter', () => {
   it('passes X509-SVID validation and fails it against another root, as a CA leaf, or with two URI SANs', async () => {
     const svid = minter.mint({ spiffeId: 'spiffe://example.org/v', publicKeySpki: spki, ttlSeconds: 600 });
     expect(verifyX509Svid([svid.der], [ca.der]).spiffeId.toString()).toBe('spiffe://example.org/v');
-    const other = await createSelfSignedCa({ trustDomain: 'example.org', privateKey: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey, ttlSeconds: 3600 });
+    const other = await createSelfSignedCa({
+      trustDomain: 'example.org',
+      privateKey: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey,
+      ttlSeconds: 3600,
+    });
     expect(() => verifyX509Svid([svid.der], [other.der])).toThrow(/unknown authority/);
     expect(() => verifyX509Svid([ca.der], [ca.der])).toThrow(X509SvidError);
-    const keys = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify']);
+    const keys = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, [
+      'sign',
+      'verify',
+    ]);
     const twoSans = await x509.X509CertificateGenerator.createSelfSigned({
       serialNumber: '02',
       name: 'O=Test',
       keys,
       signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
-      extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'url', value: 'spiffe://example.org/a' }, { type: 'url', value: 'spiffe://example.org/b' }])],
+      extensions: [
+        new x509.SubjectAlternativeNameExtension([
+          { type: 'url', value: 'spiffe://example.org/a' },
+          { type: 'url', value: 'spiffe://example.org/b' },
+        ]),
+      ],
     });
-    expect(() => verifyX509Svid([Buffer.from(twoSans.rawData)], [Buffer.from(twoSans.rawData)])).toThrow(/exactly one URI SAN/);
+    expect(() => verifyX509Svid([Buffer.from(twoSans.rawData)], [Buffer.from(twoSans.rawData)])).toThrow(
+      /exactly one URI SAN/,
+    );
     expect(() => verifyX509Svid([svid.der], [ca.der], (svid.notAfter + 5) * 1000)).toThrow(/expired/);
     expect(new X509Certificate(svid.der).checkIssued(new X509Certificate(ca.der))).toBe(true);
   });

@@ -9,16 +9,36 @@ const here = dirname(fileURLToPath(import.meta.url));
 const source = join(here, 'peercred.c');
 const output = join(here, 'build', 'peercred.node');
 const prefix = process.config.variables.node_prefix ?? dirname(dirname(process.execPath));
-const candidates = [join(prefix, 'include', 'node'), join(dirname(dirname(process.execPath)), 'include', 'node')];
+const candidates = [
+  join(prefix, 'include', 'node'),
+  join(dirname(dirname(process.execPath)), 'include', 'node'),
+];
 const includeDir = candidates.find((dir) => existsSync(join(dir, 'node_api.h')));
 
 if (existsSync(output) && statSync(output).mtimeMs >= statSync(source).mtimeMs) process.exit(0);
 if (!includeDir) {
-  console.error(`peercred: node_api.h not found in ${candidates.join(' or ')}; the unix workload attestor cannot be built`);
+  console.error(
+    `peercred: node_api.h not found in ${candidates.join(' or ')}; the unix workload attestor cannot be built`,
+  );
   process.exit(1);
 }
 mkdirSync(dirname(output), { recursive: true });
 const cc = process.env.CC ?? 'cc';
-execFileSync(cc, ['-shared', '-fPIC', '-O2', '-Wall', '-DNODE_GYP_MODULE_NAME=peercred', '-I', includeDir, source, '-o', output], {
-  stdio: 'inherit',
-});
+execFileSync(
+  cc,
+  [
+    '-shared',
+    '-fPIC',
+    '-O2',
+    '-Wall',
+    '-DNODE_GYP_MODULE_NAME=peercred',
+    '-I',
+    includeDir,
+    source,
+    '-o',
+    output,
+  ],
+  {
+    stdio: 'inherit',
+  },
+);
