@@ -13,6 +13,7 @@ export interface ServerConfigChoices {
   x509SvidTtl: string;
   jwtSvidTtl: string;
   logLevel: string;
+  caRotationCheckInterval?: string;
   healthPort?: number;
   metricsPort?: number;
 }
@@ -53,7 +54,7 @@ export function renderServerConfig(c: ServerConfigChoices): string {
   ca_ttl = ${q(c.caTtl)}
   default_x509_svid_ttl = ${q(c.x509SvidTtl)}
   default_jwt_svid_ttl = ${q(c.jwtSvidTtl)}
-}
+${c.caRotationCheckInterval ? `  experimental {\n    ca_rotation_check_interval = ${q(c.caRotationCheckInterval)}\n  }\n` : ''}}
 
 plugins {
   DataStore "sql" {

@@ -23,6 +23,15 @@ export interface IdentityStackOptions {
   jwtSvidTtl?: string;
   syncInterval?: string;
   logLevel?: string;
+  /** How often the server checks its CA rotation thresholds (SPIRE: 10 s). */
+  caRotationCheckInterval?: string;
+  /** Loopback ports for /metrics and the health listener of each process; off when absent. */
+  telemetry?: {
+    serverMetricsPort: number;
+    serverHealthPort: number;
+    agentMetricsPort: number;
+    agentHealthPort: number;
+  };
 }
 
 /** Runs a command to completion; never throws on a non-zero exit, which callers check. */
@@ -64,7 +73,10 @@ export class IdentityStack {
   agent: ManagedProcess | undefined;
 
   private constructor(
-    readonly options: Required<Omit<IdentityStackOptions, 'database'>> & { database: DatabaseChoice },
+    readonly options: Required<
+      Omit<IdentityStackOptions, 'database' | 'caRotationCheckInterval' | 'telemetry'>
+    > &
+      Pick<IdentityStackOptions, 'caRotationCheckInterval' | 'telemetry'> & { database: DatabaseChoice },
     readonly serverPort: number,
   ) {
     const dir = options.runDir;
@@ -88,6 +100,8 @@ export class IdentityStack {
         jwtSvidTtl: options.jwtSvidTtl ?? '5m',
         syncInterval: options.syncInterval ?? '5s',
         logLevel: options.logLevel ?? 'INFO',
+        caRotationCheckInterval: options.caRotationCheckInterval,
+        telemetry: options.telemetry,
       },
       await freePort(),
     );
@@ -103,6 +117,15 @@ export class IdentityStack {
         x509SvidTtl: stack.options.x509SvidTtl,
         jwtSvidTtl: stack.options.jwtSvidTtl,
         logLevel: stack.options.logLevel,
+        ...(options.caRotationCheckInterval
+          ? { caRotationCheckInterval: options.caRotationCheckInterval }
+          : {}),
+        ...(options.telemetry
+          ? {
+              metricsPort: options.telemetry.serverMetricsPort,
+              healthPort: options.telemetry.serverHealthPort,
+            }
+          : {}),
       }),
     );
     writeFileSync(
@@ -115,6 +138,9 @@ export class IdentityStack {
         trustBundlePath: stack.bundlePath,
         syncInterval: stack.options.syncInterval,
         logLevel: stack.options.logLevel,
+        ...(options.telemetry
+          ? { metricsPort: options.telemetry.agentMetricsPort, healthPort: options.telemetry.agentHealthPort }
+          : {}),
       }),
     );
     return stack;

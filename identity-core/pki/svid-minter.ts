@@ -13,8 +13,14 @@ export interface MintedSvid {
 
 const BOOLEAN_TRUE = tlv(0x01, Buffer.from([0xff]));
 const octet = (content: Buffer) => tlv(0x04, content);
-const extension = (id: string, critical: boolean, value: Buffer) =>
-  critical ? seq(oid(id), BOOLEAN_TRUE, octet(value)) : seq(oid(id), octet(value));
+const extension = (id: string | Buffer, critical: boolean, value: Buffer) => {
+  const encodedId = typeof id === 'string' ? oid(id) : id;
+  return critical ? seq(encodedId, BOOLEAN_TRUE, octet(value)) : seq(encodedId, octet(value));
+};
+// Encoded once: OIDs the minter writes into every SVID.
+const SUBJECT_KEY_ID = oid('2.5.29.14');
+const SUBJECT_ALT_NAME = oid('2.5.29.17');
+const COMMON_NAME = oid('2.5.4.3');
 
 /** digitalSignature | keyEncipherment | keyAgreement, as SPIRE sets them on X509-SVIDs. */
 const KEY_USAGE = extension('2.5.29.15', true, tlv(0x03, Buffer.from([0x03, 0xa8])));
@@ -102,7 +108,7 @@ export class X509SvidMinter {
     const dnsNames = options.dnsNames ?? [];
     const subject =
       dnsNames.length > 0
-        ? seq(...SUBJECT_PREFIX, tlv(0x31, seq(oid('2.5.4.3'), tlv(0x0c, Buffer.from(dnsNames[0]!)))))
+        ? seq(...SUBJECT_PREFIX, tlv(0x31, seq(COMMON_NAME, tlv(0x0c, Buffer.from(dnsNames[0]!)))))
         : seq(...SUBJECT_PREFIX);
     const names = [
       tlv(0x86, Buffer.from(options.spiffeId)),
@@ -112,9 +118,9 @@ export class X509SvidMinter {
       0xa3,
       seq(
         FIXED_EXTENSIONS,
-        extension('2.5.29.14', false, octet(keyIdentifier(options.publicKeySpki))),
+        extension(SUBJECT_KEY_ID, false, octet(keyIdentifier(options.publicKeySpki))),
         this.authorityKeyId,
-        extension('2.5.29.17', false, seq(...names)),
+        extension(SUBJECT_ALT_NAME, false, seq(...names)),
       ),
     );
     const tbs = seq(
