@@ -90,4 +90,15 @@ describe('agent renewal at half-life and cache during a server outage', () => {
       during.close();
     }
   });
+
+  it('exits once its own SVID has expired and cannot be renewed', async () => {
+    // The server stays down from the previous test; the agent SVID (30 s lifetime) runs out meanwhile.
+    expect(stack.server!.isRunning()).toBe(false);
+    const outcome = await Promise.race([
+      stack.agent!.exited,
+      new Promise((resolve) => setTimeout(() => resolve('still running'), 60_000)),
+    ]);
+    expect(outcome).toBe(1);
+    expect(stack.agent!.log()).toContain('Agent SVID has expired and could not be renewed');
+  }, 90_000);
 });

@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import type { RegistrationEntry } from '../../identity-core/datastore/records.js';
+import { EntryCache } from '../../identity-core/server/entry-cache.js';
+
+const entry = (id: string, parentId: string, spiffeId: string, expiresAt = 0): RegistrationEntry => ({
+  id,
+  parentId,
+  spiffeId,
+  selectors: [{ type: 'unix', value: 'uid:1' }],
+  x509SvidTtl: 0,
+  jwtSvidTtl: 0,
+  downstream: false,
+  admin: false,
+  dnsNames: [],
+  hint: '',
+  expiresAt,
+  createdAt: 0,
+  revisionNumber: 0,
+});
+
+describe('EntryCache', () => {
+  const agent = 'spiffe://td/spire/agent/join_token/t';
+  const entries = [
+    entry('alias', agent, 'spiffe://td/node'),
+    entry('web', 'spiffe://td/node', 'spiffe://td/web'),
+    entry('nested', 'spiffe://td/web', 'spiffe://td/web/sidecar'),
+    entry('other', 'spiffe://td/other-node', 'spiffe://td/db'),
+    entry('expired', 'spiffe://td/node', 'spiffe://td/old', 1),
+  ];
+
+  it('authorizes entries reachable from the agent through parent links, skipping expired ones', async () => {
+    const cache = new EntryCache({ listAll: async () => entries }, 60_000, {
+      reloaded: () => undefined,
+      reloadFailed: () => undefined,
+    });
+    await cache.reload();
+    expect(
+      cache
+        .authorizedEntries(agent)
+        .map((e) => e.id)
+        .sort(),
+    ).toEqual(['alias', 'nested', 'web']);
+    expect(cache.authorizedEntries('spiffe://td/spire/agent/join_token/other')).toEqual([]);
+  });
+
+  it('keeps the last good snapshot when a reload fails, as during a database outage', async () => {
+    let down = false;
+    const failures: unknown[] = [];
+    const cache = new EntryCache(
+      {
+        listAll: async () => {
+          if (down) throw new Error('datastore unavailable');
+          return entries;
+        },
+      },
+      20,
+      { reloaded: () => undefined, reloadFailed: (e) => failures.push(e) },
+    );
+    await cache.start();
+    down = true;
+    await new Promise((r) => setTimeout(r, 100));
+    cache.stop();
+    expect(failures.length).toBeGreaterThan(0);
+    expect(cache.authorizedEntries(agent)).toHaveLength(3);
+  });
+});
