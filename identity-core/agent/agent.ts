@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { AgentConfig } from './agent-config.js';
 import { healthService as healthServiceDefinition, workloadService } from '../proto/services.js';
 import type { TrustBundle } from '../spiffe/trust-bundle.js';
-import { parsePemCertificates } from '../spiffe/trust-bundle.js';
+import { parsePemCertificates } from '../spiffe/pem.js';
 import { createLogger } from '../telemetry/logger.js';
 import { startTelemetryListeners } from '../telemetry/telemetry-listeners.js';
 import { PeerTaggedServer } from '../transport/peer-tagged-server.js';

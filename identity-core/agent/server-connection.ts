@@ -10,6 +10,7 @@ import {
   type EntryClient,
   type SVIDClient,
 } from '../proto/services.js';
+import { toPem } from '../spiffe/pem.js';
 
 export interface ServerClients {
   agent: AgentClient;
@@ -21,10 +22,6 @@ export interface ServerClients {
 export interface ClientIdentity {
   certificateChain: Buffer[];
   privateKeyPem: string;
-}
-
-function pem(der: Buffer): string {
-  return `-----BEGIN CERTIFICATE-----\n${der.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n?$/, '\n')}-----END CERTIFICATE-----\n`;
 }
 
 /**
@@ -50,9 +47,9 @@ export class ServerConnection {
     this.close();
     const expected = `URI:spiffe://${this.trustDomain}/spire/server`;
     const credentials = grpc.credentials.createSsl(
-      Buffer.from(roots.map(pem).join('')),
+      Buffer.from(roots.map((der) => toPem(der)).join('')),
       identity ? Buffer.from(identity.privateKeyPem) : null,
-      identity ? Buffer.from(identity.certificateChain.map(pem).join('')) : null,
+      identity ? Buffer.from(identity.certificateChain.map((der) => toPem(der)).join('')) : null,
       {
         checkServerIdentity: (_host: string, cert: PeerCertificate) => {
           const sans = (cert.subjectaltname ?? '').split(', ');

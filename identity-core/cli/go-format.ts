@@ -19,9 +19,3 @@ export function formatUnixTime(seconds: number): string {
 export function pluralize(count: number, singular: string, plural: string): string {
   return `${count} ${count === 1 ? singular : plural}`;
 }
-
-/** PEM with 64-character lines, as Go's encoding/pem writes it. */
-export function toPem(type: string, der: Buffer): string {
-  const lines = der.toString('base64').match(/.{1,64}/g) ?? [];
-  return `-----BEGIN ${type}-----\n${lines.join('\n')}\n-----END ${type}-----\n`;
-}

@@ -15,9 +15,9 @@ import type { ValidateJWTSVIDResponse__Output } from '../proto/gen/ValidateJWTSV
 import type { X509SVIDResponse__Output } from '../proto/gen/X509SVIDResponse.js';
 import { WorkloadClient, workloadMetadata, type SpiffeWorkloadAPIClient } from '../proto/services.js';
 import { boolFlag, CommandError, errorMessage, repeatable, type CliIo } from './cli-program.js';
-import { splitDerCertificates } from './der-certificates.js';
 import { formatGoDuration, parseDuration } from './duration.js';
-import { formatGoTime, toPem } from './go-format.js';
+import { formatGoTime } from './go-format.js';
+import { splitDerCertificates, toPem } from '../spiffe/pem.js';
 import { deadlineIn, firstMessage, RpcCallError, unary, unixTarget } from './grpc-call.js';
 
 export const DEFAULT_AGENT_SOCKET_PATH = '/tmp/spire-agent/public/api.sock';
@@ -138,7 +138,7 @@ export function formatX509SvidResponse(svids: ParsedX509Svid[], elapsedNanos: bi
 }
 
 const certificatesPem = (certificates: X509Certificate[]) =>
-  certificates.map((certificate) => toPem('CERTIFICATE', certificate.raw)).join('');
+  certificates.map((certificate) => toPem(certificate.raw)).join('');
 
 /** svid.N.pem, svid.N.key (owner-only) and bundle.N.pem, plus federated_bundle.N.M.pem, as spire-agent writes them. */
 export async function writeX509Svids(directory: string, svids: ParsedX509Svid[], io: CliIo): Promise<void> {
@@ -150,7 +150,7 @@ export async function writeX509Svids(directory: string, svids: ParsedX509Svid[],
     io.stdout.write(`Writing SVID #${i} to file ${svidPath}.\n`);
     await writeFile(svidPath, certificatesPem(svid.certificates), { mode: 0o644 });
     io.stdout.write(`Writing key #${i} to file ${keyPath}.\n`);
-    await writeFile(keyPath, toPem('PRIVATE KEY', svid.privateKeyDer), { mode: 0o600 });
+    await writeFile(keyPath, toPem(svid.privateKeyDer, 'PRIVATE KEY'), { mode: 0o600 });
     io.stdout.write(`Writing bundle #${i} to file ${bundlePath}.\n`);
     await writeFile(bundlePath, certificatesPem(svid.bundle), { mode: 0o644 });
     const trustDomains = [...svid.federatedBundles.keys()].sort();

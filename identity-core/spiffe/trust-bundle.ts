@@ -1,6 +1,7 @@
 import 'reflect-metadata';
-import { X509Certificate as NodeX509Certificate, createPublicKey } from 'node:crypto';
+import { X509Certificate as NodeX509Certificate, createPublicKey, type JsonWebKey } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
+import { toPem } from './pem.js';
 
 /** A trust domain's bundle: what a peer needs to verify X509-SVIDs and JWT-SVIDs of that domain. */
 
@@ -47,23 +48,6 @@ export function x509AuthorityId(der: Buffer): string {
   return id;
 }
 
-export function toPem(der: Buffer, label = 'CERTIFICATE'): string {
-  const body = der.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n$/, '');
-  return `-----BEGIN ${label}-----\n${body}\n-----END ${label}-----\n`;
-}
-
-/** Every CERTIFICATE block of a PEM text, as DER. */
-export function parsePemCertificates(pem: string | Buffer): Buffer[] {
-  const text = typeof pem === 'string' ? pem : pem.toString('utf8');
-  const ders: Buffer[] = [];
-  for (const match of text.matchAll(/-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g)) {
-    const der = Buffer.from(match[1]!.replace(/\s+/g, ''), 'base64');
-    new NodeX509Certificate(der);
-    ders.push(der);
-  }
-  return ders;
-}
-
 export function x509AuthoritiesPem(bundle: TrustBundle): string {
   return bundle.x509Authorities.map((a) => toPem(a.der)).join('');
 }
@@ -75,19 +59,34 @@ interface Jwk {
   [key: string]: unknown;
 }
 
-/** The SPIFFE bundle format: a JWKS whose keys say `use: x509-svid` (with x5c) or `use: jwt-svid` (with kid). */
+/** Key members in the order go-jose writes them, so output compares line for line with spire-server's. */
+function jwk(use: string, key: JsonWebKey, extra: { kid?: string; x5c?: string[] }): Jwk {
+  const ordered: Jwk = { use, kty: key.kty };
+  if (extra.kid !== undefined) ordered.kid = extra.kid;
+  for (const member of ['crv', 'x', 'y', 'n', 'e'] as const)
+    if (key[member] !== undefined) ordered[member] = key[member];
+  if (extra.x5c) ordered.x5c = extra.x5c;
+  return ordered;
+}
+
+/** The SPIFFE bundle format: a JWKS whose keys say `use: x509-svid` (with x5c) or `use: jwt-svid` (with kid), indented by four spaces. */
 export function toSpiffeBundleJson(bundle: TrustBundle): string {
-  const keys: Jwk[] = [];
-  for (const authority of bundle.x509Authorities) {
-    const publicKey = new NodeX509Certificate(authority.der).publicKey.export({ format: 'jwk' });
-    keys.push({ use: 'x509-svid', ...publicKey, x5c: [authority.der.toString('base64')] });
-  }
-  for (const authority of bundle.jwtAuthorities) {
-    const publicKey = createPublicKey({ key: authority.publicKeySpki, format: 'der', type: 'spki' }).export({
-      format: 'jwk',
-    });
-    keys.push({ use: 'jwt-svid', kid: authority.keyId, ...publicKey });
-  }
+  const keys: Jwk[] = [
+    ...bundle.x509Authorities.map((authority) =>
+      jwk('x509-svid', new NodeX509Certificate(authority.der).publicKey.export({ format: 'jwk' }), {
+        x5c: [authority.der.toString('base64')],
+      }),
+    ),
+    ...bundle.jwtAuthorities.map((authority) =>
+      jwk(
+        'jwt-svid',
+        createPublicKey({ key: authority.publicKeySpki, format: 'der', type: 'spki' }).export({
+          format: 'jwk',
+        }),
+        { kid: authority.keyId },
+      ),
+    ),
+  ];
   const document: Record<string, unknown> = { keys };
   if (bundle.sequenceNumber) document.spiffe_sequence = bundle.sequenceNumber;
   if (bundle.refreshHint) document.spiffe_refresh_hint = bundle.refreshHint;
@@ -117,7 +116,7 @@ export function parseSpiffeBundleJson(json: string, trustDomain: string): TrustB
     } else if (key.use === 'jwt-svid') {
       if (!key.kid) throw new Error(`key ${index}: jwt-svid keys need a kid`);
       const { use: _use, kid, ...jwk } = key;
-      const spki = createPublicKey({ key: jwk as import('node:crypto').JsonWebKey, format: 'jwk' }).export({
+      const spki = createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' }).export({
         format: 'der',
         type: 'spki',
       });

@@ -3,6 +3,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { chmodSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { toPem } from '../spiffe/pem.js';
 import { peerCredentialsOf, type PeerCredentials } from './peer-credentials.js';
 
 export type PeerInfo =
@@ -23,11 +24,6 @@ interface CallLike {
 }
 
 const TAG_PREFIX = 'peer-';
-
-function toPem(der: Buffer): string {
-  const b64 = der.toString('base64').replace(/.{64}/g, '$&\n');
-  return `-----BEGIN CERTIFICATE-----\n${b64}${b64.endsWith('\n') ? '' : '\n'}-----END CERTIFICATE-----\n`;
-}
 
 function presentedChain(socket: tls.TLSSocket): Buffer[] {
   const chain: Buffer[] = [];
@@ -136,7 +132,7 @@ export class PeerTaggedServer {
   }
 
   private secureContextOptions(identity: TlsIdentity): tls.SecureContextOptions {
-    return { key: identity.privateKeyPem, cert: identity.certificateChain.map(toPem).join('') };
+    return { key: identity.privateKeyPem, cert: identity.certificateChain.map((der) => toPem(der)).join('') };
   }
 
   /** Stops accepting, closes every connection, and shuts the gRPC server down. */

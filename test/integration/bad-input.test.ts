@@ -13,7 +13,7 @@ import { attestWithJoinToken } from '../../identity-core/agent/node-attestation.
 import { ServerConnection, call, type ServerClients } from '../../identity-core/agent/server-connection.js';
 import { agentIdentityFrom, identityPem } from '../../identity-core/agent/synchronizer.js';
 import { newKeyAndCsr } from '../../identity-core/agent/workload-key.js';
-import { parsePemCertificates } from '../../identity-core/spiffe/trust-bundle.js';
+import { parsePemCertificates } from '../../identity-core/spiffe/pem.js';
 import { workloadMetadata } from '../../identity-core/proto/services.js';
 import type { Entry__Output } from '../../identity-core/proto/gen/spire/api/types/Entry.js';
 import type { ListEntriesResponse__Output } from '../../identity-core/proto/gen/spire/api/server/entry/v1/ListEntriesResponse.js';

@@ -9,7 +9,8 @@ import { unary } from '../../identity-core/cli/grpc-call.js';
 import { WorkloadClient, workloadMetadata } from '../../identity-core/proto/services.js';
 import type { X509SVIDResponse__Output } from '../../identity-core/proto/gen/X509SVIDResponse.js';
 import type { GetX509AuthorityStateResponse__Output } from '../../identity-core/proto/gen/spire/api/server/localauthority/v1/GetX509AuthorityStateResponse.js';
-import { parsePemCertificates, x509AuthorityId } from '../../identity-core/spiffe/trust-bundle.js';
+import { parsePemCertificates, splitDerCertificates } from '../../identity-core/spiffe/pem.js';
+import { x509AuthorityId } from '../../identity-core/spiffe/trust-bundle.js';
 import { verifyX509Svid } from '../../identity-core/spiffe/x509-svid.js';
 import { makeRunDir } from '../support/run-dir.js';
 import { waitUntil } from '../support/workload-client.js';
@@ -27,27 +28,11 @@ function watchWorkload(socket: string) {
     const leaf = new x509.X509Certificate(svid.x509Svid);
     state.leaf = Buffer.from(leaf.rawData);
     state.authorityKeyId = leaf.getExtension(x509.AuthorityKeyIdentifierExtension)?.keyId?.toLowerCase();
-    state.bundle = splitDer(svid.bundle);
+    state.bundle = splitDerCertificates(svid.bundle);
     state.updates++;
   });
   stream.on('error', () => undefined);
   return { state, close: () => (stream.cancel(), client.close()) };
-}
-
-/** Concatenated DER certificates, as the Workload API carries bundles, split apart. */
-function splitDer(buffer: Buffer): Buffer[] {
-  const certs: Buffer[] = [];
-  let offset = 0;
-  while (offset < buffer.length) {
-    const lengthByte = buffer[offset + 1]!;
-    const lengthBytes = lengthByte & 0x80 ? lengthByte & 0x7f : 0;
-    let length = lengthBytes ? 0 : lengthByte;
-    for (let i = 0; i < lengthBytes; i++) length = (length << 8) | buffer[offset + 2 + i]!;
-    const end = offset + 2 + lengthBytes + length;
-    certs.push(buffer.subarray(offset, end));
-    offset = end;
-  }
-  return certs;
 }
 
 async function startStack(dir: string, options: Partial<Parameters<typeof IdentityStack.create>[0]>) {

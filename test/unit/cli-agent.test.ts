@@ -9,7 +9,7 @@ import * as x509 from '@peculiar/x509';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { AgentConfig } from '../../identity-core/agent/agent-config.js';
 import { main } from '../../identity-core/cli/agent-cli.js';
-import { splitDerCertificates } from '../../identity-core/cli/der-certificates.js';
+import { splitDerCertificates } from '../../identity-core/spiffe/pem.js';
 import {
   healthService,
   workloadService,

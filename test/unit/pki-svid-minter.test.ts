@@ -8,7 +8,7 @@ import * as x509 from '@peculiar/x509';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { X509SvidMinter } from '../../identity-core/pki/svid-minter.js';
 import { createSelfSignedCa, type CaCertificate } from '../../identity-core/pki/x509-ca.js';
-import { toPem } from '../../identity-core/spiffe/trust-bundle.js';
+import { toPem } from '../../identity-core/spiffe/pem.js';
 import { verifyX509Svid, X509SvidError } from '../../identity-core/spiffe/x509-svid.js';
 
 const openssl = (() => {

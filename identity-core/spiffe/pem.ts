@@ -1,5 +1,24 @@
-/** The Workload API carries certificate chains and bundles as DER certificates laid end to end. */
+/** PEM text and the Workload API's concatenated DER: how certificates travel between files, CLIs and sockets. */
+import { X509Certificate } from 'node:crypto';
 
+export function toPem(der: Buffer, label = 'CERTIFICATE'): string {
+  const body = der.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n$/, '');
+  return `-----BEGIN ${label}-----\n${body}\n-----END ${label}-----\n`;
+}
+
+/** Every CERTIFICATE block of a PEM text, as DER. */
+export function parsePemCertificates(pem: string | Buffer): Buffer[] {
+  const text = typeof pem === 'string' ? pem : pem.toString('utf8');
+  const ders: Buffer[] = [];
+  for (const match of text.matchAll(/-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g)) {
+    const der = Buffer.from(match[1]!.replace(/\s+/g, ''), 'base64');
+    new X509Certificate(der);
+    ders.push(der);
+  }
+  return ders;
+}
+
+/** The Workload API carries certificate chains and bundles as DER certificates laid end to end. */
 /** Splits concatenated DER certificates; throws if the bytes are not a sequence of whole DER SEQUENCEs. */
 export function splitDerCertificates(bytes: Buffer): Buffer[] {
   const certificates: Buffer[] = [];
