@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { freePort } from './free-port.js';
 import { renderAgentConfig, renderServerConfig, type DatabaseChoice } from './identity-configs.js';
 import { startProcess, type ManagedProcess } from './managed-process.js';
-import { binPath } from './package-root.js';
+import { binPath, packageRoot } from './package-root.js';
 
 export interface CliResult {
   code: number;
@@ -12,12 +12,23 @@ export interface CliResult {
   stderr: string;
 }
 
+export interface TelemetryPorts {
+  serverMetricsPort: number;
+  serverHealthPort: number;
+  agentMetricsPort: number;
+  agentHealthPort: number;
+}
+
 export interface IdentityStackOptions {
   /** Directory for configs, sockets, data and logs; keep it short (Unix socket paths are limited to 107 bytes). */
   runDir: string;
   trustDomain?: string;
-  /** Defaults to the embedded PGlite datastore in the run directory. */
+  /** Defaults to the embedded PGlite datastore in the run directory (one server only). */
   database?: DatabaseChoice;
+  /** How many tspire-server processes share the datastore (HA); more than one needs PostgreSQL. */
+  servers?: number;
+  /** Put an L4 TCP load balancer in front of the servers; the agent dials it. */
+  loadBalancer?: boolean;
   caTtl?: string;
   x509SvidTtl?: string;
   jwtSvidTtl?: string;
@@ -25,13 +36,8 @@ export interface IdentityStackOptions {
   logLevel?: string;
   /** How often the server checks its CA rotation thresholds (SPIRE: 10 s). */
   caRotationCheckInterval?: string;
-  /** Loopback ports for /metrics and the health listener of each process; off when absent. */
-  telemetry?: {
-    serverMetricsPort: number;
-    serverHealthPort: number;
-    agentMetricsPort: number;
-    agentHealthPort: number;
-  };
+  /** Loopback ports for /metrics and the health listener of the first server and the agent; off when absent. */
+  telemetry?: TelemetryPorts;
 }
 
 /** Runs a command to completion; never throws on a non-zero exit, which callers check. */
@@ -59,85 +65,113 @@ async function waitFor(
 }
 
 /**
- * One trust domain on this host: a tspire-server and (once `startAgent` is called) a tspire-agent,
- * each a detached process configured by an HCL file in the run directory, driven through their CLIs.
+ * One trust domain on this host: tspire-server processes (one, or several sharing a PostgreSQL
+ * datastore, optionally behind a TCP load balancer) and a tspire-agent, each a detached process
+ * configured by an HCL file in the run directory and driven through its CLI.
  */
 export class IdentityStack {
   readonly trustDomain: string;
-  readonly serverSocket: string;
+  readonly serverSockets: string[];
+  readonly serverConfigPaths: string[];
   readonly agentSocket: string;
-  readonly serverConfigPath: string;
   readonly agentConfigPath: string;
   readonly bundlePath: string;
-  server: ManagedProcess | undefined;
+  readonly servers: (ManagedProcess | undefined)[];
+  balancer: ManagedProcess | undefined;
   agent: ManagedProcess | undefined;
 
   private constructor(
-    readonly options: Required<
-      Omit<IdentityStackOptions, 'database' | 'caRotationCheckInterval' | 'telemetry'>
-    > &
-      Pick<IdentityStackOptions, 'caRotationCheckInterval' | 'telemetry'> & { database: DatabaseChoice },
-    readonly serverPort: number,
+    readonly options: IdentityStackOptions & {
+      trustDomain: string;
+      database: DatabaseChoice;
+      servers: number;
+    },
+    readonly serverPorts: number[],
+    /** The port agents dial: the balancer's when there is one, else the first server's. */
+    readonly agentFacingPort: number,
   ) {
     const dir = options.runDir;
     this.trustDomain = options.trustDomain;
-    this.serverSocket = join(dir, 'server.sock');
+    this.serverSockets = serverPorts.map((_, i) => join(dir, i === 0 ? 'server.sock' : `server-${i}.sock`));
+    this.serverConfigPaths = serverPorts.map((_, i) =>
+      join(dir, i === 0 ? 'server.conf' : `server-${i}.conf`),
+    );
+    this.servers = serverPorts.map(() => undefined);
     this.agentSocket = join(dir, 'agent.sock');
-    this.serverConfigPath = join(dir, 'server.conf');
     this.agentConfigPath = join(dir, 'agent.conf');
     this.bundlePath = join(dir, 'bootstrap-bundle.pem');
   }
 
+  /** The first server's admin socket, where CLI commands go by default. */
+  get serverSocket(): string {
+    return this.serverSockets[0]!;
+  }
+
+  get serverPort(): number {
+    return this.serverPorts[0]!;
+  }
+
+  get server(): ManagedProcess | undefined {
+    return this.servers[0];
+  }
+
   static async create(options: IdentityStackOptions): Promise<IdentityStack> {
+    const servers = options.servers ?? 1;
+    const database = options.database ?? {
+      type: 'pglite' as const,
+      directory: join(options.runDir, 'datastore'),
+    };
+    if (servers > 1 && database.type !== 'postgres') {
+      throw new Error(
+        'several servers need a shared datastore: give a PostgreSQL database (PGlite serves one process)',
+      );
+    }
     mkdirSync(options.runDir, { recursive: true });
+    const serverPorts = await Promise.all(Array.from({ length: servers }, () => freePort()));
+    const agentFacingPort = options.loadBalancer ? await freePort() : serverPorts[0]!;
     const stack = new IdentityStack(
-      {
-        runDir: options.runDir,
-        trustDomain: options.trustDomain ?? 'example.org',
-        database: options.database ?? { type: 'pglite', directory: join(options.runDir, 'datastore') },
-        caTtl: options.caTtl ?? '24h',
-        x509SvidTtl: options.x509SvidTtl ?? '1h',
-        jwtSvidTtl: options.jwtSvidTtl ?? '5m',
-        syncInterval: options.syncInterval ?? '5s',
-        logLevel: options.logLevel ?? 'INFO',
-        caRotationCheckInterval: options.caRotationCheckInterval,
-        telemetry: options.telemetry,
-      },
-      await freePort(),
+      { ...options, trustDomain: options.trustDomain ?? 'example.org', database, servers },
+      serverPorts,
+      agentFacingPort,
     );
-    writeFileSync(
-      stack.serverConfigPath,
-      renderServerConfig({
-        trustDomain: stack.trustDomain,
-        bindPort: stack.serverPort,
-        socketPath: stack.serverSocket,
-        dataDir: join(options.runDir, 'server-data'),
-        database: stack.options.database,
-        caTtl: stack.options.caTtl,
-        x509SvidTtl: stack.options.x509SvidTtl,
-        jwtSvidTtl: stack.options.jwtSvidTtl,
-        logLevel: stack.options.logLevel,
-        ...(options.caRotationCheckInterval
-          ? { caRotationCheckInterval: options.caRotationCheckInterval }
-          : {}),
-        ...(options.telemetry
-          ? {
-              metricsPort: options.telemetry.serverMetricsPort,
-              healthPort: options.telemetry.serverHealthPort,
-            }
-          : {}),
-      }),
-    );
+    const common = {
+      trustDomain: stack.trustDomain,
+      database,
+      caTtl: options.caTtl ?? '24h',
+      x509SvidTtl: options.x509SvidTtl ?? '1h',
+      jwtSvidTtl: options.jwtSvidTtl ?? '5m',
+      logLevel: options.logLevel ?? 'INFO',
+      ...(options.caRotationCheckInterval
+        ? { caRotationCheckInterval: options.caRotationCheckInterval }
+        : {}),
+    };
+    serverPorts.forEach((port, i) => {
+      writeFileSync(
+        stack.serverConfigPaths[i]!,
+        renderServerConfig({
+          ...common,
+          bindPort: port,
+          socketPath: stack.serverSockets[i]!,
+          dataDir: join(options.runDir, i === 0 ? 'server-data' : `server-${i}-data`),
+          ...(options.telemetry && i === 0
+            ? {
+                metricsPort: options.telemetry.serverMetricsPort,
+                healthPort: options.telemetry.serverHealthPort,
+              }
+            : {}),
+        }),
+      );
+    });
     writeFileSync(
       stack.agentConfigPath,
       renderAgentConfig({
         trustDomain: stack.trustDomain,
-        serverPort: stack.serverPort,
+        serverPort: agentFacingPort,
         socketPath: stack.agentSocket,
         dataDir: join(options.runDir, 'agent-data'),
         trustBundlePath: stack.bundlePath,
-        syncInterval: stack.options.syncInterval,
-        logLevel: stack.options.logLevel,
+        syncInterval: options.syncInterval ?? '5s',
+        logLevel: options.logLevel ?? 'INFO',
         ...(options.telemetry
           ? { metricsPort: options.telemetry.agentMetricsPort, healthPort: options.telemetry.agentHealthPort }
           : {}),
@@ -146,12 +180,12 @@ export class IdentityStack {
     return stack;
   }
 
-  serverCli(args: string[]): Promise<CliResult> {
+  serverCli(args: string[], server = 0): Promise<CliResult> {
     return runCommand(process.execPath, [
       binPath('tspire-server'),
       ...args,
       '-socketPath',
-      this.serverSocket,
+      this.serverSockets[server]!,
     ]);
   }
 
@@ -159,22 +193,46 @@ export class IdentityStack {
     return runCommand(process.execPath, [binPath('tspire-agent'), ...args, '-socketPath', this.agentSocket]);
   }
 
-  async startServer(timeoutMs = 60_000): Promise<void> {
-    this.server = startProcess(this.options.runDir, 'tspire-server', process.execPath, [
-      binPath('tspire-server'),
-      'run',
-      '-config',
-      this.serverConfigPath,
-    ]);
-    const server = this.server;
+  /** Starts one server, or all of them in order (the first creates the schema and the bundle). */
+  async startServer(index?: number, timeoutMs = 60_000): Promise<void> {
+    const indexes = index === undefined ? this.serverPorts.map((_, i) => i) : [index];
+    for (const i of indexes) {
+      const name = i === 0 ? 'tspire-server' : `tspire-server-${i}`;
+      const server = startProcess(this.options.runDir, name, process.execPath, [
+        binPath('tspire-server'),
+        'run',
+        '-config',
+        this.serverConfigPaths[i]!,
+      ]);
+      this.servers[i] = server;
+      await waitFor(
+        name,
+        async () => {
+          if (!server.isRunning()) throw new Error(`${name} exited during start:\n${server.log()}`);
+          return existsSync(this.serverSockets[i]!) && (await this.serverCli(['healthcheck'], i)).code === 0;
+        },
+        timeoutMs,
+        () => server.log(),
+      );
+    }
+    if (this.options.loadBalancer && !this.balancer?.isRunning()) await this.startBalancer();
+  }
+
+  /** Starts (or restarts) the TCP load balancer in front of every server. */
+  async startBalancer(timeoutMs = 30_000): Promise<void> {
+    const script = join(packageRoot(), 'dist', 'deployment', 'tcp-balancer-main.js');
+    const args = [script, '--listen', `127.0.0.1:${this.agentFacingPort}`, '--health-interval-ms', '500'];
+    for (const port of this.serverPorts) args.push('--backend', `127.0.0.1:${port}`);
+    const balancer = startProcess(this.options.runDir, 'tcp-balancer', process.execPath, args);
+    this.balancer = balancer;
     await waitFor(
-      'tspire-server',
+      'tcp-balancer',
       async () => {
-        if (!server.isRunning()) throw new Error(`tspire-server exited during start:\n${server.log()}`);
-        return existsSync(this.serverSocket) && (await this.serverCli(['healthcheck'])).code === 0;
+        if (!balancer.isRunning()) throw new Error(`tcp-balancer exited during start:\n${balancer.log()}`);
+        return balancer.log().includes('"listening"');
       },
       timeoutMs,
-      () => server.log(),
+      () => balancer.log(),
     );
   }
 
@@ -212,6 +270,7 @@ export class IdentityStack {
 
   async stop(): Promise<void> {
     await this.agent?.stop();
-    await this.server?.stop();
+    await this.balancer?.stop();
+    for (const server of this.servers) await server?.stop();
   }
 }

@@ -1,0 +1,112 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { IdentityStack } from '../../deployment/identity-stack.js';
+import { createTestDatabase, postgresAvailable, type TestDatabase } from '../support/postgres.js';
+import { makeRunDir } from '../support/run-dir.js';
+import { waitUntil, watchOnceServed, watchX509Svids } from '../support/workload-client.js';
+
+/**
+ * Three tspire-servers sharing one PostgreSQL datastore, each with its own CA, behind the TCP load
+ * balancer: the agent keeps renewing while any one server lives, and keeps serving its cache while
+ * the balancer is down.
+ */
+const pg = await postgresAvailable();
+if (!pg.ok) console.warn(pg.reason);
+
+const WORKLOAD = 'spiffe://example.org/ha/workload';
+
+describe.skipIf(!pg.ok)('HA servers behind a load balancer', () => {
+  const run = makeRunDir('sdha-');
+  let database: TestDatabase;
+  let stack: IdentityStack;
+  let watch: ReturnType<typeof watchX509Svids>;
+  const authorities: string[] = [];
+
+  beforeAll(async () => {
+    database = await createTestDatabase('sd_ha');
+    stack = await IdentityStack.create({
+      runDir: run.dir,
+      servers: 3,
+      loadBalancer: true,
+      database: { type: 'postgres', connectionString: database.connectionString },
+      // Lifetime 30 s with the 10 s backdating: renewals every ~5 s. (At 10 s the SVID would be half spent on issue.)
+      x509SvidTtl: '20s',
+      syncInterval: '1s',
+    });
+    await stack.startServer();
+    for (let i = 0; i < 3; i++) {
+      const shown = await stack.serverCli(['localauthority', 'x509', 'show'], i);
+      authorities.push(/Active X\.509 authority:\s+Authority ID: (\S+)/.exec(shown.stdout)![1]!);
+    }
+    const token = await stack.generateToken('spiffe://example.org/ha/node');
+    const created = await stack.serverCli([
+      'entry',
+      'create',
+      '-parentID',
+      'spiffe://example.org/ha/node',
+      '-spiffeID',
+      WORKLOAD,
+      '-selector',
+      `unix:uid:${process.getuid!()}`,
+    ]);
+    expect(created.code, created.stderr).toBe(0);
+    await stack.startAgent(token);
+    // The entry reaches the server the agent lands on at that server's next entry-cache reload (5 s).
+    watch = await watchOnceServed(stack.agentSocket, 30_000);
+  });
+
+  afterAll(async () => {
+    watch?.close();
+    await stack?.stop();
+    await database?.drop();
+    run.remove();
+  });
+
+  it('gives every server its own CA and publishes all of them in the shared bundle', async () => {
+    expect(new Set(authorities).size).toBe(3);
+    const bundle = await stack.serverCli(['bundle', 'show', '-format', 'pem'], 2);
+    expect(bundle.stdout.match(/BEGIN CERTIFICATE/g)).toHaveLength(3);
+  });
+
+  it('keeps renewing through the last server when two are killed', async () => {
+    await stack.servers[0]!.kill();
+    await stack.servers[2]!.kill();
+    const killedAt = Date.now();
+    await waitUntil(
+      'two renewals after the kill',
+      () => watch.received.filter((s) => s.receivedAt > killedAt).length >= 2,
+      40_000,
+    );
+    const after = watch.received.filter((s) => s.receivedAt > killedAt);
+    // The first one may have been in flight; the second was certainly signed by the survivor.
+    expect(after.at(-1)!.authorityKeyId).toBe(authorities[1]);
+    expect(watch.errors).toEqual([]);
+  });
+
+  it('serves cached SVIDs while the balancer is down and resumes renewals once it is back', async () => {
+    await stack.balancer!.kill();
+    const downAt = Date.now();
+    await new Promise((r) => setTimeout(r, 12_000));
+    const duringOutage = watch.received.filter((s) => s.receivedAt > downAt + 1000);
+    expect(duringOutage, 'no renewal without a path to a server').toEqual([]);
+    expect(stack.agent!.log()).toContain('Synchronization failed');
+
+    const probe = watchX509Svids(stack.agentSocket);
+    try {
+      await waitUntil('the cached SVID on a new stream', () => probe.received.length > 0, 5_000);
+      expect(probe.received[0]!.serial).toBe(watch.received.at(-1)!.serial);
+    } finally {
+      probe.close();
+    }
+
+    await stack.startBalancer();
+    const backAt = Date.now();
+    await waitUntil(
+      'a renewal after the balancer returned',
+      () => watch.received.some((s) => s.receivedAt > backAt),
+      20_000,
+    );
+    const resumedAfterMs = watch.received.find((s) => s.receivedAt > backAt)!.receivedAt - backAt;
+    // One sync interval plus the backoff the agent had reached (≤ 1 s × 1.5^5 ≈ 7.6 s after ~12 s down), plus slack.
+    expect(resumedAfterMs).toBeLessThan(12_000);
+  });
+});
