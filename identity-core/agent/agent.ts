@@ -131,7 +131,15 @@ export async function startAgent(
       void forget.finally(() => resolveFatal(error));
     },
   });
-  cache.on('change', () => void persist(synchronizer.agentIdentity).catch(() => undefined));
+  // The stored bundle only matters for the next start: rewrite it when the bundle moved, not on every SVID.
+  let persistedSequence = cache.bundle.sequenceNumber;
+  cache.on('change', () => {
+    if (cache.bundle.sequenceNumber === persistedSequence) return;
+    persistedSequence = cache.bundle.sequenceNumber;
+    void persist(synchronizer.agentIdentity).catch((error: unknown) =>
+      logger.warn({ err: (error as Error).message }, 'Could not store the bundle in the data directory'),
+    );
+  });
   try {
     await synchronizer.syncOnce();
   } catch (error) {

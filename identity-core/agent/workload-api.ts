@@ -75,7 +75,22 @@ export function workloadApiHandlers(deps: WorkloadApiDeps): SpiffeWorkloadAPIHan
     return identities;
   }
 
-  /** Streams the full state at once and again on every cache change, until the client leaves or loses its identity. */
+  /**
+   * What a stream has shown: the SVIDs (by serial) of the workload's entries and the bundle's
+   * authorities. Cheap to compute on every cache change, so unchanged streams are skipped without
+   * building their messages.
+   */
+  function version(identities: WorkloadIdentity[]): string {
+    const bundle = cache.bundle;
+    return [
+      bundle.sequenceNumber,
+      bundle.x509Authorities.length,
+      bundle.jwtAuthorities.length,
+      ...identities.map((i) => `${i.entry.id}:${i.entry.revisionNumber}:${i.svid?.serial ?? '-'}`),
+    ].join('|');
+  }
+
+  /** Streams the full state at once and again on every change, until the client leaves or loses its identity. */
   function streamUpdates<T>(
     call: grpc.ServerWritableStream<unknown, T>,
     selectors: Selector[],
@@ -85,11 +100,12 @@ export function workloadApiHandlers(deps: WorkloadApiDeps): SpiffeWorkloadAPIHan
       let last: string | undefined;
       const push = () => {
         try {
-          const message = render(identitiesOrDeny(selectors));
+          const identities = identitiesOrDeny(selectors);
+          const current = version(identities);
+          if (current === last) return;
+          const message = render(identities);
           if (message === undefined) return;
-          const fingerprint = JSON.stringify(message);
-          if (fingerprint === last) return;
-          last = fingerprint;
+          last = current;
           call.write(message);
         } catch (error) {
           finish();
@@ -122,12 +138,13 @@ export function workloadApiHandlers(deps: WorkloadApiDeps): SpiffeWorkloadAPIHan
         await streamUpdates(call, selectors, (identities) => {
           // Wait until every matching entry has its SVID, so a workload never sees a partial set.
           if (identities.some((i) => !i.svid)) return undefined;
+          const bundle = bundleDer(cache.bundle);
           return {
             svids: identities.map(({ entry, svid }) => ({
               spiffeId: entry.spiffeId,
               x509Svid: concat(svid!.certificateChain),
               x509SvidKey: svid!.privateKeyPkcs8,
-              bundle: bundleDer(cache.bundle),
+              bundle,
               hint: entry.hint,
             })),
             crl: [],
