@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { freePort } from './free-port.js';
 import { renderAgentConfig, renderServerConfig, type DatabaseChoice } from './identity-configs.js';
 import { startProcess, type ManagedProcess } from './managed-process.js';
-import { binPath, packageRoot } from './package-root.js';
+import { packageRoot, programFor, type Implementation } from './package-root.js';
 
 export interface CliResult {
   code: number;
@@ -27,6 +27,8 @@ export interface IdentityStackOptions {
   database?: DatabaseChoice;
   /** How many tspire-server processes share the datastore (HA); more than one needs PostgreSQL. */
   servers?: number;
+  /** Which SPIRE runs: the bundled TypeScript one (default) or real SPIRE from tools/bin. */
+  implementation?: Implementation;
   /** Put an L4 TCP load balancer in front of the servers; the agent dials it. */
   loadBalancer?: boolean;
   caTtl?: string;
@@ -102,6 +104,10 @@ export class IdentityStack {
     this.bundlePath = join(dir, 'bootstrap-bundle.pem');
   }
 
+  get implementation(): Implementation {
+    return this.options.implementation ?? 'tspire';
+  }
+
   /** The first server's admin socket, where CLI commands go by default. */
   get serverSocket(): string {
     return this.serverSockets[0]!;
@@ -117,8 +123,15 @@ export class IdentityStack {
 
   static async create(options: IdentityStackOptions): Promise<IdentityStack> {
     const servers = options.servers ?? 1;
-    const database = options.database ?? {
-      type: 'pglite' as const,
+    const implementation = options.implementation ?? 'tspire';
+    if (implementation === 'spire' && !options.database) {
+      // tools/install.sh builds SPIRE without cgo, which leaves out its sqlite3 datastore.
+      throw new Error(
+        'real SPIRE needs a database here: give a PostgreSQL one (the pinned build has no sqlite3)',
+      );
+    }
+    const database: DatabaseChoice = options.database ?? {
+      type: 'pglite',
       directory: join(options.runDir, 'datastore'),
     };
     if (servers > 1 && database.type !== 'postgres') {
@@ -181,8 +194,9 @@ export class IdentityStack {
   }
 
   serverCli(args: string[], server = 0): Promise<CliResult> {
-    return runCommand(process.execPath, [
-      binPath('tspire-server'),
+    const program = programFor(this.implementation, 'server');
+    return runCommand(program.command, [
+      ...program.prefix,
       ...args,
       '-socketPath',
       this.serverSockets[server]!,
@@ -190,16 +204,18 @@ export class IdentityStack {
   }
 
   agentCli(args: string[]): Promise<CliResult> {
-    return runCommand(process.execPath, [binPath('tspire-agent'), ...args, '-socketPath', this.agentSocket]);
+    const program = programFor(this.implementation, 'agent');
+    return runCommand(program.command, [...program.prefix, ...args, '-socketPath', this.agentSocket]);
   }
 
   /** Starts one server, or all of them in order (the first creates the schema and the bundle). */
   async startServer(index?: number, timeoutMs = 60_000): Promise<void> {
     const indexes = index === undefined ? this.serverPorts.map((_, i) => i) : [index];
     for (const i of indexes) {
-      const name = i === 0 ? 'tspire-server' : `tspire-server-${i}`;
-      const server = startProcess(this.options.runDir, name, process.execPath, [
-        binPath('tspire-server'),
+      const program = programFor(this.implementation, 'server');
+      const name = i === 0 ? program.name : `${program.name}-${i}`;
+      const server = startProcess(this.options.runDir, name, program.command, [
+        ...program.prefix,
         'run',
         '-config',
         this.serverConfigPaths[i]!,
@@ -253,14 +269,15 @@ export class IdentityStack {
 
   async startAgent(joinToken: string | undefined, timeoutMs = 60_000): Promise<void> {
     if (!existsSync(this.bundlePath)) await this.writeBootstrapBundle();
-    const args = [binPath('tspire-agent'), 'run', '-config', this.agentConfigPath];
+    const program = programFor(this.implementation, 'agent');
+    const args = [...program.prefix, 'run', '-config', this.agentConfigPath];
     if (joinToken) args.push('-joinToken', joinToken);
-    this.agent = startProcess(this.options.runDir, 'tspire-agent', process.execPath, args);
+    this.agent = startProcess(this.options.runDir, program.name, program.command, args);
     const agent = this.agent;
     await waitFor(
-      'tspire-agent',
+      program.name,
       async () => {
-        if (!agent.isRunning()) throw new Error(`tspire-agent exited during start:\n${agent.log()}`);
+        if (!agent.isRunning()) throw new Error(`${program.name} exited during start:\n${agent.log()}`);
         return existsSync(this.agentSocket);
       },
       timeoutMs,

@@ -57,13 +57,19 @@ export function startProcess(
     } catch {
       return;
     }
-    const timeout = new Promise<'timeout'>((resolve) =>
-      setTimeout(() => resolve('timeout'), graceMs).unref(),
-    );
-    if ((await Promise.race([exited, timeout])) === 'timeout' && running) {
+    // The child is unref'd so it never holds the caller open; while waiting for it to go, it must.
+    child.ref();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), graceMs);
+    });
+    const outcome = await Promise.race([exited, timeout]);
+    clearTimeout(timer);
+    if (outcome === 'timeout' && running) {
       process.kill(pid, 'SIGKILL');
       await exited;
     }
+    child.unref();
   };
 
   return {

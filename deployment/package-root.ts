@@ -16,3 +16,21 @@ export function packageRoot(): string {
 export function binPath(name: 'tspire-server' | 'tspire-agent'): string {
   return join(packageRoot(), 'bin', `${name}.js`);
 }
+
+export type Implementation = 'tspire' | 'spire';
+
+/**
+ * How to run a server or agent of either implementation: the bundled one through node, or real SPIRE
+ * from the pinned build in tools/bin. Both take the same subcommands, flags and config files.
+ */
+export function programFor(
+  implementation: Implementation,
+  role: 'server' | 'agent',
+): { command: string; prefix: string[]; name: string } {
+  if (implementation === 'tspire') {
+    const name = role === 'server' ? 'tspire-server' : 'tspire-agent';
+    return { command: process.execPath, prefix: [binPath(name)], name };
+  }
+  const name = role === 'server' ? 'spire-server' : 'spire-agent';
+  return { command: join(packageRoot(), 'tools', 'bin', name), prefix: [], name };
+}
