@@ -1,6 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { newKeyAndCsr } from '../identity-core/agent/workload-key.js';
-import { parseCsr } from '../identity-core/pki/csr.js';
+import { nativeP256Verify, parseCsr } from '../identity-core/pki/csr.js';
 import { X509SvidMinter } from '../identity-core/pki/svid-minter.js';
 import { createSelfSignedCa } from '../identity-core/pki/x509-ca.js';
 
@@ -42,6 +42,7 @@ console.log(
     bench: 'mint',
     svids_per_s: Math.round(count / elapsed),
     csr_verify: true,
+    csr_verify_native: nativeP256Verify,
     svids: count,
     seconds: Number(elapsed.toFixed(2)),
     key: 'ec-p256',

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { randomBytes, webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { describe, expect, it } from 'vitest';
-import { CsrError, parseCsr } from '../../identity-core/pki/csr.js';
+import { CsrError, nativeP256Verify, parseCsr } from '../../identity-core/pki/csr.js';
 import { newKeyAndCsr } from '../../identity-core/agent/workload-key.js';
 
 async function csrFor(
@@ -31,21 +31,21 @@ describe('parseCsr', () => {
     const parsed = parseCsr(csr);
     expect(parsed.uriSans).toEqual(['spiffe://example.org/a']);
     expect(parsed.dnsSans).toEqual(['a.example.org']);
-    expect(parsed.publicKey.asymmetricKeyDetails?.namedCurve).toBe('prime256v1');
+    expect(parsed.keyType).toBe('ec-p256');
   });
 
   it('accepts P-384 and RSA 2048 CSRs', async () => {
     expect(
       parseCsr(await csrFor({ name: 'ECDSA', namedCurve: 'P-384' }, { name: 'ECDSA', hash: 'SHA-384' }))
-        .publicKey.asymmetricKeyType,
-    ).toBe('ec');
+        .keyType,
+    ).toBe('ec-p384');
     const rsa = {
       name: 'RSASSA-PKCS1-v1_5',
       modulusLength: 2048,
       publicExponent: new Uint8Array([1, 0, 1]),
       hash: 'SHA-256',
     };
-    expect(parseCsr(await csrFor(rsa, rsa)).publicKey.asymmetricKeyType).toBe('rsa');
+    expect(parseCsr(await csrFor(rsa, rsa)).keyType).toBe('rsa');
   });
 
   it('rejects a CSR whose signature was made by another key', async () => {
@@ -77,5 +77,18 @@ describe('parseCsr', () => {
       hash: 'SHA-256',
     };
     await expect(csrFor(rsa, rsa).then(parseCsr)).rejects.toThrow(/at least 2048 bits/);
+  });
+
+  it('checks P-256 CSRs on the native path, which refuses what node:crypto refuses', async () => {
+    // npm run build compiles the addon; the mint figure depends on it.
+    expect(nativeP256Verify).toBe(true);
+    const { csr } = await newKeyAndCsr();
+    expect(parseCsr(csr).keyType).toBe('ec-p256');
+    // A point moved off the curve: flip a byte of Y inside the SubjectPublicKeyInfo.
+    const spkiAt = csr.indexOf(Buffer.from([0x03, 0x42, 0x00, 0x04]));
+    expect(spkiAt).toBeGreaterThan(0);
+    const offCurve = Buffer.from(csr);
+    offCurve[spkiAt + 4 + 63]! ^= 0x01;
+    expect(() => parseCsr(offCurve)).toThrow(CsrError);
   });
 });
