@@ -1,5 +1,4 @@
-import 'reflect-metadata';
-import * as x509 from '@peculiar/x509';
+import { certificateKeyIds } from '../spiffe/certificate-key-ids.js';
 
 /**
  * Key identifiers (lowercase hex) of every authority an SVID chain depends on: the AKI of each
@@ -9,11 +8,9 @@ import * as x509 from '@peculiar/x509';
 export function authorityKeyIds(chain: Buffer[]): string[] {
   const ids: string[] = [];
   chain.forEach((der, index) => {
-    const cert = new x509.X509Certificate(der);
-    const aki = cert.getExtension(x509.AuthorityKeyIdentifierExtension);
-    if (aki?.keyId) ids.push(aki.keyId.toLowerCase());
-    const ski = index > 0 ? cert.getExtension(x509.SubjectKeyIdentifierExtension) : null;
-    if (ski) ids.push(ski.keyId.toLowerCase());
+    const { subjectKeyId, authorityKeyId } = certificateKeyIds(der);
+    if (authorityKeyId) ids.push(authorityKeyId);
+    if (index > 0 && subjectKeyId) ids.push(subjectKeyId);
   });
   return ids;
 }

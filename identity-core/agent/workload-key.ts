@@ -1,8 +1,5 @@
-import 'reflect-metadata';
-import { webcrypto } from 'node:crypto';
-import * as x509 from '@peculiar/x509';
-
-x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+import { generateKeyPairSync } from 'node:crypto';
+import { writeCsr } from '../pki/csr-writer.js';
 
 export interface KeyAndCsr {
   /** PKCS#8 DER, as the Workload API hands keys to workloads. */
@@ -13,12 +10,6 @@ export interface KeyAndCsr {
 
 /** A fresh P-256 key and a CSR for it, for one SVID (workload or agent). */
 export async function newKeyAndCsr(): Promise<KeyAndCsr> {
-  const algorithm = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
-  const keys = (await webcrypto.subtle.generateKey(algorithm, true, [
-    'sign',
-    'verify',
-  ])) as webcrypto.CryptoKeyPair;
-  const csr = await x509.Pkcs10CertificateRequestGenerator.create({ keys, signingAlgorithm: algorithm });
-  const pkcs8 = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey);
-  return { privateKeyPkcs8: Buffer.from(pkcs8), csr: Buffer.from(csr.rawData) };
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  return { privateKeyPkcs8: privateKey.export({ format: 'der', type: 'pkcs8' }), csr: writeCsr(privateKey) };
 }

@@ -1,6 +1,6 @@
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { loadAddon } from '../native/addons.js';
-import { DerError, children, oidToString, readNode } from './der.js';
+import { DerError, children, oidToString, readNode } from '../spiffe/der.js';
 
 export class CsrError extends Error {
   constructor(message: string) {

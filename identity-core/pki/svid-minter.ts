@@ -1,5 +1,5 @@
 import { X509Certificate, createHash, randomBytes, sign, type KeyObject } from 'node:crypto';
-import { children, oid, positiveInteger, readNode, seq, time, tlv } from './der.js';
+import { children, oid, positiveInteger, readNode, seq, time, tlv } from '../spiffe/der.js';
 import { BACKDATE_SECONDS } from './x509-ca.js';
 import { x509AuthorityId } from '../spiffe/trust-bundle.js';
 

@@ -1,6 +1,5 @@
-import 'reflect-metadata';
 import { X509Certificate as NodeX509Certificate, createPublicKey, type JsonWebKey } from 'node:crypto';
-import * as x509 from '@peculiar/x509';
+import { certificateKeyIds } from './certificate-key-ids.js';
 import { toPem } from './pem.js';
 
 /** A trust domain's bundle: what a peer needs to verify X509-SVIDs and JWT-SVIDs of that domain. */
@@ -40,8 +39,7 @@ export function x509AuthorityId(der: Buffer): string {
   const key = der.toString('base64');
   let id = authorityIds.get(key);
   if (id === undefined) {
-    const ski = new x509.X509Certificate(der).getExtension(x509.SubjectKeyIdentifierExtension);
-    id = ski ? ski.keyId.toLowerCase() : '';
+    id = certificateKeyIds(der).subjectKeyId;
     if (authorityIds.size > 1000) authorityIds.clear();
     authorityIds.set(key, id);
   }
