@@ -16,6 +16,13 @@ export interface ServerConfigChoices {
   caRotationCheckInterval?: string;
   healthPort?: number;
   metricsPort?: number;
+  /** A downstream server: its upstream server's address and its own agent's Workload API socket. */
+  upstream?: UpstreamChoice;
+}
+
+export interface UpstreamChoice {
+  serverPort: number;
+  workloadApiSocket: string;
 }
 
 export interface AgentConfigChoices {
@@ -71,8 +78,19 @@ plugins {
   NodeAttestor "join_token" {
     plugin_data {}
   }
-}
+${c.upstream ? upstreamAuthority(c.upstream) : ''}}
 ${telemetry(c.healthPort, c.metricsPort)}`;
+}
+
+function upstreamAuthority(u: UpstreamChoice): string {
+  return `  UpstreamAuthority "spire" {
+    plugin_data {
+      server_address = "127.0.0.1"
+      server_port = "${u.serverPort}"
+      workload_api_socket = ${q(u.workloadApiSocket)}
+    }
+  }
+`;
 }
 
 export function renderAgentConfig(c: AgentConfigChoices): string {

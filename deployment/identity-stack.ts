@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { freePort } from './free-port.js';
 import { renderAgentConfig, renderServerConfig, type DatabaseChoice } from './identity-configs.js';
 import { startProcess, type ManagedProcess } from './managed-process.js';
@@ -40,7 +40,18 @@ export interface IdentityStackOptions {
   caRotationCheckInterval?: string;
   /** Loopback ports for /metrics and the health listener of the first server and the agent; off when absent. */
   telemetry?: TelemetryPorts;
+  /** How many tspire-agent processes attach to these servers (each its own node); default 1. */
+  agents?: number;
+  /**
+   * Makes this stack a downstream (nested) one of another: its own "upstream agent" attaches to the
+   * upstream stack's servers and serves this stack's servers their SVID (a `downstream` entry), with
+   * which they obtain their intermediate CAs.
+   */
+  upstream?: IdentityStack;
 }
+
+/** Group id downstream servers run under, so the `unix:gid` selector of their entry matches them alone. */
+export const DOWNSTREAM_SERVER_GID = 4242;
 
 /** Runs a command to completion; never throws on a non-zero exit, which callers check. */
 export function runCommand(command: string, args: string[], timeoutMs = 30_000): Promise<CliResult> {
@@ -68,19 +79,25 @@ async function waitFor(
 
 /**
  * One trust domain on this host: tspire-server processes (one, or several sharing a PostgreSQL
- * datastore, optionally behind a TCP load balancer) and a tspire-agent, each a detached process
+ * datastore, optionally behind a TCP load balancer, optionally downstream of another stack) and
+ * tspire-agents attached to them, each a detached process
  * configured by an HCL file in the run directory and driven through its CLI.
  */
 export class IdentityStack {
   readonly trustDomain: string;
   readonly serverSockets: string[];
   readonly serverConfigPaths: string[];
-  readonly agentSocket: string;
-  readonly agentConfigPath: string;
+  readonly agentSockets: string[];
+  readonly agentConfigPaths: string[];
   readonly bundlePath: string;
   readonly servers: (ManagedProcess | undefined)[];
+  readonly agents: (ManagedProcess | undefined)[];
+  readonly upstreamAgentSocket: string;
+  readonly upstreamAgentConfigPath: string;
+  /** The SPIFFE ID this stack's servers get from their upstream agent (downstream stacks only). */
+  readonly downstreamId: string;
+  upstreamAgent: ManagedProcess | undefined;
   balancer: ManagedProcess | undefined;
-  agent: ManagedProcess | undefined;
 
   private constructor(
     readonly options: IdentityStackOptions & {
@@ -99,8 +116,15 @@ export class IdentityStack {
       join(dir, i === 0 ? 'server.conf' : `server-${i}.conf`),
     );
     this.servers = serverPorts.map(() => undefined);
-    this.agentSocket = join(dir, 'agent.sock');
-    this.agentConfigPath = join(dir, 'agent.conf');
+    const agentFile = (i: number, suffix: string) =>
+      join(dir, i === 0 ? `agent${suffix}` : `agent-${i}${suffix}`);
+    const agents = Array.from({ length: options.agents ?? 1 }, (_, i) => i);
+    this.agentSockets = agents.map((i) => agentFile(i, '.sock'));
+    this.agentConfigPaths = agents.map((i) => agentFile(i, '.conf'));
+    this.agents = agents.map(() => undefined);
+    this.upstreamAgentSocket = join(dir, 'upstream-agent.sock');
+    this.upstreamAgentConfigPath = join(dir, 'upstream-agent.conf');
+    this.downstreamId = `spiffe://${options.trustDomain}/downstream/${basename(dir)}`;
     this.bundlePath = join(dir, 'bootstrap-bundle.pem');
   }
 
@@ -121,6 +145,19 @@ export class IdentityStack {
     return this.servers[0];
   }
 
+  /** The first agent: its Workload API socket, config and process. */
+  get agentSocket(): string {
+    return this.agentSockets[0]!;
+  }
+
+  get agentConfigPath(): string {
+    return this.agentConfigPaths[0]!;
+  }
+
+  get agent(): ManagedProcess | undefined {
+    return this.agents[0];
+  }
+
   static async create(options: IdentityStackOptions): Promise<IdentityStack> {
     const servers = options.servers ?? 1;
     const implementation = options.implementation ?? 'tspire';
@@ -137,6 +174,12 @@ export class IdentityStack {
     if (servers > 1 && database.type !== 'postgres') {
       throw new Error(
         'several servers need a shared datastore: give a PostgreSQL database (PGlite serves one process)',
+      );
+    }
+    if (options.upstream && process.getuid?.() !== 0) {
+      throw new Error(
+        'a downstream stack runs its servers under their own group id so that only they match their ' +
+          'downstream entry, which needs root',
       );
     }
     mkdirSync(options.runDir, { recursive: true });
@@ -166,6 +209,14 @@ export class IdentityStack {
           bindPort: port,
           socketPath: stack.serverSockets[i]!,
           dataDir: join(options.runDir, i === 0 ? 'server-data' : `server-${i}-data`),
+          ...(options.upstream
+            ? {
+                upstream: {
+                  serverPort: options.upstream.agentFacingPort,
+                  workloadApiSocket: stack.upstreamAgentSocket,
+                },
+              }
+            : {}),
           ...(options.telemetry && i === 0
             ? {
                 metricsPort: options.telemetry.serverMetricsPort,
@@ -175,21 +226,40 @@ export class IdentityStack {
         }),
       );
     });
-    writeFileSync(
-      stack.agentConfigPath,
-      renderAgentConfig({
-        trustDomain: stack.trustDomain,
-        serverPort: agentFacingPort,
-        socketPath: stack.agentSocket,
-        dataDir: join(options.runDir, 'agent-data'),
-        trustBundlePath: stack.bundlePath,
-        syncInterval: options.syncInterval ?? '5s',
-        logLevel: options.logLevel ?? 'INFO',
-        ...(options.telemetry
-          ? { metricsPort: options.telemetry.agentMetricsPort, healthPort: options.telemetry.agentHealthPort }
-          : {}),
-      }),
+    stack.agentConfigPaths.forEach((configPath, i) =>
+      writeFileSync(
+        configPath,
+        renderAgentConfig({
+          trustDomain: stack.trustDomain,
+          serverPort: agentFacingPort,
+          socketPath: stack.agentSockets[i]!,
+          dataDir: join(options.runDir, i === 0 ? 'agent-data' : `agent-${i}-data`),
+          trustBundlePath: stack.bundlePath,
+          syncInterval: options.syncInterval ?? '5s',
+          logLevel: options.logLevel ?? 'INFO',
+          ...(options.telemetry && i === 0
+            ? {
+                metricsPort: options.telemetry.agentMetricsPort,
+                healthPort: options.telemetry.agentHealthPort,
+              }
+            : {}),
+        }),
+      ),
     );
+    if (options.upstream) {
+      writeFileSync(
+        stack.upstreamAgentConfigPath,
+        renderAgentConfig({
+          trustDomain: stack.trustDomain,
+          serverPort: options.upstream.agentFacingPort,
+          socketPath: stack.upstreamAgentSocket,
+          dataDir: join(options.runDir, 'upstream-agent-data'),
+          trustBundlePath: options.upstream.bundlePath,
+          syncInterval: options.syncInterval ?? '5s',
+          logLevel: options.logLevel ?? 'INFO',
+        }),
+      );
+    }
     return stack;
   }
 
@@ -203,9 +273,63 @@ export class IdentityStack {
     ]);
   }
 
-  agentCli(args: string[]): Promise<CliResult> {
+  agentCli(args: string[], agent = 0): Promise<CliResult> {
     const program = programFor(this.implementation, 'agent');
-    return runCommand(program.command, [...program.prefix, ...args, '-socketPath', this.agentSocket]);
+    return runCommand(program.command, [
+      ...program.prefix,
+      ...args,
+      '-socketPath',
+      this.agentSockets[agent]!,
+    ]);
+  }
+
+  /**
+   * Brings up a downstream stack's servers: a join token and a `downstream` entry on the upstream,
+   * the upstream agent, then the servers, which fetch their SVID from that agent and their
+   * intermediate CA from the upstream.
+   */
+  async startDownstream(timeoutMs = 60_000): Promise<void> {
+    const upstream = this.options.upstream;
+    if (!upstream) throw new Error('this stack has no upstream');
+    if (!existsSync(upstream.bundlePath)) await upstream.writeBootstrapBundle();
+    const nodeId = `${this.downstreamId}/node`;
+    const token = await upstream.generateToken(nodeId);
+    const created = await upstream.serverCli([
+      'entry',
+      'create',
+      '-parentID',
+      nodeId,
+      '-spiffeID',
+      this.downstreamId,
+      '-selector',
+      `unix:gid:${DOWNSTREAM_SERVER_GID}`,
+      '-downstream',
+    ]);
+    if (created.code !== 0)
+      throw new Error(`downstream entry create failed: ${created.stderr || created.stdout}`);
+    await this.startUpstreamAgent(token, timeoutMs);
+    await this.startServer(undefined, timeoutMs);
+  }
+
+  /** Starts (or restarts, with no token) the agent that attaches this downstream stack to its upstream. */
+  async startUpstreamAgent(joinToken: string | undefined, timeoutMs = 60_000): Promise<void> {
+    const args = ['run', '-config', this.upstreamAgentConfigPath];
+    if (joinToken) args.push('-joinToken', joinToken);
+    const program = programFor('tspire', 'agent');
+    const agent = startProcess(this.options.runDir, 'upstream-agent', program.command, [
+      ...program.prefix,
+      ...args,
+    ]);
+    this.upstreamAgent = agent;
+    await waitFor(
+      'upstream-agent',
+      async () => {
+        if (!agent.isRunning()) throw new Error(`upstream-agent exited during start:\n${agent.log()}`);
+        return existsSync(this.upstreamAgentSocket);
+      },
+      timeoutMs,
+      () => agent.log(),
+    );
   }
 
   /** Starts one server, or all of them in order (the first creates the schema and the bundle). */
@@ -214,12 +338,14 @@ export class IdentityStack {
     for (const i of indexes) {
       const program = programFor(this.implementation, 'server');
       const name = i === 0 ? program.name : `${program.name}-${i}`;
-      const server = startProcess(this.options.runDir, name, program.command, [
-        ...program.prefix,
-        'run',
-        '-config',
-        this.serverConfigPaths[i]!,
-      ]);
+      const server = startProcess(
+        this.options.runDir,
+        name,
+        program.command,
+        [...program.prefix, 'run', '-config', this.serverConfigPaths[i]!],
+        {},
+        this.options.upstream ? DOWNSTREAM_SERVER_GID : undefined,
+      );
       this.servers[i] = server;
       await waitFor(
         name,
@@ -267,18 +393,19 @@ export class IdentityStack {
     return token;
   }
 
-  async startAgent(joinToken: string | undefined, timeoutMs = 60_000): Promise<void> {
+  async startAgent(joinToken: string | undefined, timeoutMs = 60_000, index = 0): Promise<void> {
     if (!existsSync(this.bundlePath)) await this.writeBootstrapBundle();
     const program = programFor(this.implementation, 'agent');
-    const args = [...program.prefix, 'run', '-config', this.agentConfigPath];
+    const name = index === 0 ? program.name : `${program.name}-${index}`;
+    const args = [...program.prefix, 'run', '-config', this.agentConfigPaths[index]!];
     if (joinToken) args.push('-joinToken', joinToken);
-    this.agent = startProcess(this.options.runDir, program.name, program.command, args);
-    const agent = this.agent;
+    const agent = startProcess(this.options.runDir, name, program.command, args);
+    this.agents[index] = agent;
     await waitFor(
-      program.name,
+      name,
       async () => {
-        if (!agent.isRunning()) throw new Error(`${program.name} exited during start:\n${agent.log()}`);
-        return existsSync(this.agentSocket);
+        if (!agent.isRunning()) throw new Error(`${name} exited during start:\n${agent.log()}`);
+        return existsSync(this.agentSockets[index]!);
       },
       timeoutMs,
       () => agent.log(),
@@ -286,8 +413,9 @@ export class IdentityStack {
   }
 
   async stop(): Promise<void> {
-    await this.agent?.stop();
+    for (const agent of this.agents) await agent?.stop();
     await this.balancer?.stop();
     for (const server of this.servers) await server?.stop();
+    await this.upstreamAgent?.stop();
   }
 }

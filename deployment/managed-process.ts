@@ -25,6 +25,8 @@ export function startProcess(
   command: string,
   args: string[],
   env: NodeJS.ProcessEnv = {},
+  /** Run under this group id (needs root): lets unix:gid selectors tell processes of one user apart. */
+  gid?: number,
 ): ManagedProcess {
   const logFile = join(runDir, `${name}.log`);
   const pidFile = join(runDir, `${name}.pid`);
@@ -34,6 +36,7 @@ export function startProcess(
     detached: true,
     stdio: ['ignore', out, out],
     env: { ...process.env, ...env },
+    ...(gid !== undefined ? { gid } : {}),
   });
   closeSync(out);
   if (child.pid === undefined) throw new Error(`could not start ${name}: ${command}`);

@@ -14,7 +14,7 @@ import { AgentStateStore } from './agent-state-store.js';
 import { JwtSvidCache } from './jwt-svid-cache.js';
 import { CachingJwtSvidSource } from './jwt-svid-source.js';
 import { attestWithJoinToken } from './node-attestation.js';
-import { ServerConnection } from './server-connection.js';
+import { ServerConnection } from '../transport/server-connection.js';
 import { SvidCache } from './svid-cache.js';
 import {
   AgentFatalError,

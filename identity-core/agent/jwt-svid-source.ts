@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { NewJWTSVIDResponse__Output } from '../proto/gen/spire/api/server/svid/v1/NewJWTSVIDResponse.js';
 import { RpcError } from '../transport/rpc-error.js';
 import type { JwtSvidCache } from './jwt-svid-cache.js';
-import { call, type ServerClients } from './server-connection.js';
+import { call, type ServerClients } from '../transport/server-connection.js';
 import type { JwtSvidSource } from './workload-api.js';
 
 /** JWT-SVIDs for the Workload API: the cached token while fresh, else a new one from the server, else a still-valid cached one. */

@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { AttestAgentResponse__Output } from '../proto/gen/spire/api/server/agent/v1/AttestAgentResponse.js';
 import { SpiffeId } from '../spiffe/spiffe-id.js';
-import { deadline, type ServerConnection } from './server-connection.js';
+import { deadline, type ServerConnection } from '../transport/server-connection.js';
 import { newKeyAndCsr } from './workload-key.js';
 
 export interface Attested {

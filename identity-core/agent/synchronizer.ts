@@ -11,7 +11,7 @@ import type { AgentMetrics } from './agent-metrics.js';
 import { Backoff } from './backoff.js';
 import { authorityKeyIds } from './chain-authorities.js';
 import { renewalTime } from './renewal-policy.js';
-import { call, type ServerConnection } from './server-connection.js';
+import { call, type ServerConnection } from '../transport/server-connection.js';
 import { taintedAuthorityIds, type CachedX509Svid, type SvidCache } from './svid-cache.js';
 import { newKeyAndCsr } from './workload-key.js';
 

@@ -73,7 +73,10 @@ export class BundleRepository {
           trustDomain,
         ])
       )[0];
-      const next = change(row ? decode(parse(row.data)) : undefined);
+      const current = row ? decode(parse(row.data)) : undefined;
+      const next = change(current);
+      // A change that returns the bundle it was given changed nothing: no write.
+      if (next === current) return next;
       await tx.query(
         'INSERT INTO bundles (trust_domain, data) VALUES ($1, $2) ON CONFLICT (trust_domain) DO UPDATE SET data = EXCLUDED.data',
         [trustDomain, JSON.stringify(encode(next))],

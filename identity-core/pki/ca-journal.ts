@@ -18,6 +18,10 @@ export interface JournalEntry {
   tainted: boolean;
   /** X.509: the CA certificate, base64 DER. JWT: the public key, base64 SPKI DER. */
   material: string;
+  /** X.509 from an upstream authority: the certificates between this CA and a root, base64 DER. */
+  upstreamChain?: string[];
+  /** X.509 from an upstream authority: key id of the upstream CA that signed this one. */
+  upstreamAuthorityId?: string;
 }
 
 interface Slots {

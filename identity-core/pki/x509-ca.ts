@@ -85,3 +85,57 @@ export async function createSelfSignedCa(options: {
   const der = Buffer.from(cert.rawData);
   return { der, notBefore, notAfter, authorityId: x509AuthorityId(der) };
 }
+
+/**
+ * An intermediate CA for a downstream server, signed by this server's active CA (NewDownstreamX509CA):
+ * the same signing-certificate rules as a root, the key taken from the downstream's CSR, and NotAfter
+ * capped at the issuer's so no chain outlives its root.
+ */
+export async function signDownstreamCa(options: {
+  trustDomain: string;
+  publicKeySpki: Buffer;
+  issuer: { der: Buffer; privateKey: KeyObject };
+  ttlSeconds: number;
+  now?: number;
+}): Promise<CaCertificate> {
+  const algorithm = algorithmOf(options.issuer.privateKey);
+  const issuerCert = new x509.X509Certificate(options.issuer.der);
+  const nowSeconds = Math.floor((options.now ?? Date.now()) / 1000);
+  const notBefore = nowSeconds - BACKDATE_SECONDS;
+  const issuerNotAfter = Math.floor(issuerCert.notAfter.getTime() / 1000);
+  const notAfter = Math.min(nowSeconds + options.ttlSeconds, issuerNotAfter);
+  if (notAfter <= nowSeconds) throw new Error('the signing CA has expired');
+  const subtle = webcrypto.subtle;
+  const signingKey = await subtle.importKey(
+    'pkcs8',
+    options.issuer.privateKey.export({ format: 'der', type: 'pkcs8' }),
+    algorithm,
+    false,
+    ['sign'],
+  );
+  const publicKey = new x509.PublicKey(options.publicKeySpki);
+  const serial = randomBytes(16);
+  serial[0]! &= 0x7f;
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: serial.toString('hex'),
+    subject: `C=US, O=SPIFFE, 2.5.4.5=${BigInt(`0x${serial.toString('hex')}`).toString(10)}`,
+    issuer: issuerCert.subject,
+    notBefore: new Date(notBefore * 1000),
+    notAfter: new Date(notAfter * 1000),
+    publicKey,
+    signingKey,
+    signingAlgorithm: algorithm,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, undefined, true),
+      new x509.KeyUsagesExtension(
+        x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature,
+        true,
+      ),
+      await x509.SubjectKeyIdentifierExtension.create(publicKey),
+      new x509.AuthorityKeyIdentifierExtension(x509AuthorityId(options.issuer.der)),
+      new x509.SubjectAlternativeNameExtension([{ type: 'url', value: `spiffe://${options.trustDomain}` }]),
+    ],
+  });
+  const der = Buffer.from(cert.rawData);
+  return { der, notBefore, notAfter, authorityId: x509AuthorityId(der) };
+}

@@ -17,6 +17,7 @@ export interface EntryCacheEvents {
 export class EntryCache {
   private byParent = new Map<string, RegistrationEntry[]>();
   private byId = new Map<string, RegistrationEntry>();
+  private downstreamIds = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private loadedAt = 0;
 
@@ -63,6 +64,11 @@ export class EntryCache {
     return this.byId.get(id);
   }
 
+  /** Whether a SPIFFE ID belongs to an entry marked `downstream`: such callers may obtain a CA. */
+  isDownstream(spiffeId: string): boolean {
+    return this.downstreamIds.has(spiffeId);
+  }
+
   /**
    * Entries an agent may hold SVIDs for: those parented to the agent, and recursively those parented
    * to any SPIFFE ID of an entry already reached (how SPIRE nests workloads under a downstream or node alias).
@@ -87,14 +93,17 @@ export class EntryCache {
   private replace(entries: RegistrationEntry[]): void {
     const byParent = new Map<string, RegistrationEntry[]>();
     const byId = new Map<string, RegistrationEntry>();
+    const downstreamIds = new Set<string>();
     for (const entry of entries) {
       byId.set(entry.id, entry);
+      if (entry.downstream) downstreamIds.add(entry.spiffeId);
       const siblings = byParent.get(entry.parentId);
       if (siblings) siblings.push(entry);
       else byParent.set(entry.parentId, [entry]);
     }
     this.byParent = byParent;
     this.byId = byId;
+    this.downstreamIds = downstreamIds;
     this.loadedAt = Date.now();
   }
 }

@@ -87,14 +87,26 @@ export function localAuthorityService(deps: {
     };
   }
 
-  const upstreamUnsupported = async () => {
-    throw RpcError.failedPrecondition('upstream authority is not configured');
-  };
-
   return {
     ...handlers('x509'),
     ...handlers('jwt'),
-    TaintX509UpstreamAuthority: unary(SERVICE, 'TaintX509UpstreamAuthority', observe, upstreamUnsupported),
-    RevokeX509UpstreamAuthority: unary(SERVICE, 'RevokeX509UpstreamAuthority', observe, upstreamUnsupported),
+    TaintX509UpstreamAuthority: unary(
+      SERVICE,
+      'TaintX509UpstreamAuthority',
+      observe,
+      async (request: { subjectKeyId: string }, call) => {
+        auth.local(call, 'TaintX509UpstreamAuthority');
+        return { upstreamAuthoritySubjectKeyId: await ca.taintUpstream(request.subjectKeyId) };
+      },
+    ),
+    RevokeX509UpstreamAuthority: unary(
+      SERVICE,
+      'RevokeX509UpstreamAuthority',
+      observe,
+      async (request: { subjectKeyId: string }, call) => {
+        auth.local(call, 'RevokeX509UpstreamAuthority');
+        return { upstreamAuthoritySubjectKeyId: await ca.revokeUpstream(request.subjectKeyId) };
+      },
+    ),
   } as Partial<LocalAuthorityHandlers>;
 }

@@ -7,6 +7,7 @@ export class ServerMetrics {
   readonly rpc: RpcMetrics;
   private readonly x509SvidSigned: Counter;
   private readonly jwtSvidSigned: Counter;
+  private readonly downstreamX509CaSigned: Counter;
   private readonly x509CaPrepared: Counter;
   private readonly x509CaActivated: Counter;
   private readonly jwtKeyPrepared: Counter;
@@ -22,6 +23,11 @@ export class ServerMetrics {
     this.x509SvidSigned = new Counter({
       name: 'spire_server_server_ca_sign_x509_svid',
       help: 'X509-SVIDs signed',
+      registers: r,
+    });
+    this.downstreamX509CaSigned = new Counter({
+      name: 'spire_server_server_ca_sign_downstream_x509_ca',
+      help: 'Intermediate CAs signed for downstream servers',
       registers: r,
     });
     this.jwtSvidSigned = new Counter({
@@ -68,6 +74,9 @@ export class ServerMetrics {
 
   signedX509Svid(): void {
     this.x509SvidSigned.inc();
+  }
+  signedDownstreamX509Ca(): void {
+    this.downstreamX509CaSigned.inc();
   }
   signedJwtSvid(): void {
     this.jwtSvidSigned.inc();

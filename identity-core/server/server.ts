@@ -19,6 +19,8 @@ import { agentService } from './agent-service.js';
 import { ApiAuthorization } from './api-authorization.js';
 import { bundleService } from './bundle-service.js';
 import { CaManager } from './ca-manager.js';
+import { DownstreamAuthorizer } from './downstream-authorizer.js';
+import { UpstreamClient } from './upstream-client.js';
 import { EntryCache } from './entry-cache.js';
 import { entryService } from './entry-service.js';
 import { healthService } from './health-service.js';
@@ -72,6 +74,16 @@ export async function startServer(
         ? new DiskKeyManager(config.plugins.keyManager.keysPath)
         : new MemoryKeyManager();
     const metrics = new ServerMetrics();
+    const upstreamConfig = config.plugins.upstreamAuthority;
+    const upstream = upstreamConfig
+      ? new UpstreamClient({
+          trustDomain,
+          serverAddress: upstreamConfig.serverAddress,
+          serverPort: upstreamConfig.serverPort,
+          workloadApiSocket: upstreamConfig.workloadApiSocket,
+          logger,
+        })
+      : undefined;
     const ca = new CaManager({
       trustDomain,
       dataDir: config.server.dataDir,
@@ -82,6 +94,7 @@ export async function startServer(
       rotationCheckIntervalMs: config.server.experimental.caRotationCheckInterval * 1000,
       metrics,
       logger,
+      ...(upstream ? { upstream } : {}),
     });
     await ca.start();
     closers.push(() => ca.stop());
@@ -110,6 +123,11 @@ export async function startServer(
     const auth = new ApiAuthorization(
       peers,
       new AgentAuthorizer(trustDomain, datastore.nodes, () => ca.bundle(), logger),
+      new DownstreamAuthorizer(
+        trustDomain,
+        (id) => entries.isDownstream(id),
+        () => ca.bundle(),
+      ),
     );
     const observe: RpcObserver = (service, method, status, seconds, error) => {
       metrics.rpc.record(service, method, status, seconds);
@@ -140,10 +158,12 @@ export async function startServer(
         entries,
         defaultX509SvidTtl: config.server.defaultX509SvidTtl,
         defaultJwtSvidTtl: config.server.defaultJwtSvidTtl,
+        caTtl: config.server.caTtl,
+        trustDomain,
         metrics,
       }),
     );
-    addImplementedMethods(peers.grpcServer, bundleServiceDefinition, bundleService({ ca, observe }));
+    addImplementedMethods(peers.grpcServer, bundleServiceDefinition, bundleService({ ...common, ca }));
     addImplementedMethods(
       peers.grpcServer,
       localAuthorityServiceDefinition,

@@ -3,6 +3,8 @@ import type { Logger } from 'pino';
 import type { SVIDHandlers } from '../proto/services.js';
 import type { BatchNewX509SVIDResponse } from '../proto/gen/spire/api/server/svid/v1/BatchNewX509SVIDResponse.js';
 import type { NewJWTSVIDResponse } from '../proto/gen/spire/api/server/svid/v1/NewJWTSVIDResponse.js';
+import type { NewDownstreamX509CAResponse } from '../proto/gen/spire/api/server/svid/v1/NewDownstreamX509CAResponse.js';
+import { signDownstreamCa } from '../pki/x509-ca.js';
 import { spiffeIdToProto } from '../proto/convert.js';
 import { parseCsr } from '../pki/csr.js';
 import { RpcError } from '../transport/rpc-error.js';
@@ -13,11 +15,14 @@ import type { EntryCache } from './entry-cache.js';
 import type { ServerMetrics } from './server-metrics.js';
 
 export interface SvidServiceDeps {
+  trustDomain: string;
   auth: ApiAuthorization;
   ca: CaManager;
   entries: EntryCache;
   defaultX509SvidTtl: number;
   defaultJwtSvidTtl: number;
+  /** Seconds: a downstream CA's lifetime when the downstream states no preference. */
+  caTtl: number;
   observe: RpcObserver;
   metrics: ServerMetrics;
   logger: Logger;
@@ -97,6 +102,50 @@ export function svidService(deps: SvidServiceDeps): Partial<SVIDHandlers> {
           }),
         );
         return { results };
+      },
+    ),
+
+    NewDownstreamX509CA: unary(
+      SERVICE,
+      'NewDownstreamX509CA',
+      observe,
+      async (request, call): Promise<NewDownstreamX509CAResponse> => {
+        const callerId = await auth.downstream(call);
+        if (request.csr.length === 0) throw RpcError.invalidArgument('missing CSR');
+        let csr: ReturnType<typeof parseCsr>;
+        try {
+          csr = parseCsr(request.csr);
+        } catch (error) {
+          throw RpcError.invalidArgument(`malformed CSR: ${(error as Error).message}`);
+        }
+        if (request.preferredTtl < 0) throw RpcError.invalidArgument('preferred TTL must not be negative');
+        const issuer = await ca.activeX509Ca();
+        const signed = await signDownstreamCa({
+          trustDomain: deps.trustDomain,
+          publicKeySpki: csr.publicKeySpki,
+          issuer,
+          // SPIRE's default for a downstream CA when none is preferred is the server's own CA TTL.
+          ttlSeconds: request.preferredTtl > 0 ? request.preferredTtl : deps.caTtl,
+        }).catch((error: unknown) => {
+          throw RpcError.internal(`failed to sign downstream X.509 CA: ${(error as Error).message}`);
+        });
+        metrics.signedDownstreamX509Ca();
+        logger.info(
+          {
+            caller_id: callerId,
+            authority_id: signed.authorityId,
+            expiration: new Date(signed.notAfter * 1000).toISOString(),
+          },
+          'Signed downstream X.509 CA',
+        );
+        const bundle = await ca.bundle();
+        return {
+          caCertChain: [
+            signed.der,
+            ...issuer.chain.filter((c) => !bundle.x509Authorities.some((a) => a.der.equals(c))),
+          ],
+          x509Authorities: bundle.x509Authorities.map((a) => a.der),
+        };
       },
     ),
 

@@ -10,7 +10,11 @@ import { binPath } from '../../deployment/package-root.js';
 import { AdminApi } from '../../identity-core/cli/admin-api.js';
 import { unary } from '../../identity-core/cli/grpc-call.js';
 import { attestWithJoinToken } from '../../identity-core/agent/node-attestation.js';
-import { ServerConnection, call, type ServerClients } from '../../identity-core/agent/server-connection.js';
+import {
+  ServerConnection,
+  call,
+  type ServerClients,
+} from '../../identity-core/transport/server-connection.js';
 import { agentIdentityFrom, identityPem } from '../../identity-core/agent/synchronizer.js';
 import { newKeyAndCsr } from '../../identity-core/agent/workload-key.js';
 import { parsePemCertificates } from '../../identity-core/spiffe/pem.js';

@@ -4,6 +4,7 @@ import * as x509 from '@peculiar/x509';
 import * as grpc from '@grpc/grpc-js';
 import { WorkloadClient, workloadMetadata } from '../../identity-core/proto/services.js';
 import type { X509SVIDResponse__Output } from '../../identity-core/proto/gen/X509SVIDResponse.js';
+import { splitDerCertificates } from '../../identity-core/spiffe/pem.js';
 
 export interface ReceivedSvid {
   spiffeId: string;
@@ -85,4 +86,72 @@ export async function watchOnceServed(
       );
     await new Promise((r) => setTimeout(r, 500));
   }
+}
+
+export interface FetchedX509Svid {
+  spiffeId: string;
+  /** Leaf first. */
+  chain: Buffer[];
+  privateKeyPkcs8: Buffer;
+  /** The trust domain's X.509 authorities as the Workload API serves them. */
+  bundle: Buffer[];
+}
+
+/**
+ * The SVID (and bundle) the Workload API serves this process now: one FetchX509SVID response, asked
+ * again until the agent has an entry for us or the time is up.
+ */
+export async function fetchX509Svid(socketPath: string, timeoutMs = 30_000): Promise<FetchedX509Svid> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError = '';
+  while (Date.now() < deadline) {
+    const client = workloadClient(socketPath);
+    try {
+      const response = await new Promise<X509SVIDResponse__Output>((resolve, reject) => {
+        const stream = client.FetchX509SVID({}, workloadMetadata());
+        stream.once('data', (r: X509SVIDResponse__Output) => {
+          resolve(r);
+          stream.cancel();
+        });
+        stream.once('error', reject);
+      });
+      const svid = response.svids[0];
+      if (svid)
+        return {
+          spiffeId: svid.spiffeId,
+          chain: splitDerCertificates(Buffer.from(svid.x509Svid)),
+          privateKeyPkcs8: Buffer.from(svid.x509SvidKey),
+          bundle: splitDerCertificates(Buffer.from(svid.bundle)),
+        };
+    } catch (error) {
+      lastError = (error as Error).message;
+    } finally {
+      client.close();
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`no X509-SVID from ${socketPath} within ${timeoutMs} ms: ${lastError}`);
+}
+
+export function fetchJwtSvid(socketPath: string, audience: string): Promise<string> {
+  const client = workloadClient(socketPath);
+  return new Promise<string>((resolve, reject) => {
+    client.FetchJWTSVID({ audience: [audience] }, workloadMetadata(), (error, response) => {
+      client.close();
+      if (error || !response?.svids[0]) reject(error ?? new Error('no JWT-SVID returned'));
+      else resolve(response.svids[0].svid);
+    });
+  });
+}
+
+/** ValidateJWTSVID on the given agent: the SPIFFE ID it vouches for, or the error it gives. */
+export function validateJwtSvid(socketPath: string, token: string, audience: string): Promise<string> {
+  const client = workloadClient(socketPath);
+  return new Promise<string>((resolve, reject) => {
+    client.ValidateJWTSVID({ svid: token, audience }, workloadMetadata(), (error, response) => {
+      client.close();
+      if (error || !response) reject(error ?? new Error('no answer'));
+      else resolve(response.spiffeId);
+    });
+  });
 }

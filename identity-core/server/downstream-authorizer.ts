@@ -1,0 +1,40 @@
+import type { TrustBundle } from '../spiffe/trust-bundle.js';
+import { verifyX509Svid } from '../spiffe/x509-svid.js';
+import { RpcError } from '../transport/rpc-error.js';
+import type { PeerInfo } from '../transport/peer-tagged-server.js';
+
+/**
+ * Decides whether the caller is a downstream server, as SPIRE does: an X509-SVID of this trust domain
+ * that verifies against the bundle (through any intermediates it presents) and whose SPIFFE ID is that
+ * of a registration entry marked `downstream`.
+ */
+export class DownstreamAuthorizer {
+  constructor(
+    private readonly trustDomain: string,
+    private readonly isDownstream: (spiffeId: string) => boolean,
+    private readonly bundle: () => Promise<TrustBundle>,
+  ) {}
+
+  async authorize(peer: PeerInfo | undefined, now = Date.now()): Promise<string> {
+    if (!peer || peer.kind !== 'tls' || peer.certificateChain.length === 0) {
+      throw RpcError.unauthenticated('caller is not authenticated: no client certificate presented');
+    }
+    const bundle = await this.bundle();
+    let callerId: string;
+    try {
+      const verified = verifyX509Svid(
+        peer.certificateChain,
+        bundle.x509Authorities.map((a) => a.der),
+        now,
+      );
+      if (verified.spiffeId.trustDomain !== this.trustDomain)
+        throw new Error(`${verified.spiffeId.toString()} is not of trust domain ${this.trustDomain}`);
+      callerId = verified.spiffeId.toString();
+    } catch (error) {
+      throw RpcError.unauthenticated(`caller SVID is not valid: ${(error as Error).message}`);
+    }
+    if (!this.isDownstream(callerId))
+      throw RpcError.permissionDenied(`caller "${callerId}" is not a downstream workload`);
+    return callerId;
+  }
+}
