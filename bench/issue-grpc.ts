@@ -1,7 +1,7 @@
 import { cpus } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { attestWithJoinToken } from '../identity-core/agent/node-attestation.js';
-import { ServerConnection, call } from '../identity-core/agent/server-connection.js';
+import { ServerConnection, call } from '../identity-core/transport/server-connection.js';
 import { agentIdentityFrom, identityPem } from '../identity-core/agent/synchronizer.js';
 import { newKeyAndCsr } from '../identity-core/agent/workload-key.js';
 import { AdminApi } from '../identity-core/cli/admin-api.js';
