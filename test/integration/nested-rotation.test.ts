@@ -1,9 +1,8 @@
 import { createPrivateKey } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import * as tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { IdentityStack, DOWNSTREAM_SERVER_GID } from '../../deployment/identity-stack.js';
+import type { IdentityStack } from '../../deployment/identity-stack.js';
+import { NestedTree, type TreeWorkload } from '../../deployment/identity-tree.js';
 import { toPem } from '../../identity-core/spiffe/pem.js';
 import { x509AuthorityId } from '../../identity-core/spiffe/trust-bundle.js';
 import { verifyX509Svid } from '../../identity-core/spiffe/x509-svid.js';
@@ -28,14 +27,6 @@ if (!isRoot)
   console.warn('skipping the nested tree: downstream servers run under their own group id, which needs root');
 
 const TD = 'example.org';
-const GID = process.getgid!();
-
-interface Level {
-  name: string;
-  /** Where this workload fetches: the agent that serves it. */
-  socket: () => string;
-  spiffeId: string;
-}
 
 async function ok(result: Promise<{ code: number; stdout: string; stderr: string }>): Promise<string> {
   const r = await result;
@@ -106,7 +97,8 @@ describe.skipIf(!pg.ok || !isRoot)('nested tree: root → intermediate A/B → l
   const run = makeRunDir('sdnt-');
   const databases: TestDatabase[] = [];
   const stacks: Record<string, IdentityStack> = {};
-  const levels: Level[] = [];
+  const levels: TreeWorkload[] = [];
+  let tree: NestedTree;
   let roots: string[] = [];
 
   const serverBundles = async () =>
@@ -122,7 +114,7 @@ describe.skipIf(!pg.ok || !isRoot)('nested tree: root → intermediate A/B → l
       }),
     );
   const workloadSvids = () =>
-    Promise.all(levels.map(async (level) => ({ level, svid: await fetchX509Svid(level.socket(), 20_000) })));
+    Promise.all(levels.map(async (level) => ({ level, svid: await fetchX509Svid(level.socket, 20_000) })));
   const rootAuthorities = async () => {
     const shown = await ok(stacks.root!.serverCli(['localauthority', 'x509', 'show']));
     return {
@@ -133,63 +125,25 @@ describe.skipIf(!pg.ok || !isRoot)('nested tree: root → intermediate A/B → l
   };
 
   beforeAll(async () => {
-    const make = async (name: string, upstream?: IdentityStack, agents = 0) => {
-      const database = await createTestDatabase(`sd_nt_${name}`);
-      databases.push(database);
-      const dir = join(run.dir, name);
-      mkdirSync(dir);
-      stacks[name] = await IdentityStack.create({
-        runDir: dir,
-        trustDomain: TD,
-        database: { type: 'postgres', connectionString: database.connectionString },
-        caTtl: '1h',
-        // Lifetime 30 s with the 10 s backdating: workloads renew every ~15 s.
-        x509SvidTtl: '20s',
-        syncInterval: '1s',
-        agents,
-        ...(upstream ? { upstream } : {}),
-      });
-      return stacks[name]!;
-    };
-    const root = await make('root');
-    await root.startServer();
-    for (const branch of ['a', 'b']) {
-      const mid = await make(`mid${branch}`, root);
-      await mid.startDownstream();
-      const leaf = await make(`leaf${branch}`, mid, 1);
-      await leaf.startDownstream();
-      await leaf.writeBootstrapBundle();
-      const node = `spiffe://${TD}/leaf${branch}/agent`;
-      await leaf.startAgent(await leaf.generateToken(node));
-      // One workload under each agent: the mid server's upstream agent (SVIDs from the root), the leaf
-      // server's upstream agent (from mid), and the leaf's own agent (from leaf).
-      const workloads: [IdentityStack, string, string, () => string][] = [
-        [root, `${mid.downstreamId}/node`, `l1${branch}`, () => mid.upstreamAgentSocket],
-        [mid, `${leaf.downstreamId}/node`, `l2${branch}`, () => leaf.upstreamAgentSocket],
-        [leaf, node, `l3${branch}`, () => leaf.agentSocket],
-      ];
-      for (const [server, parent, name, socket] of workloads) {
-        const spiffeId = `spiffe://${TD}/workload/${name}`;
-        await ok(
-          server.serverCli([
-            'entry',
-            'create',
-            '-parentID',
-            parent,
-            '-spiffeID',
-            spiffeId,
-            '-selector',
-            `unix:gid:${GID}`,
-          ]),
-        );
-        levels.push({ name, socket, spiffeId });
-      }
-    }
-    expect(GID).not.toBe(DOWNSTREAM_SERVER_GID);
+    tree = await NestedTree.start({
+      runDir: run.dir,
+      trustDomain: TD,
+      database: async (name) => {
+        const database = await createTestDatabase(`sd_nt_${name}`);
+        databases.push(database);
+        return { type: 'postgres', connectionString: database.connectionString };
+      },
+      // Lifetime 30 s with the 10 s backdating: workloads renew every ~15 s.
+      x509SvidTtl: '20s',
+      syncInterval: '1s',
+      workloadGid: process.getgid!(),
+    });
+    Object.assign(stacks, tree.stacks);
+    levels.push(...tree.workloads);
   }, 240_000);
 
   afterAll(async () => {
-    for (const stack of Object.values(stacks).reverse()) await stack.stop();
+    await tree?.stop();
     for (const database of databases) await database.drop();
     run.remove();
   }, 120_000);
@@ -235,7 +189,7 @@ describe.skipIf(!pg.ok || !isRoot)('nested tree: root → intermediate A/B → l
     await waitFor(
       'root-issued workload SVIDs from the new authority',
       async () => {
-        const svids = await Promise.all(direct.map((l) => fetchX509Svid(l.socket())));
+        const svids = await Promise.all(direct.map((l) => fetchX509Svid(l.socket)));
         return svids.every((s) => {
           verifyX509Svid(s.chain, s.bundle);
           return s.chain.length === 1 && verifies(s, roots[1]!);
@@ -285,18 +239,18 @@ describe.skipIf(!pg.ok || !isRoot)('nested tree: root → intermediate A/B → l
 
   it('an X509-SVID from leaf A is accepted by a workload under leaf B, and a JWT-SVID from A validates on B', async () => {
     const [a, b] = await Promise.all(
-      ['l3a', 'l3b'].map((name) => fetchX509Svid(levels.find((l) => l.name === name)!.socket())),
+      ['l3a', 'l3b'].map((name) => fetchX509Svid(levels.find((l) => l.name === name)!.socket)),
     );
     const seen = await handshake(b!, a!);
     expect(seen).toBe(`URI:spiffe://${TD}/workload/l3a <-> URI:spiffe://${TD}/workload/l3b`);
 
     const leafA = levels.find((l) => l.name === 'l3a')!;
     const leafB = levels.find((l) => l.name === 'l3b')!;
-    const token = await fetchJwtSvid(leafA.socket(), 'tree');
+    const token = await fetchJwtSvid(leafA.socket, 'tree');
     // The leaf's JWT key travels up to the root and back down the other branch.
     const validated = await waitFor(
       'leaf A JWT key trusted on leaf B',
-      () => validateJwtSvid(leafB.socket(), token, 'tree'),
+      () => validateJwtSvid(leafB.socket, token, 'tree'),
       60_000,
     );
     expect(validated).toBe(leafA.spiffeId);
