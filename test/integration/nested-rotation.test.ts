@@ -237,6 +237,34 @@ describe.skipIf(!pg.ok || !isRoot)('nested tree: root → intermediate A/B → l
     );
   }, 90_000);
 
+  it('JWT authority rotation on the root reaches every server of the tree', async () => {
+    const jwt = (args: string[]) => ok(stacks.root!.serverCli(['localauthority', 'jwt', ...args]));
+    const kids = async () =>
+      Promise.all(
+        Object.values(stacks).map(async (stack) => {
+          const json = JSON.parse(await ok(stack.serverCli(['bundle', 'show', '-format', 'spiffe']))) as {
+            keys: { use: string; kid?: string }[];
+          };
+          return json.keys.filter((k) => k.use === 'jwt-svid').map((k) => k.kid!);
+        }),
+      );
+    const old = /Active JWT authority:\s+Authority ID: (\S+)/.exec(await jwt(['show']))![1]!;
+    const next = /Authority ID: (\S+)/.exec(await jwt(['prepare']))![1]!;
+    await waitFor(
+      'the prepared JWT key in every bundle',
+      async () => ((await kids()).every((k) => k.includes(old) && k.includes(next)) ? true : undefined),
+      30_000,
+    );
+    await jwt(['activate', '-authorityID', next]);
+    await jwt(['taint', '-authorityID', old]);
+    await jwt(['revoke', '-authorityID', old]);
+    await waitFor(
+      'the revoked JWT key gone from every bundle',
+      async () => ((await kids()).every((k) => !k.includes(old) && k.includes(next)) ? true : undefined),
+      30_000,
+    );
+  }, 90_000);
+
   it('an X509-SVID from leaf A is accepted by a workload under leaf B, and a JWT-SVID from A validates on B', async () => {
     const [a, b] = await Promise.all(
       ['l3a', 'l3b'].map((name) => fetchX509Svid(levels.find((l) => l.name === name)!.socket)),
