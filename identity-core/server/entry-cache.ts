@@ -51,13 +51,36 @@ export class EntryCache {
     this.events.reloaded(entries.length, performance.now() - started);
   }
 
-  /** Applies the caller's own write at once, so a create followed by a sync does not wait for the next reload. */
+  /**
+   * Applies the caller's own write at once, so a create followed by a sync does not wait for the next
+   * reload. Touches only the entry's siblings: a batch of creates must not rebuild the whole cache each time.
+   */
   upsert(entry: RegistrationEntry): void {
-    this.replace([...this.byId.values()].filter((e) => e.id !== entry.id).concat(entry));
+    this.detach(entry.id);
+    this.byId.set(entry.id, entry);
+    const siblings = this.byParent.get(entry.parentId);
+    if (siblings) siblings.push(entry);
+    else this.byParent.set(entry.parentId, [entry]);
+    if (entry.downstream) this.downstreamIds.add(entry.spiffeId);
   }
 
   remove(id: string): void {
-    if (this.byId.has(id)) this.replace([...this.byId.values()].filter((e) => e.id !== id));
+    this.detach(id);
+  }
+
+  private detach(id: string): void {
+    const existing = this.byId.get(id);
+    if (!existing) return;
+    this.byId.delete(id);
+    const siblings = this.byParent.get(existing.parentId) ?? [];
+    const index = siblings.findIndex((e) => e.id === id);
+    if (index >= 0) siblings.splice(index, 1);
+    if (siblings.length === 0) this.byParent.delete(existing.parentId);
+    if (
+      existing.downstream &&
+      ![...this.byId.values()].some((e) => e.downstream && e.spiffeId === existing.spiffeId)
+    )
+      this.downstreamIds.delete(existing.spiffeId);
   }
 
   get(id: string): RegistrationEntry | undefined {

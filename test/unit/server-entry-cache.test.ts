@@ -63,4 +63,28 @@ describe('EntryCache', () => {
     expect(failures.length).toBeGreaterThan(0);
     expect(cache.authorizedEntries(agent)).toHaveLength(3);
   });
+
+  it('applies single writes in place: moved, removed and downstream entries', async () => {
+    const cache = new EntryCache({ listAll: async () => entries }, 60_000, {
+      reloaded: () => undefined,
+      reloadFailed: () => undefined,
+    });
+    await cache.reload();
+    cache.upsert(entry('db2', 'spiffe://td/node', 'spiffe://td/db2'));
+    expect(cache.authorizedEntries(agent).map((e) => e.id)).toContain('db2');
+    // Re-parenting an entry takes it away from the old parent's agent.
+    cache.upsert(entry('web', 'spiffe://td/other-node', 'spiffe://td/web'));
+    expect(cache.authorizedEntries(agent).map((e) => e.id)).not.toContain('web');
+    expect(cache.authorizedEntries(agent).map((e) => e.id)).not.toContain('nested');
+    expect(cache.get('web')?.parentId).toBe('spiffe://td/other-node');
+    cache.remove('db2');
+    expect(cache.get('db2')).toBeUndefined();
+    expect(cache.authorizedEntries(agent).map((e) => e.id)).toEqual(['alias']);
+
+    cache.upsert({ ...entry('down', 'spiffe://td/node', 'spiffe://td/downstream'), downstream: true });
+    expect(cache.isDownstream('spiffe://td/downstream')).toBe(true);
+    expect(cache.isDownstream('spiffe://td/web')).toBe(false);
+    cache.remove('down');
+    expect(cache.isDownstream('spiffe://td/downstream')).toBe(false);
+  });
 });
