@@ -43,3 +43,25 @@ export function certificateKeyIds(der: Buffer): { subjectKeyId: string; authorit
   }
   return { subjectKeyId, authorityKeyId };
 }
+
+/** KeyUsage bits as RFC 5280 numbers them (bit 0 digitalSignature … bit 8 decipherOnly), as flags 1 << bit. */
+export const KeyUsage = {
+  digitalSignature: 1 << 0,
+  keyCertSign: 1 << 5,
+  cRLSign: 1 << 6,
+} as const;
+
+/** The KeyUsage extension as flags (see `KeyUsage`), or undefined when the certificate has none. */
+export function certificateKeyUsage(der: Buffer): number | undefined {
+  const value = extensions(der).get('2.5.29.15');
+  if (!value) return undefined;
+  const bits = readNode(der, value.contentStart, value.end);
+  if (bits.tag !== 0x03 || bits.end - bits.contentStart < 1) return undefined;
+  let flags = 0;
+  for (let i = 0; i < 9; i++) {
+    const byte = der[bits.contentStart + 1 + (i >> 3)];
+    if (byte !== undefined && bits.contentStart + 1 + (i >> 3) < bits.end && byte & (0x80 >> (i & 7)))
+      flags |= 1 << i;
+  }
+  return flags;
+}

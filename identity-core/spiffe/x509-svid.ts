@@ -1,6 +1,5 @@
-import 'reflect-metadata';
 import { X509Certificate } from 'node:crypto';
-import * as x509 from '@peculiar/x509';
+import { KeyUsage, certificateKeyUsage } from './certificate-key-ids.js';
 import { SpiffeId } from './spiffe-id.js';
 
 export class X509SvidError extends Error {
@@ -15,10 +14,6 @@ function uriSans(cert: X509Certificate): string[] {
     .split(', ')
     .filter((name) => name.startsWith('URI:'))
     .map((name) => name.slice(4));
-}
-
-function keyUsage(der: Buffer): number | undefined {
-  return new x509.X509Certificate(der).getExtension(x509.KeyUsagesExtension)?.usages;
 }
 
 function checkTime(cert: X509Certificate, now: number, what: string): void {
@@ -56,11 +51,11 @@ export function verifyX509Svid(
     throw new X509SvidError(`leaf URI SAN is not a valid SPIFFE ID: ${(error as Error).message}`);
   }
   if (leaf.ca) throw new X509SvidError('leaf certificate must not be a CA');
-  const leafUsage = keyUsage(chainDer[0]!);
-  if (leafUsage === undefined || (leafUsage & x509.KeyUsageFlags.digitalSignature) === 0) {
+  const leafUsage = certificateKeyUsage(chainDer[0]!);
+  if (leafUsage === undefined || (leafUsage & KeyUsage.digitalSignature) === 0) {
     throw new X509SvidError('leaf certificate must have the digitalSignature key usage');
   }
-  if (leafUsage & (x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign)) {
+  if (leafUsage & (KeyUsage.keyCertSign | KeyUsage.cRLSign)) {
     throw new X509SvidError('leaf certificate must not have the keyCertSign or cRLSign key usage');
   }
   checkTime(leaf, now, 'leaf certificate');
@@ -68,8 +63,8 @@ export function verifyX509Svid(
   chainDer.slice(1).forEach((der, index) => {
     const cert = chain[index + 1]!;
     if (!cert.ca) throw new X509SvidError('signing certificate must be a CA');
-    const usage = keyUsage(der);
-    if (usage === undefined || (usage & x509.KeyUsageFlags.keyCertSign) === 0) {
+    const usage = certificateKeyUsage(der);
+    if (usage === undefined || (usage & KeyUsage.keyCertSign) === 0) {
       throw new X509SvidError('signing certificate must have the keyCertSign key usage');
     }
     checkTime(cert, now, 'intermediate certificate');

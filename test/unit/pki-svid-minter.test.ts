@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { X509SvidMinter } from '../../identity-core/pki/svid-minter.js';
-import { createSelfSignedCa, type CaCertificate } from '../../identity-core/pki/x509-ca.js';
+import { createSelfSignedCa, signDownstreamCa, type CaCertificate } from '../../identity-core/pki/x509-ca.js';
+import { certificateKeyUsage } from '../../identity-core/spiffe/certificate-key-ids.js';
 import { toPem } from '../../identity-core/spiffe/pem.js';
 import { verifyX509Svid, X509SvidError } from '../../identity-core/spiffe/x509-svid.js';
 
@@ -145,5 +146,50 @@ describe('X509SvidMinter', () => {
     );
     expect(() => verifyX509Svid([svid.der], [ca.der], (svid.notAfter + 5) * 1000)).toThrow(/expired/);
     expect(new X509Certificate(svid.der).checkIssued(new X509Certificate(ca.der))).toBe(true);
+  });
+
+  it('signs downstream CAs that chain to the root, capped at its NotAfter, accepted by openssl', async () => {
+    const downKey = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const intermediate = await signDownstreamCa({
+      trustDomain: 'example.org',
+      publicKeySpki: downKey.publicKey.export({ format: 'der', type: 'spki' }),
+      issuer: { der: ca.der, privateKey },
+      ttlSeconds: 10 * 3600,
+    });
+    expect(intermediate.notAfter).toBe(ca.notAfter);
+    const parsed = new x509.X509Certificate(intermediate.der);
+    expect(parsed.getExtension(x509.BasicConstraintsExtension)?.ca).toBe(true);
+    expect(parsed.getExtension(x509.AuthorityKeyIdentifierExtension)?.keyId).toBe(ca.authorityId);
+    const leaf = new X509SvidMinter({ der: intermediate.der, privateKey: downKey.privateKey }).mint({
+      spiffeId: 'spiffe://example.org/nested',
+      publicKeySpki: spki,
+      ttlSeconds: 60,
+    });
+    expect(verifyX509Svid([leaf.der, intermediate.der], [ca.der]).spiffeId.toString()).toBe(
+      'spiffe://example.org/nested',
+    );
+    expect(() => verifyX509Svid([leaf.der], [ca.der])).toThrow(/unknown authority/);
+    writeFileSync(join(dir, 'root.pem'), toPem(ca.der));
+    writeFileSync(join(dir, 'mid.pem'), toPem(intermediate.der));
+    writeFileSync(join(dir, 'nested.pem'), toPem(leaf.der));
+    const out = execFileSync(
+      'openssl',
+      [
+        'verify',
+        '-CAfile',
+        join(dir, 'root.pem'),
+        '-untrusted',
+        join(dir, 'mid.pem'),
+        join(dir, 'nested.pem'),
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(out).toContain('OK');
+
+    // The small DER reader sees the same KeyUsage bits as @peculiar/x509.
+    for (const der of [leaf.der, intermediate.der, ca.der])
+      expect(certificateKeyUsage(der)).toBe(
+        new x509.X509Certificate(der).getExtension(x509.KeyUsagesExtension)?.usages,
+      );
   });
 });

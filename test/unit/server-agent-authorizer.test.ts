@@ -154,4 +154,18 @@ describe('AgentAuthorizer', () => {
       nodes.down = false;
     }
   });
+
+  it('re-verifies a connection once the bundle changes: a removed root ends its calls', async () => {
+    const cert = svid();
+    nodes.nodes.set(AGENT, node(decimalSerial(new X509Certificate(cert))));
+    const peer = { kind: 'tls' as const, certificateChain: [cert] };
+    await expect(authorizer.authorize(peer)).resolves.toMatchObject({ agentId: AGENT });
+    const before = bundle;
+    bundle = { ...bundle, x509Authorities: [], sequenceNumber: bundle.sequenceNumber + 1 };
+    try {
+      await expectRpc(authorizer.authorize(peer), grpc.status.UNAUTHENTICATED, /unknown authority/);
+    } finally {
+      bundle = before;
+    }
+  });
 });
