@@ -1,0 +1,160 @@
+/**
+ * A topology: what a deployment under test is made of. Read from YAML, validated with zod, and
+ * normalized (durations in seconds, defaults applied) into the `Topology` the workflows carry.
+ */
+import { readFile } from 'node:fs/promises';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { parseDuration } from '../identity-core/cli/duration.js';
+
+const NAME = /^[a-z][a-z0-9-]{0,30}$/;
+
+const duration = z
+  .union([z.string(), z.number()], { error: 'expected a duration such as "90s" or "1h"' })
+  .transform((value, ctx) => {
+    const seconds = typeof value === 'number' ? value : parseDuration(value);
+    if (seconds === undefined || !Number.isFinite(seconds) || seconds <= 0) {
+      ctx.issues.push({
+        code: 'custom',
+        message: `invalid duration ${JSON.stringify(value)} (a positive Go duration such as "90s", "5m", "1h")`,
+        input: value,
+      });
+      return z.NEVER;
+    }
+    return seconds;
+  });
+
+const count = (min: number, max: number) =>
+  z
+    .number({ error: 'expected a whole number' })
+    .int({ error: 'expected a whole number' })
+    .min(min, { error: `must be at least ${min}` })
+    .max(max, { error: `must be at most ${max}` });
+
+const datastore = z.union(
+  [
+    z.literal('embedded'),
+    z.strictObject({
+      postgres: z
+        .string()
+        .regex(/^postgres(ql)?:\/\//, { error: 'expected a postgres:// URL' })
+        .describe('an administrative connection URL; each server group gets its own database there'),
+    }),
+  ],
+  { error: 'expected "embedded" or { postgres: "postgres://…" }' },
+);
+
+const topologySchema = z
+  .strictObject({
+    name: z.string().regex(NAME, { error: 'lowercase letters, digits and dashes, starting with a letter' }),
+    trustDomain: z
+      .string()
+      .regex(/^[a-z0-9._-]+$/, {
+        error: 'a trust domain is lowercase letters, digits, dots, dashes, underscores',
+      }),
+    implementation: z
+      .enum(['tspire', 'spire'], { error: 'expected "tspire" (or "spire", reserved)' })
+      .default('tspire')
+      .refine((value) => value === 'tspire', {
+        error: 'implementation "spire" is reserved for running real SPIRE binaries and not supported yet',
+      }),
+    ttls: z
+      .strictObject({
+        x509Svid: duration.default(3600),
+        jwtSvid: duration.default(300),
+        ca: duration.default(86_400),
+        downstreamCa: duration.default(86_400),
+      })
+      .prefault({}),
+    syncInterval: duration.default(5),
+    upstream: z
+      .strictObject({
+        servers: count(1, 9).default(1),
+        loadBalancer: z.boolean({ error: 'expected true or false' }).default(false),
+        datastore: datastore.default('embedded'),
+      })
+      .prefault({}),
+    downstreams: z
+      .array(
+        z.strictObject({
+          name: z
+            .string()
+            .regex(NAME, { error: 'lowercase letters, digits and dashes, starting with a letter' }),
+          agents: count(1, 20).default(1),
+          workloadsPerAgent: count(0, 100).default(1),
+        }),
+        { error: 'expected a list of downstreams' },
+      )
+      .default([]),
+  })
+  .superRefine((t, ctx) => {
+    const issue = (path: (string | number)[], message: string) =>
+      ctx.issues.push({ code: 'custom', path, message, input: undefined });
+    if (t.upstream.servers > 1 && t.upstream.datastore === 'embedded')
+      issue(
+        ['upstream', 'datastore'],
+        `${t.upstream.servers} servers share one datastore, which the embedded one cannot serve: give { postgres: URL }`,
+      );
+    if (t.ttls.x509Svid > t.ttls.ca) issue(['ttls', 'x509Svid'], 'longer than the CA TTL');
+    if (t.ttls.jwtSvid > t.ttls.ca) issue(['ttls', 'jwtSvid'], 'longer than the CA TTL');
+    if (t.ttls.downstreamCa > t.ttls.ca)
+      issue(['ttls', 'downstreamCa'], 'longer than the CA TTL: the upstream would cap it anyway');
+    if (t.downstreams.length > 0 && t.ttls.x509Svid > t.ttls.downstreamCa)
+      issue(['ttls', 'x509Svid'], 'longer than the downstream CA TTL');
+    const seen = new Set<string>();
+    t.downstreams.forEach((d, i) => {
+      if (seen.has(d.name)) issue(['downstreams', i, 'name'], `duplicate downstream name "${d.name}"`);
+      seen.add(d.name);
+    });
+  });
+
+export type Topology = z.output<typeof topologySchema>;
+export type TopologyInput = z.input<typeof topologySchema>;
+
+export class TopologyError extends Error {
+  constructor(
+    readonly source: string,
+    readonly issues: string[],
+  ) {
+    super(`${source}: invalid topology:\n${issues.map((i) => `  - ${i}`).join('\n')}`);
+    this.name = 'TopologyError';
+  }
+}
+
+/** Validates an already-decoded document; `source` names it in errors. */
+export function parseTopology(document: unknown, source = 'topology'): Topology {
+  const result = topologySchema.safeParse(document);
+  if (!result.success)
+    throw new TopologyError(
+      source,
+      result.error.issues.map((i) => `${i.path.length > 0 ? i.path.join('.') : '(top level)'}: ${i.message}`),
+    );
+  return result.data;
+}
+
+export async function loadTopology(path: string): Promise<Topology> {
+  const text = await readFile(path, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    throw new TopologyError(path, [`cannot read the file: ${error.code ?? error.message}`]);
+  });
+  let document: unknown;
+  try {
+    document = parseYaml(text);
+  } catch (error) {
+    throw new TopologyError(path, [`not valid YAML: ${(error as Error).message.split('\n')[0]}`]);
+  }
+  return parseTopology(document, path);
+}
+
+/** Things that are allowed but will surprise: printed before a spin-up. */
+export function topologyWarnings(t: Topology): string[] {
+  const warnings: string[] = [];
+  if (t.ttls.x509Svid <= 10)
+    warnings.push(
+      `ttls.x509Svid ${t.ttls.x509Svid}s: SVIDs are backdated 10 s, so each is half spent when issued and agents renew constantly`,
+    );
+  if (t.ttls.x509Svid > t.ttls.ca / 6)
+    warnings.push(
+      'ttls.x509Svid exceeds a sixth of ttls.ca: a CA rotation may issue shorter SVIDs than asked',
+    );
+  return warnings;
+}
