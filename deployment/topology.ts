@@ -47,11 +47,9 @@ const datastore = z.union(
 const topologySchema = z
   .strictObject({
     name: z.string().regex(NAME, { error: 'lowercase letters, digits and dashes, starting with a letter' }),
-    trustDomain: z
-      .string()
-      .regex(/^[a-z0-9._-]+$/, {
-        error: 'a trust domain is lowercase letters, digits, dots, dashes, underscores',
-      }),
+    trustDomain: z.string().regex(/^[a-z0-9._-]+$/, {
+      error: 'a trust domain is lowercase letters, digits, dots, dashes, underscores',
+    }),
     implementation: z
       .enum(['tspire', 'spire'], { error: 'expected "tspire" (or "spire", reserved)' })
       .default('tspire')
