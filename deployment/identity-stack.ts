@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { freePort } from './free-port.js';
 import { renderAgentConfig, renderServerConfig, type DatabaseChoice } from './identity-configs.js';
-import { startProcess, type ManagedProcess } from './managed-process.js';
+import { findProcess, startProcess, type ManagedProcess } from './managed-process.js';
 import { packageRoot, programFor, type Implementation } from './package-root.js';
 
 export interface CliResult {
@@ -48,6 +48,8 @@ export interface IdentityStackOptions {
    * which they obtain their intermediate CAs.
    */
   upstream?: IdentityStack;
+  /** Ports chosen before (a deployment's plan), so a stack rebuilt by another worker is the same one. */
+  ports?: { servers: number[]; agentFacing: number };
 }
 
 /** Group id downstream servers run under, so the `unix:gid` selector of their entry matches them alone. */
@@ -183,8 +185,14 @@ export class IdentityStack {
       );
     }
     mkdirSync(options.runDir, { recursive: true });
-    const serverPorts = await Promise.all(Array.from({ length: servers }, () => freePort()));
-    const agentFacingPort = options.loadBalancer ? await freePort() : serverPorts[0]!;
+    if (options.ports && options.ports.servers.length !== servers)
+      throw new Error(
+        `ports for ${options.ports.servers.length} servers given, ${servers} servers asked for`,
+      );
+    const serverPorts =
+      options.ports?.servers ?? (await Promise.all(Array.from({ length: servers }, () => freePort())));
+    const agentFacingPort =
+      options.ports?.agentFacing ?? (options.loadBalancer ? await freePort() : serverPorts[0]!);
     const stack = new IdentityStack(
       { ...options, trustDomain: options.trustDomain ?? 'example.org', database, servers },
       serverPorts,
@@ -309,6 +317,84 @@ export class IdentityStack {
       throw new Error(`downstream entry create failed: ${created.stderr || created.stdout}`);
     await this.startUpstreamAgent(token, timeoutMs);
     await this.startServer(undefined, timeoutMs);
+  }
+
+  /** Process names of this stack, as their pid and log files are named in the run directory. */
+  private processNames() {
+    const server = programFor(this.implementation, 'server').name;
+    const agent = programFor(this.implementation, 'agent').name;
+    return {
+      servers: this.serverPorts.map((_, i) => (i === 0 ? server : `${server}-${i}`)),
+      agents: this.agentSockets.map((_, i) => (i === 0 ? agent : `${agent}-${i}`)),
+    };
+  }
+
+  /** Picks up the processes a previous worker started for this stack and that still run. */
+  adoptRunning(): void {
+    const dir = this.options.runDir;
+    const names = this.processNames();
+    names.servers.forEach((name, i) => (this.servers[i] ??= findProcess(dir, name)));
+    names.agents.forEach((name, i) => (this.agents[i] ??= findProcess(dir, name)));
+    this.balancer ??= findProcess(dir, 'tcp-balancer');
+    this.upstreamAgent ??= findProcess(dir, 'upstream-agent');
+  }
+
+  /** Every server (and the balancer) running and healthy; starts only what is not. */
+  async ensureServers(timeoutMs = 60_000): Promise<void> {
+    this.adoptRunning();
+    for (let i = 0; i < this.serverPorts.length; i++) {
+      const running = this.servers[i]?.isRunning() && (await this.serverCli(['healthcheck'], i)).code === 0;
+      if (!running) {
+        await this.servers[i]?.stop();
+        await this.startServer(i, timeoutMs);
+      }
+    }
+    if (this.options.loadBalancer && !this.balancer?.isRunning()) await this.startBalancer();
+  }
+
+  /**
+   * Agent `index` running: adopted if it runs, restarted from its saved SVID if it attested before,
+   * else attested with a fresh token for `nodeId` (an alias entry on this stack's servers).
+   */
+  async ensureAgent(index: number, nodeId: string, timeoutMs = 60_000): Promise<void> {
+    this.adoptRunning();
+    if (this.agents[index]?.isRunning()) return;
+    const attested = existsSync(join(this.agentDataDir(index), 'agent-state.json'));
+    await this.startAgent(attested ? undefined : await this.generateToken(nodeId), timeoutMs, index);
+  }
+
+  agentDataDir(index: number): string {
+    return join(this.options.runDir, index === 0 ? 'agent-data' : `agent-${index}-data`);
+  }
+
+  /** A downstream stack up: its entry on the upstream, its upstream agent, its servers (idempotent). */
+  async ensureDownstream(timeoutMs = 60_000): Promise<void> {
+    const upstream = this.options.upstream;
+    if (!upstream) throw new Error('this stack has no upstream');
+    this.adoptRunning();
+    if (!existsSync(upstream.bundlePath)) await upstream.writeBootstrapBundle();
+    const shown = await upstream.serverCli(['entry', 'show', '-spiffeID', this.downstreamId, '-downstream']);
+    const nodeId = `${this.downstreamId}/node`;
+    if (!shown.stdout.includes(this.downstreamId)) {
+      const created = await upstream.serverCli([
+        'entry',
+        'create',
+        '-parentID',
+        nodeId,
+        '-spiffeID',
+        this.downstreamId,
+        '-selector',
+        `unix:gid:${DOWNSTREAM_SERVER_GID}`,
+        '-downstream',
+      ]);
+      if (created.code !== 0)
+        throw new Error(`downstream entry create failed: ${created.stderr || created.stdout}`);
+    }
+    if (!this.upstreamAgent?.isRunning()) {
+      const attested = existsSync(join(this.options.runDir, 'upstream-agent-data', 'agent-state.json'));
+      await this.startUpstreamAgent(attested ? undefined : await upstream.generateToken(nodeId), timeoutMs);
+    }
+    await this.ensureServers(timeoutMs);
   }
 
   /** Starts (or restarts, with no token) the agent that attaches this downstream stack to its upstream. */

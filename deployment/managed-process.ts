@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync, writeFileSync, rmSync, existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface ManagedProcess {
@@ -81,6 +81,63 @@ export function startProcess(
     logFile,
     exited,
     isRunning: () => running,
+    stop: (graceMs = 5000) => signal('SIGTERM', graceMs),
+    kill: () => signal('SIGKILL', 5000),
+    log: () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''),
+  };
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A process this run directory started earlier, perhaps from another (now dead) worker: its pid file
+ * names it, and its working directory proves it is ours and not a recycled pid.
+ */
+export function findProcess(runDir: string, name: string): ManagedProcess | undefined {
+  const pidFile = join(runDir, `${name}.pid`);
+  if (!existsSync(pidFile)) return undefined;
+  const pid = Number(readFileSync(pidFile, 'utf8').trim());
+  if (!Number.isInteger(pid) || pid <= 0 || !alive(pid)) return undefined;
+  let cwd: string;
+  try {
+    cwd = readlinkSync(`/proc/${pid}/cwd`);
+  } catch {
+    return undefined;
+  }
+  if (cwd !== runDir) return undefined;
+  const logFile = join(runDir, `${name}.log`);
+  let running = true;
+  const exited = new Promise<number | string>((resolve) => {
+    const timer = setInterval(() => {
+      if (alive(pid)) return;
+      running = false;
+      clearInterval(timer);
+      resolve('unknown');
+    }, 250);
+    timer.unref();
+  });
+  const signal = async (sig: NodeJS.Signals, graceMs: number) => {
+    if (!alive(pid)) return;
+    process.kill(pid, sig);
+    const deadline = Date.now() + graceMs;
+    while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    if (alive(pid)) process.kill(pid, 'SIGKILL');
+    while (alive(pid)) await new Promise((r) => setTimeout(r, 50));
+    running = false;
+  };
+  return {
+    name,
+    pid,
+    logFile,
+    exited,
+    isRunning: () => running && alive(pid),
     stop: (graceMs = 5000) => signal('SIGTERM', graceMs),
     kill: () => signal('SIGKILL', 5000),
     log: () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''),

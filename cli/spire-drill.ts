@@ -1,0 +1,397 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Client, Connection, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { Command, CommanderError, Option } from 'commander';
+import { deploymentsHome, validateDeploymentId } from '../deployment/deployment.js';
+import { freePort } from '../deployment/free-port.js';
+import { packageRoot } from '../deployment/package-root.js';
+import { loadTopology, topologyWarnings, TopologyError } from '../deployment/topology.js';
+import { startDevServer, type DevServer } from '../workers/dev-server.js';
+import {
+  temporalSettings,
+  workflowLink,
+  DEV_SERVER_PORT,
+  type TemporalSettings,
+} from '../workers/temporal-settings.js';
+import { createWorker } from '../workers/worker.js';
+import {
+  rotateUpdate,
+  statusQuery,
+  teardownUpdate,
+  type deploymentWorkflow,
+  type DeploymentStatusView,
+} from '../workflows/deployment-workflow.js';
+import { DeploymentId, Operation, TASK_QUEUE, TrustDomain } from '../workflows/search-attributes.js';
+
+class CliFailure extends Error {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
+    super(message);
+  }
+}
+
+const out = (text: string) => process.stdout.write(`${text}\n`);
+const err = (text: string) => process.stderr.write(`${text}\n`);
+
+async function connect(settings: TemporalSettings): Promise<Client> {
+  try {
+    const connection = await Connection.connect({ address: settings.address, connectTimeout: 5000 });
+    return new Client({ connection, namespace: settings.namespace });
+  } catch (error) {
+    throw new CliFailure(
+      `cannot reach Temporal at ${settings.address} (${(error as Error).message}): run \`spire-drill dev\`, or set TEMPORAL_ADDRESS`,
+    );
+  }
+}
+
+const workflowIdOf = (id: string) => `deployment/${id}`;
+
+/** Prints the workflow's steps as they appear, until `done` says stop. */
+async function follow(
+  handle: WorkflowHandle<typeof deploymentWorkflow>,
+  done: (status: DeploymentStatusView) => boolean,
+  options: { json: boolean; from?: number },
+): Promise<DeploymentStatusView> {
+  let shown = options.from ?? 0;
+  for (;;) {
+    const status = await handle.query(statusQuery);
+    if (!options.json) for (const line of status.steps.slice(shown)) out(`  ▸ ${line}`);
+    shown = status.steps.length;
+    if (done(status)) return status;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+async function up(
+  client: Client,
+  settings: TemporalSettings,
+  options: { topology: string; id?: string; wait: boolean; json: boolean },
+): Promise<DeploymentStatusView | undefined> {
+  let topology;
+  try {
+    topology = await loadTopology(options.topology);
+  } catch (error) {
+    if (error instanceof TopologyError) throw new CliFailure(error.message, 2);
+    throw error;
+  }
+  const id = options.id ?? `${topology.name}-${randomBytes(3).toString('hex')}`;
+  try {
+    validateDeploymentId(id);
+  } catch (error) {
+    throw new CliFailure((error as Error).message, 2);
+  }
+  for (const warning of topologyWarnings(topology)) err(`warning: ${warning}`);
+  const handle = await client.workflow.start<typeof deploymentWorkflow>('deploymentWorkflow', {
+    taskQueue: TASK_QUEUE,
+    workflowId: workflowIdOf(id),
+    args: [{ deploymentId: id, topology }],
+    staticSummary: `Deployment ${id} (${topology.name}, trust domain ${topology.trustDomain})`,
+    staticDetails: `${topology.upstream.servers} upstream server(s)${topology.upstream.loadBalancer ? ' behind a load balancer' : ''}, downstreams: ${topology.downstreams.map((d) => `${d.name} (${d.agents} agent(s) × ${d.workloadsPerAgent} workload(s))`).join(', ') || 'none'}. Updates: rotate, teardown. Query: status.`,
+    typedSearchAttributes: [
+      { key: DeploymentId, value: id },
+      { key: TrustDomain, value: topology.trustDomain },
+      { key: Operation, value: 'spin-up' },
+    ],
+  });
+  if (!options.json) {
+    out(`Deployment ${id}: spinning up ${options.topology}`);
+    out(`  Web UI: ${workflowLink(settings, handle.workflowId)}`);
+  }
+  if (!options.wait) {
+    if (options.json) out(JSON.stringify({ deploymentId: id, workflowId: handle.workflowId }));
+    return undefined;
+  }
+  const status = await follow(handle, (s) => s.phase !== 'spinning-up', options).catch(
+    async (error: unknown) => {
+      // A failed spin-up ends the workflow; its result carries the reason.
+      const result = await handle.result().catch((e: unknown) => e);
+      throw new CliFailure(`spin-up failed: ${(result as Error)?.message ?? (error as Error).message}`);
+    },
+  );
+  if (status.phase !== 'ready') {
+    const result = await handle.result().catch((e: unknown) => e);
+    throw new CliFailure(`spin-up failed: ${status.error ?? (result as Error).message}`);
+  }
+  if (options.json) out(JSON.stringify(status));
+  else out(`Deployment ${id} is ready: ${status.workloads?.workloads ?? 0} workload(s) hold SVIDs.`);
+  return status;
+}
+
+async function rotate(
+  client: Client,
+  settings: TemporalSettings,
+  id: string,
+  options: { jwt: boolean; json: boolean },
+): Promise<void> {
+  const handle = client.workflow.getHandle<typeof deploymentWorkflow>(workflowIdOf(id));
+  const before = (await handle.query(statusQuery)).steps.length;
+  const kind = options.jwt ? 'jwt' : 'x509';
+  if (!options.json) {
+    out(`Deployment ${id}: rotating the ${kind === 'x509' ? 'X.509 authority' : 'JWT key'}`);
+    out(
+      `  Web UI: ${workflowLink(settings, `rotate/${id}/${(await handle.query(statusQuery)).rotations.length + 1}`)}`,
+    );
+  }
+  let finished = false;
+  const progress = follow(handle, () => finished, { json: options.json, from: before });
+  try {
+    const result = await handle.executeUpdate(rotateUpdate, { args: [{ kind }] });
+    finished = true;
+    await progress;
+    if (options.json) out(JSON.stringify(result));
+    else out(`Rotated: ${result.oldAuthority} → ${result.newAuthority}`);
+  } catch (error) {
+    finished = true;
+    await progress.catch(() => undefined);
+    const cause =
+      error instanceof WorkflowUpdateFailedError
+        ? (error.cause?.message ?? error.message)
+        : (error as Error).message;
+    throw new CliFailure(`rotation refused or failed: ${cause}`);
+  }
+}
+
+async function down(
+  client: Client,
+  id: string,
+  options: { json: boolean; keepData: boolean },
+): Promise<void> {
+  const handle = client.workflow.getHandle<typeof deploymentWorkflow>(workflowIdOf(id));
+  const before = (await handle.query(statusQuery)).steps.length;
+  if (!options.json) out(`Deployment ${id}: tearing down`);
+  try {
+    const result = await handle.executeUpdate(teardownUpdate, { args: [{ keepData: options.keepData }] });
+    await handle.result();
+    if (!options.json) {
+      const status = await handle.query(statusQuery).catch(() => undefined);
+      for (const line of status?.steps.slice(before) ?? []) out(`  ▸ ${line}`);
+      out(`Deployment ${id} is torn down; nothing left behind.`);
+    } else out(JSON.stringify({ deploymentId: id, ...result }));
+  } catch (error) {
+    const cause =
+      error instanceof WorkflowUpdateFailedError
+        ? (error.cause?.message ?? error.message)
+        : (error as Error).message;
+    throw new CliFailure(`teardown refused or failed: ${cause}`);
+  }
+}
+
+/** A dev server and an in-process worker for commands that need both and find no Temporal running. */
+async function localTemporal(options: { keepServer?: boolean }): Promise<{
+  settings: TemporalSettings;
+  stop: () => Promise<void>;
+}> {
+  const settings = temporalSettings();
+  let server: DevServer | undefined;
+  if (!settings.external) {
+    const home = deploymentsHome();
+    mkdirSync(home, { recursive: true });
+    const port = await freePort();
+    server = await startDevServer({
+      port,
+      uiPort: await freePort(),
+      dbFile: join(home, '..', 'temporal-demo.db'),
+      logFile: join(home, '..', 'temporal-demo.log'),
+    });
+    settings.address = server.address;
+    settings.uiUrl = server.uiUrl;
+  }
+  const { worker, connection } = await createWorker({
+    address: settings.address,
+    namespace: settings.namespace,
+  });
+  const running = worker.run();
+  return {
+    settings,
+    async stop() {
+      worker.shutdown();
+      await running;
+      await connection.close();
+      if (!options.keepServer) await server?.stop();
+    },
+  };
+}
+
+export function buildProgram(): Command {
+  const program = new Command('spire-drill')
+    .description('Rehearse the life and the failures of a SPIFFE/SPIRE deployment, orchestrated by Temporal')
+    .exitOverride()
+    .showHelpAfterError();
+  const json = new Option('--json', 'machine-readable output');
+
+  program
+    .command('dev')
+    .description('start the pinned Temporal dev server (Web UI on) and a worker, until Ctrl-C')
+    .option('--port <port>', 'gRPC port of the dev server', String(DEV_SERVER_PORT))
+    .action(async (options: { port: string }) => {
+      const port = Number(options.port);
+      if (!Number.isInteger(port) || port < 1 || port > 65535)
+        throw new CliFailure(`invalid port ${options.port}`, 2);
+      const home = deploymentsHome();
+      mkdirSync(home, { recursive: true });
+      const server = await startDevServer({
+        port,
+        uiPort: port + 1000,
+        dbFile: join(home, '..', 'temporal.db'),
+        logFile: join(home, '..', 'temporal.log'),
+      });
+      out(`Temporal dev server at ${server.address}; Web UI ${server.uiUrl}`);
+      const { worker, connection } = await createWorker({ address: server.address, namespace: 'default' });
+      out(`Worker on task queue ${TASK_QUEUE}. Ctrl-C stops both.`);
+      const stop = () => worker.shutdown();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      await worker.run();
+      await connection.close();
+      await server.stop();
+    });
+
+  program
+    .command('worker')
+    .description('run a worker against TEMPORAL_ADDRESS until SIGTERM')
+    .action(async () => {
+      const settings = temporalSettings();
+      const { worker, connection } = await createWorker({
+        address: settings.address,
+        namespace: settings.namespace,
+      });
+      process.once('SIGINT', () => worker.shutdown());
+      process.once('SIGTERM', () => worker.shutdown());
+      out(`Worker on ${settings.address}, task queue ${TASK_QUEUE}`);
+      await worker.run();
+      await connection.close();
+    });
+
+  program
+    .command('up')
+    .description('spin up a deployment from a topology file')
+    .option('--topology <file>', 'topology YAML', join(packageRoot(), 'topologies', 'demo.yaml'))
+    .option('--id <id>', 'deployment id (default: <topology name>-<random>)')
+    .option('--no-wait', 'return once the workflow has started')
+    .addOption(json)
+    .action(async (options: { topology: string; id?: string; wait: boolean; json?: boolean }) => {
+      const settings = temporalSettings();
+      await up(await connect(settings), settings, { ...options, json: options.json ?? false });
+    });
+
+  program
+    .command('status')
+    .argument('<id>', 'deployment id')
+    .description("a deployment's phase, steps and rotations")
+    .addOption(json)
+    .action(async (id: string, options: { json?: boolean }) => {
+      const settings = temporalSettings();
+      const client = await connect(settings);
+      const status = await client.workflow
+        .getHandle<typeof deploymentWorkflow>(workflowIdOf(id))
+        .query(statusQuery)
+        .catch((error: Error) => {
+          throw new CliFailure(`no deployment ${id}: ${error.message}`);
+        });
+      if (options.json) out(JSON.stringify(status));
+      else {
+        out(`Deployment ${id}: ${status.phase}${status.error ? ` (${status.error})` : ''}`);
+        out(`  Web UI: ${workflowLink(settings, workflowIdOf(id))}`);
+        for (const line of status.steps) out(`  ▸ ${line}`);
+      }
+    });
+
+  program
+    .command('list')
+    .description('deployments known to Temporal')
+    .addOption(json)
+    .action(async (options: { json?: boolean }) => {
+      const client = await connect(temporalSettings());
+      const rows: { workflowId: string; status: string; start: string }[] = [];
+      for await (const info of client.workflow.list({ query: "WorkflowType = 'deploymentWorkflow'" }))
+        rows.push({
+          workflowId: info.workflowId,
+          status: info.status.name,
+          start: info.startTime.toISOString(),
+        });
+      if (options.json) out(JSON.stringify(rows));
+      else
+        for (const r of rows)
+          out(`${r.workflowId.replace(/^deployment\//, '').padEnd(30)} ${r.status.padEnd(12)} ${r.start}`);
+    });
+
+  program
+    .command('rotate')
+    .argument('<id>', 'deployment id')
+    .description(
+      'forced rotation of the root X.509 authority (or --jwt key): prepare, activate, taint, revoke',
+    )
+    .option('--jwt', 'rotate the JWT key instead')
+    .addOption(json)
+    .action(async (id: string, options: { jwt?: boolean; json?: boolean }) => {
+      const settings = temporalSettings();
+      await rotate(await connect(settings), settings, id, {
+        jwt: options.jwt ?? false,
+        json: options.json ?? false,
+      });
+    });
+
+  program
+    .command('down')
+    .argument('<id>', 'deployment id')
+    .description('tear a deployment down and check nothing is left behind')
+    .option('--keep-data', 'keep the run directory (logs, configs) and databases')
+    .addOption(json)
+    .action(async (id: string, options: { json?: boolean; keepData?: boolean }) => {
+      await down(await connect(temporalSettings()), id, {
+        json: options.json ?? false,
+        keepData: options.keepData ?? false,
+      });
+    });
+
+  program
+    .command('demo')
+    .description('start what is needed, spin up topologies/demo.yaml, rotate the X.509 authority, tear down')
+    .option('--keep', 'leave the deployment and the dev server running')
+    .action(async (options: { keep?: boolean }) => {
+      const started = Date.now();
+      out('spire-drill demo: starting Temporal and a worker');
+      const local = await localTemporal({ keepServer: options.keep ?? false });
+      try {
+        const client = await connect(local.settings);
+        const id = `demo-${randomBytes(3).toString('hex')}`;
+        await up(client, local.settings, {
+          topology: join(packageRoot(), 'topologies', 'demo.yaml'),
+          id,
+          wait: true,
+          json: false,
+        });
+        await rotate(client, local.settings, id, { jwt: false, json: false });
+        if (options.keep) {
+          out(`Kept running: deployment ${id}; Web UI ${local.settings.uiUrl}`);
+          return;
+        }
+        await down(client, id, { json: false, keepData: false });
+        out(
+          `Demo done in ${Math.round((Date.now() - started) / 1000)} s. History: ${workflowLink(local.settings, workflowIdOf(id))}`,
+        );
+      } finally {
+        if (!options.keep) await local.stop();
+      }
+    });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+    if (error instanceof CliFailure) {
+      err(`spire-drill: ${error.message}`);
+      return error.exitCode;
+    }
+    err(`spire-drill: ${(error as Error).stack ?? String(error)}`);
+    return 1;
+  }
+}

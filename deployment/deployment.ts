@@ -1,0 +1,244 @@
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import pg from 'pg';
+import type { DatabaseChoice } from './identity-configs.js';
+import { IdentityStack } from './identity-stack.js';
+import { freePort } from './free-port.js';
+import { findProcess } from './managed-process.js';
+import { packageRoot } from './package-root.js';
+import type { Topology } from './topology.js';
+
+/**
+ * One deployment under test on this host, rebuilt the same by any worker from its run directory:
+ * `plan.json` fixes the topology, the ports and the databases on first use, so later calls (a retried
+ * activity, a new worker after a crash) find the same processes instead of starting twins.
+ */
+export interface DeploymentPlan {
+  id: string;
+  topology: Topology;
+  runDir: string;
+  upstream: { servers: number[]; agentFacing: number; database: DatabaseChoice };
+  downstreams: Record<string, { servers: number[]; agentFacing: number; database: DatabaseChoice }>;
+  /** PostgreSQL databases this deployment created, dropped at teardown. */
+  createdDatabases: { adminUrl: string; name: string }[];
+}
+
+export interface WorkloadSlot {
+  downstream: string;
+  agent: number;
+  spiffeId: string;
+  /** The agent's Workload API socket. */
+  socket: string;
+}
+
+const ID = /^[a-z0-9][a-z0-9-]{0,40}$/;
+
+/** Where run directories live: SPIRE_DRILL_HOME, or `.run/deployments` in the repository. */
+export function deploymentsHome(): string {
+  return resolve(process.env.SPIRE_DRILL_HOME ?? join(packageRoot(), '.run', 'deployments'));
+}
+
+export function validateDeploymentId(id: string): string {
+  if (!ID.test(id))
+    throw new Error(
+      `invalid deployment id "${id}": lowercase letters, digits and dashes, at most 41 characters`,
+    );
+  return id;
+}
+
+async function createDatabase(adminUrl: string, name: string): Promise<string> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    if (exists.rowCount === 0) await client.query(`CREATE DATABASE "${name}"`);
+  } finally {
+    await client.end();
+  }
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+export class Deployment {
+  private stacks: { upstream: IdentityStack; downstreams: Record<string, IdentityStack> } | undefined;
+
+  private constructor(readonly plan: DeploymentPlan) {}
+
+  /** Opens the deployment's plan, creating it (ports, databases, run directory) when `topology` is given and none exists. */
+  static async open(id: string, topology?: Topology): Promise<Deployment> {
+    validateDeploymentId(id);
+    const runDir = join(deploymentsHome(), id);
+    const planFile = join(runDir, 'plan.json');
+    if (existsSync(planFile))
+      return new Deployment(JSON.parse(readFileSync(planFile, 'utf8')) as DeploymentPlan);
+    if (!topology) throw new Error(`deployment "${id}" does not exist (no ${planFile})`);
+    mkdirSync(runDir, { recursive: true });
+    const createdDatabases: DeploymentPlan['createdDatabases'] = [];
+    const database = async (group: string): Promise<DatabaseChoice> => {
+      const store = topology.upstream.datastore;
+      if (store === 'embedded') return { type: 'pglite', directory: join(runDir, group, 'datastore') };
+      const name = `spire_drill_${id.replace(/-/g, '_')}_${group.replace(/-/g, '_')}`;
+      const connectionString = await createDatabase(store.postgres, name);
+      createdDatabases.push({ adminUrl: store.postgres, name });
+      return { type: 'postgres', connectionString };
+    };
+    const ports = async (servers: number, balancer: boolean) => {
+      const list = await Promise.all(Array.from({ length: servers }, () => freePort()));
+      return { servers: list, agentFacing: balancer ? await freePort() : list[0]! };
+    };
+    const upstream = {
+      ...(await ports(topology.upstream.servers, topology.upstream.loadBalancer)),
+      database: await database('upstream'),
+    };
+    const downstreams: DeploymentPlan['downstreams'] = {};
+    for (const d of topology.downstreams)
+      downstreams[d.name] = { ...(await ports(1, false)), database: await database(`down-${d.name}`) };
+    const plan: DeploymentPlan = { id, topology, runDir, upstream, downstreams, createdDatabases };
+    writeFileSync(`${planFile}.tmp`, JSON.stringify(plan, null, 2));
+    writeFileSync(planFile, readFileSync(`${planFile}.tmp`));
+    rmSync(`${planFile}.tmp`);
+    return new Deployment(plan);
+  }
+
+  static list(): string[] {
+    const home = deploymentsHome();
+    if (!existsSync(home)) return [];
+    return readdirSync(home).filter((id) => existsSync(join(home, id, 'plan.json')));
+  }
+
+  get id(): string {
+    return this.plan.id;
+  }
+
+  get topology(): Topology {
+    return this.plan.topology;
+  }
+
+  /** The stacks of this deployment, configs (re)written from the plan; processes adopted, not started. */
+  async identityStacks(): Promise<{ upstream: IdentityStack; downstreams: Record<string, IdentityStack> }> {
+    if (this.stacks) return this.stacks;
+    const t = this.plan.topology;
+    const common = {
+      trustDomain: t.trustDomain,
+      x509SvidTtl: `${t.ttls.x509Svid}s`,
+      jwtSvidTtl: `${t.ttls.jwtSvid}s`,
+      syncInterval: `${t.syncInterval}s`,
+      logLevel: 'INFO',
+    };
+    const upstreamDir = join(this.plan.runDir, 'upstream');
+    mkdirSync(upstreamDir, { recursive: true });
+    const upstream = await IdentityStack.create({
+      ...common,
+      runDir: upstreamDir,
+      caTtl: `${t.ttls.ca}s`,
+      servers: t.upstream.servers,
+      loadBalancer: t.upstream.loadBalancer,
+      database: this.plan.upstream.database,
+      ports: this.plan.upstream,
+      agents: 0,
+    });
+    upstream.adoptRunning();
+    const downstreams: Record<string, IdentityStack> = {};
+    for (const d of t.downstreams) {
+      const dir = join(this.plan.runDir, `down-${d.name}`);
+      mkdirSync(dir, { recursive: true });
+      const stack = await IdentityStack.create({
+        ...common,
+        runDir: dir,
+        caTtl: `${t.ttls.downstreamCa}s`,
+        database: this.plan.downstreams[d.name]!.database,
+        ports: this.plan.downstreams[d.name]!,
+        agents: d.agents,
+        upstream,
+      });
+      stack.adoptRunning();
+      downstreams[d.name] = stack;
+    }
+    this.stacks = { upstream, downstreams };
+    return this.stacks;
+  }
+
+  /** Every workload the topology declares: `workloadsPerAgent` entries under each downstream agent. */
+  async workloads(): Promise<WorkloadSlot[]> {
+    const { downstreams } = await this.identityStacks();
+    const slots: WorkloadSlot[] = [];
+    for (const d of this.plan.topology.downstreams) {
+      const stack = downstreams[d.name]!;
+      for (let agent = 0; agent < d.agents; agent++)
+        for (let w = 0; w < d.workloadsPerAgent; w++)
+          slots.push({
+            downstream: d.name,
+            agent,
+            spiffeId: `spiffe://${this.plan.topology.trustDomain}/${d.name}/agent-${agent}/workload-${w}`,
+            socket: stack.agentSockets[agent]!,
+          });
+    }
+    return slots;
+  }
+
+  agentNodeId(downstream: string, agent: number): string {
+    return `spiffe://${this.plan.topology.trustDomain}/${downstream}/agent-${agent}`;
+  }
+
+  /** Stops every process of the deployment, leaves first; safe to repeat. */
+  async stopAll(): Promise<void> {
+    const { upstream, downstreams } = await this.identityStacks();
+    for (const stack of Object.values(downstreams).reverse()) await stack.stop();
+    await upstream.stop();
+  }
+
+  /** Drops the databases the deployment created and removes its run directory. */
+  async removeData(): Promise<void> {
+    for (const db of this.plan.createdDatabases) {
+      const client = new pg.Client({ connectionString: db.adminUrl });
+      await client.connect();
+      try {
+        await client.query(`DROP DATABASE IF EXISTS "${db.name}" WITH (FORCE)`);
+      } finally {
+        await client.end();
+      }
+    }
+    rmSync(this.plan.runDir, { recursive: true, force: true });
+  }
+
+  /**
+   * What the deployment left behind: live processes from its pid files, sockets in its run directory,
+   * and its ports still accepting connections. Empty after a clean teardown.
+   */
+  async leftovers(): Promise<string[]> {
+    const found: string[] = [];
+    const walk = (dir: string) => {
+      if (!existsSync(dir)) return;
+      for (const entry of readdirSync(dir, { withFileTypes: true })) {
+        const path = join(dir, entry.name);
+        if (entry.isDirectory()) walk(path);
+        else if (entry.name.endsWith('.pid')) {
+          const proc = findProcess(dir, entry.name.slice(0, -4));
+          if (proc?.isRunning()) found.push(`process ${proc.name} (pid ${proc.pid}) in ${dir}`);
+        } else if (entry.isSocket()) found.push(`socket ${path}`);
+      }
+    };
+    walk(this.plan.runDir);
+    const ports = [
+      ...this.plan.upstream.servers,
+      this.plan.upstream.agentFacing,
+      ...Object.values(this.plan.downstreams).flatMap((d) => [...d.servers, d.agentFacing]),
+    ];
+    for (const port of new Set(ports))
+      if (await portOpen(port)) found.push(`port 127.0.0.1:${port} accepts connections`);
+    return found;
+  }
+}
+
+async function portOpen(port: number): Promise<boolean> {
+  const net = await import('node:net');
+  return new Promise((resolvePort) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolvePort(true);
+    });
+    socket.once('error', () => resolvePort(false));
+  });
+}

@@ -1,0 +1,47 @@
+import * as grpc from '@grpc/grpc-js';
+import type { X509SVIDResponse__Output } from '../identity-core/proto/gen/X509SVIDResponse.js';
+import { WorkloadClient, workloadMetadata } from '../identity-core/proto/services.js';
+import { splitDerCertificates } from '../identity-core/spiffe/pem.js';
+
+export interface FetchedSvid {
+  spiffeId: string;
+  /** Leaf first. */
+  chain: Buffer[];
+  bundle: Buffer[];
+}
+
+const FETCH_TIMEOUT_MS = 5000;
+
+/** One FetchX509SVID answer from an agent: every SVID it serves this process, or [] when it serves none. */
+export function fetchX509Svids(socket: string): Promise<FetchedSvid[]> {
+  const client = new WorkloadClient(`unix://${socket}`, grpc.credentials.createInsecure());
+  return new Promise<FetchedSvid[]>((resolve) => {
+    const stream = client.FetchX509SVID({}, workloadMetadata(), {
+      deadline: new Date(Date.now() + FETCH_TIMEOUT_MS),
+    });
+    stream.once('data', (response: X509SVIDResponse__Output) => {
+      stream.cancel();
+      resolve(
+        response.svids.map((s) => ({
+          spiffeId: s.spiffeId,
+          chain: splitDerCertificates(Buffer.from(s.x509Svid)),
+          bundle: splitDerCertificates(Buffer.from(s.bundle)),
+        })),
+      );
+    });
+    stream.once('error', () => resolve([]));
+  }).finally(() => client.close());
+}
+
+/** The SVID each workload slot holds now (undefined when its agent does not serve it yet). */
+export async function fetchWorkloadSvids<Slot extends { spiffeId: string; socket: string }>(
+  slots: Slot[],
+): Promise<{ slot: Slot; svid: FetchedSvid | undefined }[]> {
+  const bySocket = new Map<string, FetchedSvid[]>();
+  for (const socket of new Set(slots.map((s) => s.socket)))
+    bySocket.set(socket, await fetchX509Svids(socket));
+  return slots.map((slot) => ({
+    slot,
+    svid: bySocket.get(slot.socket)!.find((s) => s.spiffeId === slot.spiffeId),
+  }));
+}

@@ -1,0 +1,49 @@
+import { fileURLToPath } from 'node:url';
+import { NativeConnection, Runtime, Worker, makeTelemetryFilterString } from '@temporalio/worker';
+import { deploymentActivities } from '../activities/deployment-activities.js';
+import { TASK_QUEUE } from '../workflows/search-attributes.js';
+
+let runtimeInstalled = false;
+
+/** The SDK's own logs at WARN: the CLI prints progress itself. Installed once, before any worker. */
+function installRuntime(): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  Runtime.install({
+    logger: new (class {
+      log() {}
+      trace() {}
+      debug() {}
+      info() {}
+      warn(message: string) {
+        process.stderr.write(`temporal worker: ${message}\n`);
+      }
+      error(message: string) {
+        process.stderr.write(`temporal worker: ${message}\n`);
+      }
+    })(),
+    telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }) } },
+  });
+}
+
+/** A worker for the project's workflows and activities on `taskQueue`. */
+export async function createWorker(options: {
+  address: string;
+  namespace: string;
+  taskQueue?: string;
+  /** A pre-bundled workflow file (tests bundle once); otherwise the workflows are bundled now. */
+  workflowBundlePath?: string;
+}): Promise<{ worker: Worker; connection: NativeConnection }> {
+  installRuntime();
+  const connection = await NativeConnection.connect({ address: options.address });
+  const worker = await Worker.create({
+    connection,
+    namespace: options.namespace,
+    taskQueue: options.taskQueue ?? TASK_QUEUE,
+    activities: deploymentActivities,
+    ...(options.workflowBundlePath
+      ? { workflowBundle: { codePath: options.workflowBundlePath } }
+      : { workflowsPath: fileURLToPath(new URL('../workflows/index.js', import.meta.url)) }),
+  });
+  return { worker, connection };
+}

@@ -1,0 +1,30 @@
+import { proxyActivities, ActivityCancellationType } from '@temporalio/workflow';
+import type { DeploymentActivities } from '../activities/deployment-activities.js';
+
+/** Quick admin calls and process starts: retried a few times, bad input never. */
+export const quick = proxyActivities<DeploymentActivities>({
+  startToCloseTimeout: '2 minutes',
+  heartbeatTimeout: '30 seconds',
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  retry: {
+    initialInterval: '1 second',
+    backoffCoefficient: 2,
+    maximumInterval: '20 seconds',
+    maximumAttempts: 5,
+    nonRetryableErrorTypes: ['BadInput'],
+  },
+});
+
+/** Waits on the deployment (bundles, workloads): long, heartbeating, so a dead worker is noticed fast. */
+export const waits = proxyActivities<DeploymentActivities>({
+  startToCloseTimeout: '6 minutes',
+  heartbeatTimeout: '20 seconds',
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  retry: {
+    initialInterval: '2 seconds',
+    backoffCoefficient: 2,
+    maximumInterval: '30 seconds',
+    maximumAttempts: 3,
+    nonRetryableErrorTypes: ['BadInput'],
+  },
+});

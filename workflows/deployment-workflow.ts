@@ -1,0 +1,219 @@
+import {
+  ApplicationFailure,
+  CancellationScope,
+  ChildWorkflowHandle,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  defineQuery,
+  defineSignal,
+  defineUpdate,
+  executeChild,
+  isCancellation,
+  log,
+  setCurrentDetails,
+  setHandler,
+  startChild,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { AuthorityKind, WorkloadReport } from '../activities/deployment-activities.js';
+import type { Topology } from '../deployment/topology.js';
+import { quick, waits } from './activity-options.js';
+import { downstreamBootstrapWorkflow } from './downstream-bootstrap-workflow.js';
+import { rotationWorkflow, type RotationResult } from './rotation-workflow.js';
+import { DeploymentId, DeploymentStatus, Operation, TrustDomain } from './search-attributes.js';
+
+export type Phase = 'spinning-up' | 'ready' | 'rotating' | 'tearing-down' | 'torn-down' | 'failed';
+
+export interface DeploymentInput {
+  deploymentId: string;
+  topology: Topology;
+  /** Carried over by continueAsNew: the deployment is already up. */
+  carried?: { rotations: RotationResult[]; steps: string[]; workloads?: WorkloadReport };
+}
+
+export interface DeploymentStatusView {
+  deploymentId: string;
+  phase: Phase;
+  steps: string[];
+  rotations: RotationResult[];
+  operation?: string;
+  workloads?: WorkloadReport;
+  error?: string;
+  topology: Topology;
+}
+
+export const statusQuery = defineQuery<DeploymentStatusView>('status');
+export const rotateUpdate = defineUpdate<RotationResult, [{ kind: AuthorityKind }]>('rotate');
+export const teardownUpdate = defineUpdate<{ leftovers: string[] }, [{ keepData?: boolean }]>('teardown');
+export const abortSignal = defineSignal<[{ reason: string }]>('abort');
+
+/**
+ * The long-lived entity of one deployment: spins it up (upstream servers, then each downstream
+ * through a child workflow, then a check that every workload holds an SVID), then serves operator
+ * updates — `rotate`, `teardown` — until torn down. A failed spin-up tears down what it started.
+ */
+export async function deploymentWorkflow(input: DeploymentInput): Promise<DeploymentStatusView> {
+  const { deploymentId: id, topology } = input;
+  const state: DeploymentStatusView = {
+    deploymentId: id,
+    phase: input.carried ? 'ready' : 'spinning-up',
+    steps: input.carried?.steps ?? [],
+    rotations: input.carried?.rotations ?? [],
+    topology,
+    ...(input.carried?.workloads ? { workloads: input.carried.workloads } : {}),
+  };
+  let teardownRequest: { keepData?: boolean } | undefined;
+  const teardown: { result?: { leftovers: string[] } } = {};
+  let rotation: { kind: AuthorityKind; n: number; scope?: CancellationScope } | undefined;
+
+  const setPhase = (phase: Phase, operation?: string) => {
+    state.phase = phase;
+    if (operation) state.operation = operation;
+    upsertSearchAttributes([
+      { key: DeploymentStatus, value: phase },
+      ...(operation ? [{ key: Operation, value: operation }] : []),
+    ]);
+  };
+  const step = (text: string) => {
+    state.steps.push(text);
+    setCurrentDetails(`**${state.phase}**: ${text}`);
+    log.info(text, { deploymentId: id });
+  };
+
+  setHandler(statusQuery, () => state);
+  setHandler(abortSignal, ({ reason }) => {
+    if (rotation?.scope) {
+      step(`abort requested: ${reason}`);
+      rotation.scope.cancel();
+    }
+  });
+  setHandler(
+    rotateUpdate,
+    async ({ kind }) => {
+      const n = state.rotations.length + 1;
+      rotation = { kind, n };
+      setPhase('rotating', `rotate-${kind}`);
+      step(`rotation ${n} of the ${kind === 'x509' ? 'X.509 authority' : 'JWT key'} started`);
+      try {
+        const result = await new CancellationScope().run(() => {
+          rotation!.scope = CancellationScope.current();
+          return executeChild(rotationWorkflow, {
+            workflowId: `rotate/${id}/${n}`,
+            args: [{ deploymentId: id, kind }],
+            staticSummary: `Rotate the ${kind === 'x509' ? 'X.509 authority' : 'JWT key'} of ${id}`,
+            staticDetails: `Forced rotation ${n}: prepare → activate → taint → revoke on the root server of trust domain ${topology.trustDomain}.`,
+            typedSearchAttributes: [
+              { key: DeploymentId, value: id },
+              { key: TrustDomain, value: topology.trustDomain },
+              { key: Operation, value: `rotate-${kind}` },
+            ],
+          });
+        });
+        state.rotations.push(result);
+        step(`rotation ${n} done: ${result.oldAuthority} → ${result.newAuthority}`);
+        return result;
+      } catch (error) {
+        step(`rotation ${n} ${isCancellation(error) ? 'aborted' : `failed: ${(error as Error).message}`}`);
+        throw ApplicationFailure.nonRetryable(`rotation ${n} did not complete: ${(error as Error).message}`);
+      } finally {
+        rotation = undefined;
+        setPhase('ready');
+      }
+    },
+    {
+      validator: ({ kind }) => {
+        if (kind !== 'x509' && kind !== 'jwt') throw new Error(`unknown authority kind "${String(kind)}"`);
+        if (rotation) throw new Error(`a rotation (${rotation.kind}) is already running`);
+        if (state.phase !== 'ready') throw new Error(`cannot rotate while the deployment is ${state.phase}`);
+      },
+    },
+  );
+  setHandler(
+    teardownUpdate,
+    async (request) => {
+      teardownRequest = request;
+      await condition(() => teardown.result !== undefined);
+      return teardown.result!;
+    },
+    {
+      validator: (_request: { keepData?: boolean }) => {
+        if (rotation) throw new Error('a rotation is running: abort it or wait for it before teardown');
+        if (state.phase === 'tearing-down' || state.phase === 'torn-down')
+          throw new Error(`the deployment is already ${state.phase}`);
+      },
+    },
+  );
+
+  upsertSearchAttributes([
+    { key: DeploymentId, value: id },
+    { key: TrustDomain, value: topology.trustDomain },
+  ]);
+
+  if (!input.carried) {
+    setPhase('spinning-up', 'spin-up');
+    try {
+      step('planning ports, databases and the run directory');
+      await quick.planDeployment({ id, topology });
+      step(
+        `starting ${topology.upstream.servers} upstream server(s)${topology.upstream.loadBalancer ? ' behind a load balancer' : ''}`,
+      );
+      await quick.ensureUpstream({ id });
+      const children: ChildWorkflowHandle<typeof downstreamBootstrapWorkflow>[] = [];
+      for (const d of topology.downstreams) {
+        step(`bootstrapping downstream ${d.name}`);
+        children.push(
+          await startChild(downstreamBootstrapWorkflow, {
+            workflowId: `bootstrap/${id}/${d.name}`,
+            args: [{ deploymentId: id, downstream: d.name }],
+            staticSummary: `Bootstrap downstream ${d.name} of ${id}`,
+            staticDetails: `Upstream agent with a fresh join token, then the nested server (intermediate CA from the upstream), then ${d.agents} agent(s) with ${d.workloadsPerAgent} workload(s) each.`,
+            typedSearchAttributes: [
+              { key: DeploymentId, value: id },
+              { key: TrustDomain, value: topology.trustDomain },
+              { key: Operation, value: 'bootstrap-downstream' },
+            ],
+          }),
+        );
+      }
+      for (const child of children) await child.result();
+      step('verifying that every workload holds an SVID chaining to the root');
+      state.workloads = await waits.verifyWorkloads({ id });
+      step(`ready: ${state.workloads.workloads} workload(s) hold SVIDs`);
+      setPhase('ready', 'idle');
+    } catch (error) {
+      state.error = (error as Error).message;
+      step(`spin-up failed: ${state.error}; tearing down what was started`);
+      setPhase('failed', 'compensate');
+      await CancellationScope.nonCancellable(() => quick.teardownDeployment({ id }));
+      throw ApplicationFailure.nonRetryable(`spin-up of ${id} failed: ${state.error}`);
+    }
+  }
+
+  // Operator requests arrive as updates; history is kept short with continueAsNew between them.
+  await condition(
+    () => teardownRequest !== undefined || (workflowInfo().continueAsNewSuggested && !rotation),
+  );
+  if (teardownRequest === undefined) {
+    await condition(allHandlersFinished);
+    await continueAsNew<typeof deploymentWorkflow>({
+      deploymentId: id,
+      topology,
+      carried: {
+        rotations: state.rotations,
+        steps: state.steps.slice(-50),
+        ...(state.workloads ? { workloads: state.workloads } : {}),
+      },
+    });
+  }
+  setPhase('tearing-down', 'teardown');
+  step('stopping every process and checking nothing is left behind');
+  teardown.result = await CancellationScope.nonCancellable(() =>
+    quick.teardownDeployment({ id, ...(teardownRequest?.keepData ? { keepData: true } : {}) }),
+  );
+  step('torn down: no process, socket or port left');
+  setPhase('torn-down', 'idle');
+  await condition(allHandlersFinished);
+  return state;
+}

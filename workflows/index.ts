@@ -1,0 +1,3 @@
+export { deploymentWorkflow } from './deployment-workflow.js';
+export { downstreamBootstrapWorkflow } from './downstream-bootstrap-workflow.js';
+export { rotationWorkflow } from './rotation-workflow.js';
