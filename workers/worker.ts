@@ -1,7 +1,13 @@
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { NativeConnection, Runtime, Worker, makeTelemetryFilterString } from '@temporalio/worker';
 import { deploymentActivities } from '../activities/deployment-activities.js';
+import { packageRoot } from '../deployment/package-root.js';
 import { TASK_QUEUE } from '../workflows/search-attributes.js';
+
+/** The compiled workflows (npm run build), also when this module itself runs from source under vitest. */
+function compiledWorkflows(): string {
+  return join(packageRoot(), 'dist', 'workflows', 'index.js');
+}
 
 let runtimeInstalled = false;
 
@@ -43,7 +49,7 @@ export async function createWorker(options: {
     activities: deploymentActivities,
     ...(options.workflowBundlePath
       ? { workflowBundle: { codePath: options.workflowBundlePath } }
-      : { workflowsPath: fileURLToPath(new URL('../workflows/index.js', import.meta.url)) }),
+      : { workflowsPath: compiledWorkflows() }),
   });
   return { worker, connection };
 }

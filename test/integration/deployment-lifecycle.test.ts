@@ -1,0 +1,202 @@
+import { execFile } from 'node:child_process';
+import { readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import * as net from 'node:net';
+import { join } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse, stringify } from 'yaml';
+import { Deployment, type DeploymentPlan } from '../../deployment/deployment.js';
+import { fetchWorkloadSvids } from '../../deployment/workload-fetch.js';
+import { freePort } from '../../deployment/free-port.js';
+import { openDatastore } from '../../identity-core/datastore/datastore.js';
+import { x509AuthorityId } from '../../identity-core/spiffe/trust-bundle.js';
+import { verifyX509Svid } from '../../identity-core/spiffe/x509-svid.js';
+import { startDevServer, type DevServer } from '../../workers/dev-server.js';
+import { createWorker } from '../../workers/worker.js';
+import { postgresAvailable } from '../support/postgres.js';
+import { makeRunDir } from '../support/run-dir.js';
+import { pinnedTool, repoRoot } from '../support/tools.js';
+
+/**
+ * The lifecycle through the `spire-drill` CLI against a real Temporal dev server: up (demo topology,
+ * on PostgreSQL so the test can read the datastores itself), rotate, down. What happened is checked
+ * from the datastores, the workloads' SVIDs and the host, not from the workflow's own report.
+ */
+const temporal = pinnedTool('temporal');
+if (temporal.missing) console.warn(temporal.missing);
+const pg = await postgresAvailable();
+if (!pg.ok) console.warn(pg.reason);
+const isRoot = process.getuid?.() === 0;
+if (!isRoot) console.warn('skipping: downstream servers run under their own group id, which needs root');
+
+const ADMIN_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+function portOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/** Pids of processes whose working directory is inside `dir`. */
+function processesIn(dir: string): number[] {
+  return readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      try {
+        return readlinkSync(`/proc/${p}/cwd`).startsWith(dir);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+describe.skipIf(!!temporal.missing || !pg.ok || !isRoot)('deployment lifecycle through the CLI', () => {
+  const run = makeRunDir('sdlc-');
+  const home = join(run.dir, 'deployments');
+  // The in-process worker's activities and this test find deployments where the CLI puts them.
+  process.env.SPIRE_DRILL_HOME = home;
+  const id = `lc-${process.pid}`;
+  let server: DevServer;
+  let client: Client;
+  let stopWorker: () => Promise<void>;
+  let plan: DeploymentPlan;
+
+  const cli = (args: string[]) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        [join(repoRoot, 'bin', 'spire-drill.js'), ...args],
+        {
+          env: { ...process.env, TEMPORAL_ADDRESS: server.address, SPIRE_DRILL_HOME: home },
+          timeout: 240_000,
+        },
+        (error, stdout, stderr) =>
+          resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
+      );
+    });
+
+  beforeAll(async () => {
+    server = await startDevServer({
+      port: await freePort(),
+      uiPort: await freePort(),
+      dbFile: join(run.dir, 'temporal.db'),
+      logFile: join(run.dir, 'temporal.log'),
+      headless: true,
+    });
+    const { worker, connection } = await createWorker({ address: server.address, namespace: 'default' });
+    const running = worker.run();
+    stopWorker = async () => {
+      worker.shutdown();
+      await running;
+      await connection.close();
+    };
+    client = new Client({ connection: await Connection.connect({ address: server.address }) });
+    const demo = parse(readFileSync(join(repoRoot, 'topologies', 'demo.yaml'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
+    writeFileSync(
+      join(run.dir, 'topology.yaml'),
+      stringify({
+        ...demo,
+        upstream: { servers: 1, loadBalancer: false, datastore: { postgres: ADMIN_URL } },
+      }),
+    );
+  }, 180_000);
+
+  afterAll(async () => {
+    // Whatever a failed assertion left running goes now.
+    await (await Deployment.open(id).catch(() => undefined))?.stopAll().catch(() => undefined);
+    await (await Deployment.open(id).catch(() => undefined))?.removeData().catch(() => undefined);
+    await stopWorker?.();
+    await client?.connection.close();
+    await server?.stop();
+    run.remove();
+  }, 120_000);
+
+  it('spins up, rotates and tears down, leaving every workload on the new authority and nothing behind', async () => {
+    const topologyFile = join(run.dir, 'topology.yaml');
+    const upped = await cli(['up', '--topology', topologyFile, '--id', id]);
+    expect(upped.code, upped.stderr).toBe(0);
+    expect(upped.stdout).toContain(`Deployment ${id} is ready`);
+    expect(upped.stdout).toMatch(/Web UI: http:\/\/.*deployment%2Flc-/);
+
+    const deployment = await Deployment.open(id);
+    plan = deployment.plan;
+    const slots = await deployment.workloads();
+    expect(slots).toHaveLength(2);
+    const before = await fetchWorkloadSvids(slots);
+    expect(before.every((s) => s.svid !== undefined)).toBe(true);
+
+    // Operator requests that make no sense now are refused with the reason.
+    const twice = await Promise.all([cli(['rotate', id]), cli(['rotate', id])]);
+    expect(twice.map((r) => r.code).sort()).toEqual([0, 1]);
+    expect(twice.find((r) => r.code === 1)!.stderr).toMatch(/already running/);
+    const rotated = twice.find((r) => r.code === 0)!;
+    const [, oldRoot, newRoot] = /Rotated: (\S+) → (\S+)/.exec(rotated.stdout)!;
+    expect(oldRoot).not.toBe(newRoot);
+
+    // From the datastores: the upstream and the downstream bundles hold the new root only.
+    for (const database of [plan.upstream.database, plan.downstreams.east!.database]) {
+      if (database.type !== 'postgres') throw new Error('expected PostgreSQL datastores');
+      const store = await openDatastore({
+        databaseType: 'postgres',
+        connectionString: database.connectionString,
+      });
+      try {
+        const bundle = await store.bundles.get(plan.topology.trustDomain);
+        expect(bundle!.x509Authorities.map((a) => x509AuthorityId(a.der))).toEqual([newRoot]);
+      } finally {
+        await store.close();
+      }
+    }
+    // From the workloads: every SVID chains to the new root and to nothing else.
+    for (const { svid } of await fetchWorkloadSvids(slots)) {
+      const root = svid!.bundle.find((d) => x509AuthorityId(d) === newRoot)!;
+      expect(() => verifyX509Svid(svid!.chain, [root])).not.toThrow();
+      expect(svid!.bundle.map((d) => x509AuthorityId(d))).toEqual([newRoot]);
+    }
+
+    const status = await cli(['status', id, '--json']);
+    expect(JSON.parse(status.stdout)).toMatchObject({
+      phase: 'ready',
+      rotations: [{ newAuthority: newRoot }],
+    });
+
+    // Temporal finds the deployment's workflows by its search attribute, with their summaries.
+    const ids: string[] = [];
+    for (let attempt = 0; attempt < 20 && ids.length < 3; attempt++) {
+      ids.length = 0;
+      for await (const info of client.workflow.list({ query: `DeploymentId = '${id}'` }))
+        ids.push(info.workflowId);
+      if (ids.length < 3) await new Promise((r) => setTimeout(r, 500));
+    }
+    expect(ids.sort()).toEqual([`bootstrap/${id}/east`, `deployment/${id}`, `rotate/${id}/1`]);
+    const described = await client.workflow.getHandle(`deployment/${id}`).describe();
+    expect(await described.staticSummary()).toContain(`Deployment ${id}`);
+    expect(await described.staticDetails()).toContain('Updates: rotate, teardown');
+
+    const downed = await cli(['down', id]);
+    expect(downed.code, downed.stderr).toBe(0);
+    expect(downed.stdout).toContain('nothing left behind');
+    expect(processesIn(plan.runDir)).toEqual([]);
+    const ports = [...plan.upstream.servers, ...plan.downstreams.east!.servers];
+    for (const port of ports) expect(await portOpen(port), `port ${port}`).toBe(false);
+    const again = await cli(['rotate', id]);
+    expect(again.code).not.toBe(0);
+  }, 300_000);
+
+  it('refuses a bad topology before starting anything, naming the field', async () => {
+    writeFileSync(join(run.dir, 'bad.yaml'), 'name: bad\ntrustDomain: td\nttls:\n  x509Svid: 1x\n');
+    const result = await cli(['up', '--topology', join(run.dir, 'bad.yaml'), '--id', 'bad-topology']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/ttls\.x509Svid: invalid duration "1x"/);
+    await expect(Deployment.open('bad-topology')).rejects.toThrow(/does not exist/);
+  }, 60_000);
+});
