@@ -1,0 +1,197 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { openSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Client, Connection, WorkflowUpdateStage } from '@temporalio/client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse, stringify } from 'yaml';
+import { Deployment } from '../../deployment/deployment.js';
+import { fetchWorkloadSvids } from '../../deployment/workload-fetch.js';
+import { freePort } from '../../deployment/free-port.js';
+import { loadTopology } from '../../deployment/topology.js';
+import { x509AuthorityId } from '../../identity-core/spiffe/trust-bundle.js';
+import { startDevServer, type DevServer } from '../../workers/dev-server.js';
+import {
+  rotateUpdate,
+  statusQuery,
+  teardownUpdate,
+  type deploymentWorkflow,
+} from '../../workflows/deployment-workflow.js';
+import { DeploymentId, TASK_QUEUE, TrustDomain } from '../../workflows/search-attributes.js';
+import { postgresAvailable } from '../support/postgres.js';
+import { makeRunDir } from '../support/run-dir.js';
+import { pinnedTool, repoRoot } from '../support/tools.js';
+
+/**
+ * Durability: the worker is SIGKILLed in the middle of a spin-up and of a rotation, and the Temporal
+ * dev server restarted (same database file) during a rotation; each time the workflow completes with
+ * a new worker and no process of the deployment runs twice.
+ */
+const temporal = pinnedTool('temporal');
+if (temporal.missing) console.warn(temporal.missing);
+const pg = await postgresAvailable();
+if (!pg.ok) console.warn(pg.reason);
+const isRoot = process.getuid?.() === 0;
+if (!isRoot) console.warn('skipping: downstream servers run under their own group id, which needs root');
+
+const ADMIN_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+/** Processes per name (from argv) whose working directory is inside `dir`. */
+function processCounts(dir: string): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      if (!readlinkSync(`/proc/${pid}/cwd`).startsWith(dir)) continue;
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      const program = argv.find((a) => /(tspire-(server|agent)|tcp-balancer-main)\.js$/.test(a)) ?? argv[0]!;
+      const role = argv.some((a) => a.endsWith('upstream-agent.conf')) ? ' (upstream)' : '';
+      const key = `${readlinkSync(`/proc/${pid}/cwd`).slice(dir.length)} ${program.split('/').at(-1)}${role}`;
+      counts[key] = (counts[key] ?? 0) + 1;
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return counts;
+}
+
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+describe.skipIf(!!temporal.missing || !pg.ok || !isRoot)('deployment workflows survive crashes', () => {
+  const run = makeRunDir('sddu-');
+  const home = join(run.dir, 'deployments');
+  process.env.SPIRE_DRILL_HOME = home;
+  const id = `du-${process.pid}`;
+  let port: number;
+  let uiPort: number;
+  let server: DevServer;
+  let client: Client;
+  let worker: ChildProcess | undefined;
+
+  const startServer = () =>
+    startDevServer({
+      port,
+      uiPort,
+      dbFile: join(run.dir, 'temporal.db'),
+      logFile: join(run.dir, 'temporal.log'),
+      headless: true,
+    });
+  const startWorker = (name: string) => {
+    const log = openSync(join(run.dir, `${name}.log`), 'a');
+    worker = spawn(process.execPath, [join(repoRoot, 'bin', 'spire-drill.js'), 'worker'], {
+      env: { ...process.env, TEMPORAL_ADDRESS: server.address, SPIRE_DRILL_HOME: home },
+      stdio: ['ignore', log, log],
+    });
+    return worker;
+  };
+  const killWorker = async () => {
+    const dying = worker!;
+    const gone = new Promise((r) => dying.once('exit', r));
+    dying.kill('SIGKILL');
+    await gone;
+  };
+  const handle = () => client.workflow.getHandle<typeof deploymentWorkflow>(`deployment/${id}`);
+  const steps = async () => (await handle().query(statusQuery)).steps;
+
+  beforeAll(async () => {
+    port = await freePort();
+    uiPort = await freePort();
+    server = await startServer();
+    client = new Client({ connection: await Connection.connect({ address: server.address }) });
+  }, 120_000);
+
+  afterAll(async () => {
+    worker?.kill('SIGKILL');
+    const deployment = await Deployment.open(id).catch(() => undefined);
+    await deployment?.stopAll().catch(() => undefined);
+    await deployment?.removeData().catch(() => undefined);
+    await client?.connection.close();
+    await server?.stop();
+    run.remove();
+  }, 120_000);
+
+  it('finishes a spin-up whose worker was SIGKILLed mid-way, without duplicate processes', async () => {
+    const demo = parse(readFileSync(join(repoRoot, 'topologies', 'demo.yaml'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
+    const file = join(run.dir, 'topology.yaml');
+    writeFileSync(file, stringify({ ...demo, upstream: { servers: 1, datastore: { postgres: ADMIN_URL } } }));
+    const topology = await loadTopology(file);
+    startWorker('worker-1');
+    await client.workflow.start<typeof deploymentWorkflow>('deploymentWorkflow', {
+      taskQueue: TASK_QUEUE,
+      workflowId: `deployment/${id}`,
+      args: [{ deploymentId: id, topology }],
+      typedSearchAttributes: [
+        { key: DeploymentId, value: id },
+        { key: TrustDomain, value: topology.trustDomain },
+      ],
+    });
+    await waitFor(
+      'the downstream bootstrap to start',
+      async () => (await steps()).some((s) => s.startsWith('bootstrapping downstream')),
+      120_000,
+    );
+    await killWorker();
+    startWorker('worker-2');
+    await waitFor(
+      'the deployment to be ready',
+      async () => (await handle().query(statusQuery)).phase === 'ready',
+      180_000,
+    );
+    const counts = processCounts(join(home, id));
+    expect(
+      Object.values(counts).every((n) => n === 1),
+      JSON.stringify(counts),
+    ).toBe(true);
+    expect(Object.keys(counts)).toHaveLength(4);
+  }, 300_000);
+
+  it('finishes a rotation whose worker was SIGKILLed mid-way', async () => {
+    const update = await handle().startUpdate(rotateUpdate, {
+      args: [{ kind: 'x509' }],
+      waitForStage: WorkflowUpdateStage.ACCEPTED,
+    });
+    await new Promise((r) => setTimeout(r, 1500));
+    await killWorker();
+    startWorker('worker-3');
+    const result = await update.result();
+    expect(result.newAuthority).not.toBe(result.oldAuthority);
+    const slots = await (await Deployment.open(id)).workloads();
+    for (const { svid } of await fetchWorkloadSvids(slots))
+      expect(svid!.bundle.map((d) => x509AuthorityId(d))).toEqual([result.newAuthority]);
+    const counts = processCounts(join(home, id));
+    expect(
+      Object.values(counts).every((n) => n === 1),
+      JSON.stringify(counts),
+    ).toBe(true);
+  }, 300_000);
+
+  it('finishes a rotation across a restart of the Temporal server', async () => {
+    await handle().startUpdate(rotateUpdate, {
+      args: [{ kind: 'x509' }],
+      waitForStage: WorkflowUpdateStage.ACCEPTED,
+    });
+    await new Promise((r) => setTimeout(r, 1500));
+    await server.stop();
+    server = await startServer();
+    await client.connection.close();
+    client = new Client({ connection: await Connection.connect({ address: server.address }) });
+    await waitFor(
+      'the second rotation to complete',
+      async () => (await handle().query(statusQuery)).rotations.length === 2,
+      240_000,
+    );
+    const status = await handle().query(statusQuery);
+    expect(status.phase).toBe('ready');
+    const result = await handle().executeUpdate(teardownUpdate, { args: [{}] });
+    expect(result.leftovers).toEqual([]);
+    expect(processCounts(join(home, id))).toEqual({});
+  }, 300_000);
+});
