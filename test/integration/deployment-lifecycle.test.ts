@@ -1,8 +1,9 @@
 import { execFile } from 'node:child_process';
-import { readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { Deployment, type DeploymentPlan } from '../../deployment/deployment.js';
@@ -190,6 +191,21 @@ describe.skipIf(!!temporal.missing || !pg.ok || !isRoot)('deployment lifecycle t
     for (const port of ports) expect(await portOpen(port), `port ${port}`).toBe(false);
     const again = await cli(['rotate', id]);
     expect(again.code).not.toBe(0);
+
+    // RECORD_HISTORIES=1 refreshes the histories the replay test checks the workflow code against.
+    if (process.env.RECORD_HISTORIES) {
+      const dir = join(repoRoot, 'test', 'replay', 'histories');
+      mkdirSync(dir, { recursive: true });
+      for (const [workflowId, file] of [
+        [`deployment/${id}`, 'deployment-spin-up-rotate-teardown.json'],
+        [`bootstrap/${id}/east`, 'downstream-bootstrap.json'],
+        [`rotate/${id}/1`, 'rotation-x509.json'],
+      ] as const)
+        writeFileSync(
+          join(dir, file),
+          historyToJSON(await client.workflow.getHandle(workflowId).fetchHistory()),
+        );
+    }
   }, 300_000);
 
   it('refuses a bad topology before starting anything, naming the field', async () => {
