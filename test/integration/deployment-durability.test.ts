@@ -11,6 +11,7 @@ import { loadTopology } from '../../deployment/topology.js';
 import { x509AuthorityId } from '../../identity-core/spiffe/trust-bundle.js';
 import { startDevServer, type DevServer } from '../../workers/dev-server.js';
 import {
+  abortSignal,
   rotateUpdate,
   statusQuery,
   teardownUpdate,
@@ -190,6 +191,23 @@ describe.skipIf(!!temporal.missing || !pg.ok || !isRoot)('deployment workflows s
     );
     const status = await handle().query(statusQuery);
     expect(status.phase).toBe('ready');
+
+    // An operator aborts a third rotation: the update fails with the reason, the deployment stays usable.
+    const third = await handle().startUpdate(rotateUpdate, {
+      args: [{ kind: 'jwt' }],
+      waitForStage: WorkflowUpdateStage.ACCEPTED,
+    });
+    await handle().signal(abortSignal, { reason: 'operator changed their mind' });
+    await expect(third.result()).rejects.toThrow();
+    await waitFor(
+      'the deployment back to ready',
+      async () => (await handle().query(statusQuery)).phase === 'ready',
+      60_000,
+    );
+    expect((await handle().query(statusQuery)).steps.join('\n')).toMatch(
+      /abort requested: operator changed their mind/,
+    );
+
     const result = await handle().executeUpdate(teardownUpdate, { args: [{}] });
     expect(result.leftovers).toEqual([]);
     expect(processCounts(join(home, id))).toEqual({});

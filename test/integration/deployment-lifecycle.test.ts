@@ -179,6 +179,24 @@ describe.skipIf(!!temporal.missing || !pg.ok || !isRoot)('deployment lifecycle t
       if (ids.length < 3) await new Promise((r) => setTimeout(r, 500));
     }
     expect(ids.sort()).toEqual([`bootstrap/${id}/east`, `deployment/${id}`, `rotate/${id}/1`]);
+    // And so does the temporal CLI an SRE would use.
+    const listed = await new Promise<string>((resolve, reject) =>
+      execFile(
+        temporal.path!,
+        [
+          'workflow',
+          'list',
+          '--address',
+          server.address,
+          '--query',
+          `DeploymentId='${id}'`,
+          '--output',
+          'json',
+        ],
+        (error, stdout) => (error ? reject(error) : resolve(stdout)),
+      ),
+    );
+    expect(listed).toContain(`deployment/${id}`);
     const described = await client.workflow.getHandle(`deployment/${id}`).describe();
     expect(await described.staticSummary()).toContain(`Deployment ${id}`);
     expect(await described.staticDetails()).toContain('Updates: rotate, teardown');
