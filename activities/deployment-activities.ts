@@ -6,8 +6,7 @@ import { unary } from '../identity-core/cli/grpc-call.js';
 import type { Bundle__Output } from '../identity-core/proto/gen/spire/api/types/Bundle.js';
 import type { ListEntriesResponse__Output } from '../identity-core/proto/gen/spire/api/server/entry/v1/ListEntriesResponse.js';
 import { x509AuthorityId } from '../identity-core/spiffe/trust-bundle.js';
-import { verifyX509Svid } from '../identity-core/spiffe/x509-svid.js';
-import { fetchWorkloadSvids } from '../deployment/workload-fetch.js';
+import { fetchWorkloadSvids, verifyingRoots } from '../deployment/workload-fetch.js';
 
 export type AuthorityKind = 'x509' | 'jwt';
 export type AuthorityAction = 'prepare' | 'activate' | 'taint' | 'revoke';
@@ -150,16 +149,9 @@ export const deploymentActivities = {
         const roots: Record<string, string> = {};
         for (const { slot, svid } of svids) {
           if (!svid) return undefined;
-          const root = svid.bundle.find((der) => {
-            try {
-              verifyX509Svid(svid.chain, [der]);
-              return true;
-            } catch {
-              return false;
-            }
-          });
+          const [root] = verifyingRoots(svid);
           if (!root) return undefined;
-          roots[slot.spiffeId] = x509AuthorityId(root);
+          roots[slot.spiffeId] = root;
         }
         return { workloads: slots.length, roots };
       },
@@ -294,15 +286,8 @@ export const deploymentActivities = {
       async () => {
         for (const { svid } of await fetchWorkloadSvids(slots)) {
           if (!svid) return undefined;
-          const chainsTo = svid.bundle.filter((der) => {
-            try {
-              verifyX509Svid(svid.chain, [der]);
-              return true;
-            } catch {
-              return false;
-            }
-          });
-          if (chainsTo.length !== 1 || x509AuthorityId(chainsTo[0]!) !== input.authorityId) return undefined;
+          const roots = verifyingRoots(svid);
+          if (roots.length !== 1 || roots[0] !== input.authorityId) return undefined;
         }
         return { workloads: slots.length };
       },

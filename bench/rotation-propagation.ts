@@ -1,7 +1,6 @@
 import { NestedTree } from '../deployment/identity-tree.js';
+import { verifyingRoots } from '../deployment/workload-fetch.js';
 import { parsePemCertificates, splitDerCertificates } from '../identity-core/spiffe/pem.js';
-import { x509AuthorityId } from '../identity-core/spiffe/trust-bundle.js';
-import { verifyX509Svid } from '../identity-core/spiffe/x509-svid.js';
 import type { X509SVIDResponse__Output } from '../identity-core/proto/gen/X509SVIDResponse.js';
 import { WorkloadClient, workloadMetadata } from '../identity-core/proto/services.js';
 import * as grpc from '@grpc/grpc-js';
@@ -49,14 +48,7 @@ function fetchView(socket: string): Promise<View> {
 }
 
 function chainsTo(view: View, rootId: string): boolean {
-  const root = view.bundle.find((der) => x509AuthorityId(der) === rootId);
-  if (!root) return false;
-  try {
-    verifyX509Svid(view.chain, [root]);
-    return true;
-  } catch {
-    return false;
-  }
+  return verifyingRoots(view).includes(rootId);
 }
 
 /** Seconds until `check` holds, polling every POLL_MS. */

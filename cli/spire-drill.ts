@@ -49,6 +49,13 @@ async function connect(settings: TemporalSettings): Promise<Client> {
 
 const workflowIdOf = (id: string) => `deployment/${id}`;
 
+/** Why an update was refused (its validator) or failed (its handler), in the workflow's words. */
+function updateFailure(error: unknown): string {
+  return error instanceof WorkflowUpdateFailedError
+    ? (error.cause?.message ?? error.message)
+    : (error as Error).message;
+}
+
 /** Prints the workflow's steps as they appear, until `done` says stop. */
 async function follow(
   handle: WorkflowHandle<typeof deploymentWorkflow>,
@@ -146,10 +153,7 @@ async function rotate(
   } catch (error) {
     finished = true;
     await progress.catch(() => undefined);
-    const cause =
-      error instanceof WorkflowUpdateFailedError
-        ? (error.cause?.message ?? error.message)
-        : (error as Error).message;
+    const cause = updateFailure(error);
     throw new CliFailure(`rotation refused or failed: ${cause}`);
   }
 }
@@ -171,10 +175,7 @@ async function down(
       out(`Deployment ${id} is torn down; nothing left behind.`);
     } else out(JSON.stringify({ deploymentId: id, ...result }));
   } catch (error) {
-    const cause =
-      error instanceof WorkflowUpdateFailedError
-        ? (error.cause?.message ?? error.message)
-        : (error as Error).message;
+    const cause = updateFailure(error);
     throw new CliFailure(`teardown refused or failed: ${cause}`);
   }
 }

@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import pg from 'pg';
 import type { DatabaseChoice } from './identity-configs.js';
 import { IdentityStack } from './identity-stack.js';
-import { freePort } from './free-port.js';
+import { freePort, portAcceptsConnections } from './free-port.js';
 import { findProcess } from './managed-process.js';
 import { packageRoot } from './package-root.js';
 import type { Topology } from './topology.js';
@@ -226,19 +226,7 @@ export class Deployment {
       ...Object.values(this.plan.downstreams).flatMap((d) => [...d.servers, d.agentFacing]),
     ];
     for (const port of new Set(ports))
-      if (await portOpen(port)) found.push(`port 127.0.0.1:${port} accepts connections`);
+      if (await portAcceptsConnections(port)) found.push(`port 127.0.0.1:${port} accepts connections`);
     return found;
   }
-}
-
-async function portOpen(port: number): Promise<boolean> {
-  const net = await import('node:net');
-  return new Promise((resolvePort) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolvePort(true);
-    });
-    socket.once('error', () => resolvePort(false));
-  });
 }

@@ -291,34 +291,6 @@ export class IdentityStack {
     ]);
   }
 
-  /**
-   * Brings up a downstream stack's servers: a join token and a `downstream` entry on the upstream,
-   * the upstream agent, then the servers, which fetch their SVID from that agent and their
-   * intermediate CA from the upstream.
-   */
-  async startDownstream(timeoutMs = 60_000): Promise<void> {
-    const upstream = this.options.upstream;
-    if (!upstream) throw new Error('this stack has no upstream');
-    if (!existsSync(upstream.bundlePath)) await upstream.writeBootstrapBundle();
-    const nodeId = `${this.downstreamId}/node`;
-    const token = await upstream.generateToken(nodeId);
-    const created = await upstream.serverCli([
-      'entry',
-      'create',
-      '-parentID',
-      nodeId,
-      '-spiffeID',
-      this.downstreamId,
-      '-selector',
-      `unix:gid:${DOWNSTREAM_SERVER_GID}`,
-      '-downstream',
-    ]);
-    if (created.code !== 0)
-      throw new Error(`downstream entry create failed: ${created.stderr || created.stdout}`);
-    await this.startUpstreamAgent(token, timeoutMs);
-    await this.startServer(undefined, timeoutMs);
-  }
-
   /** Process names of this stack, as their pid and log files are named in the run directory. */
   private processNames() {
     const server = programFor(this.implementation, 'server').name;
@@ -367,7 +339,11 @@ export class IdentityStack {
     return join(this.options.runDir, index === 0 ? 'agent-data' : `agent-${index}-data`);
   }
 
-  /** A downstream stack up: its entry on the upstream, its upstream agent, its servers (idempotent). */
+  /**
+   * A downstream stack up, idempotently: a `downstream` entry on the upstream, the upstream agent
+   * (attested with a fresh join token the first time), then the servers, which fetch their SVID from
+   * that agent and their intermediate CA from the upstream.
+   */
   async ensureDownstream(timeoutMs = 60_000): Promise<void> {
     const upstream = this.options.upstream;
     if (!upstream) throw new Error('this stack has no upstream');

@@ -65,9 +65,9 @@ export class NestedTree {
       await root.startServer();
       for (const branch of ['a', 'b']) {
         const mid = await make(`mid${branch}`, root);
-        await mid.startDownstream();
+        await mid.ensureDownstream();
         const leaf = await make(`leaf${branch}`, mid, 1);
-        await leaf.startDownstream();
+        await leaf.ensureDownstream();
         await leaf.writeBootstrapBundle();
         const node = `spiffe://${td}/leaf${branch}/agent`;
         await leaf.startAgent(await leaf.generateToken(node));

@@ -2,6 +2,8 @@ import * as grpc from '@grpc/grpc-js';
 import type { X509SVIDResponse__Output } from '../identity-core/proto/gen/X509SVIDResponse.js';
 import { WorkloadClient, workloadMetadata } from '../identity-core/proto/services.js';
 import { splitDerCertificates } from '../identity-core/spiffe/pem.js';
+import { x509AuthorityId } from '../identity-core/spiffe/trust-bundle.js';
+import { verifyX509Svid } from '../identity-core/spiffe/x509-svid.js';
 
 export interface FetchedSvid {
   spiffeId: string;
@@ -44,4 +46,18 @@ export async function fetchWorkloadSvids<Slot extends { spiffeId: string; socket
     slot,
     svid: bySocket.get(slot.socket)!.find((s) => s.spiffeId === slot.spiffeId),
   }));
+}
+
+/** Authority ids of the roots in the SVID's own bundle that its chain verifies against. */
+export function verifyingRoots(svid: { chain: Buffer[]; bundle: Buffer[] }): string[] {
+  return svid.bundle
+    .filter((root) => {
+      try {
+        verifyX509Svid(svid.chain, [root]);
+        return true;
+      } catch {
+        return false;
+      }
+    })
+    .map((root) => x509AuthorityId(root));
 }

@@ -3,6 +3,8 @@ import { createPublicKey, randomBytes, webcrypto, type KeyObject } from 'node:cr
 import * as x509 from '@peculiar/x509';
 import { x509AuthorityId } from '../spiffe/trust-bundle.js';
 
+type CryptoKey = webcrypto.CryptoKey;
+
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
 export interface CaCertificate {
@@ -33,6 +35,37 @@ function algorithmOf(key: KeyObject): SigningAlgorithm {
     : { name: 'ECDSA', namedCurve: 'P-384', hash: 'SHA-384' };
 }
 
+/** The signing key as WebCrypto wants it. */
+function importSigningKey(key: KeyObject, algorithm: SigningAlgorithm): Promise<CryptoKey> {
+  return webcrypto.subtle.importKey('pkcs8', key.export({ format: 'der', type: 'pkcs8' }), algorithm, false, [
+    'sign',
+  ]) as Promise<CryptoKey>;
+}
+
+/** A positive 128-bit serial and the CA subject naming it, as SPIRE's CA certificates are named. */
+function serialAndSubject(): { serialNumber: string; name: string } {
+  const serial = randomBytes(16);
+  serial[0]! &= 0x7f;
+  const hex = serial.toString('hex');
+  return { serialNumber: hex, name: `C=US, O=SPIFFE, 2.5.4.5=${BigInt(`0x${hex}`).toString(10)}` };
+}
+
+/** Extensions every CA certificate here carries, for a key and its trust domain. */
+async function caExtensions(
+  publicKey: x509.PublicKey | CryptoKey,
+  trustDomain: string,
+): Promise<x509.Extension[]> {
+  return [
+    new x509.BasicConstraintsExtension(true, undefined, true),
+    new x509.KeyUsagesExtension(
+      x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature,
+      true,
+    ),
+    await x509.SubjectKeyIdentifierExtension.create(publicKey),
+    new x509.SubjectAlternativeNameExtension([{ type: 'url', value: `spiffe://${trustDomain}` }]),
+  ];
+}
+
 /**
  * A self-signed root for a trust domain, per the X509-SVID standard's signing-certificate rules:
  * cA true, keyCertSign + cRLSign (+ digitalSignature), URI SAN spiffe://<td> with no path. Not a hot
@@ -48,39 +81,23 @@ export async function createSelfSignedCa(options: {
   const nowSeconds = Math.floor((options.now ?? Date.now()) / 1000);
   const notBefore = nowSeconds - BACKDATE_SECONDS;
   const notAfter = nowSeconds + options.ttlSeconds;
-  const subtle = webcrypto.subtle;
-  const privateKey = await subtle.importKey(
-    'pkcs8',
-    options.privateKey.export({ format: 'der', type: 'pkcs8' }),
-    algorithm,
-    false,
-    ['sign'],
-  );
-  const publicKey = await subtle.importKey(
+  const privateKey = await importSigningKey(options.privateKey, algorithm);
+  const publicKey = (await webcrypto.subtle.importKey(
     'spki',
     createPublicKey(options.privateKey).export({ format: 'der', type: 'spki' }),
     algorithm,
     true,
     ['verify'],
-  );
-  const serial = randomBytes(16);
-  serial[0]! &= 0x7f;
+  )) as CryptoKey;
+  const { serialNumber, name } = serialAndSubject();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: serial.toString('hex'),
-    name: `C=US, O=SPIFFE, 2.5.4.5=${BigInt(`0x${serial.toString('hex')}`).toString(10)}`,
+    serialNumber,
+    name,
     notBefore: new Date(notBefore * 1000),
     notAfter: new Date(notAfter * 1000),
     keys: { privateKey, publicKey },
     signingAlgorithm: algorithm,
-    extensions: [
-      new x509.BasicConstraintsExtension(true, undefined, true),
-      new x509.KeyUsagesExtension(
-        x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature,
-        true,
-      ),
-      await x509.SubjectKeyIdentifierExtension.create(publicKey),
-      new x509.SubjectAlternativeNameExtension([{ type: 'url', value: `spiffe://${options.trustDomain}` }]),
-    ],
+    extensions: await caExtensions(publicKey, options.trustDomain),
   });
   const der = Buffer.from(cert.rawData);
   return { der, notBefore, notAfter, authorityId: x509AuthorityId(der) };
@@ -105,20 +122,12 @@ export async function signDownstreamCa(options: {
   const issuerNotAfter = Math.floor(issuerCert.notAfter.getTime() / 1000);
   const notAfter = Math.min(nowSeconds + options.ttlSeconds, issuerNotAfter);
   if (notAfter <= nowSeconds) throw new Error('the signing CA has expired');
-  const subtle = webcrypto.subtle;
-  const signingKey = await subtle.importKey(
-    'pkcs8',
-    options.issuer.privateKey.export({ format: 'der', type: 'pkcs8' }),
-    algorithm,
-    false,
-    ['sign'],
-  );
+  const signingKey = await importSigningKey(options.issuer.privateKey, algorithm);
   const publicKey = new x509.PublicKey(options.publicKeySpki);
-  const serial = randomBytes(16);
-  serial[0]! &= 0x7f;
+  const { serialNumber, name } = serialAndSubject();
   const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: serial.toString('hex'),
-    subject: `C=US, O=SPIFFE, 2.5.4.5=${BigInt(`0x${serial.toString('hex')}`).toString(10)}`,
+    serialNumber,
+    subject: name,
     issuer: issuerCert.subject,
     notBefore: new Date(notBefore * 1000),
     notAfter: new Date(notAfter * 1000),
@@ -126,14 +135,8 @@ export async function signDownstreamCa(options: {
     signingKey,
     signingAlgorithm: algorithm,
     extensions: [
-      new x509.BasicConstraintsExtension(true, undefined, true),
-      new x509.KeyUsagesExtension(
-        x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature,
-        true,
-      ),
-      await x509.SubjectKeyIdentifierExtension.create(publicKey),
+      ...(await caExtensions(publicKey, options.trustDomain)),
       new x509.AuthorityKeyIdentifierExtension(x509AuthorityId(options.issuer.der)),
-      new x509.SubjectAlternativeNameExtension([{ type: 'url', value: `spiffe://${options.trustDomain}` }]),
     ],
   });
   const der = Buffer.from(cert.rawData);

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { statusQuery } from '../../workflows/deployment-workflow.js';
 import { Deployment, type DeploymentPlan } from '../../deployment/deployment.js';
 import { fetchWorkloadSvids } from '../../deployment/workload-fetch.js';
-import { freePort } from '../../deployment/free-port.js';
+import { freePort, portAcceptsConnections } from '../../deployment/free-port.js';
 import { openDatastore } from '../../identity-core/datastore/datastore.js';
 import { x509AuthorityId } from '../../identity-core/spiffe/trust-bundle.js';
 import { verifyX509Svid } from '../../identity-core/spiffe/x509-svid.js';
@@ -26,17 +26,6 @@ const temporal = pinnedTool('temporal');
 if (temporal.missing) console.warn(temporal.missing);
 const isRoot = process.getuid?.() === 0;
 if (!isRoot) console.warn('skipping: downstream servers run under their own group id, which needs root');
-
-function portOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
 
 /** Pids of processes whose working directory is inside `dir`. */
 function processesIn(dir: string): number[] {
@@ -176,7 +165,7 @@ describe.skipIf(!!temporal.missing || !isRoot)('deployment lifecycle through the
     expect(downed.stdout).toContain('nothing left behind');
     expect(processesIn(plan.runDir)).toEqual([]);
     const ports = [...plan.upstream.servers, ...plan.downstreams.east!.servers];
-    for (const port of ports) expect(await portOpen(port), `port ${port}`).toBe(false);
+    for (const port of ports) expect(await portAcceptsConnections(port), `port ${port}`).toBe(false);
     const again = await cli(['rotate', id]);
     expect(again.code).not.toBe(0);
     // From the datastores (embedded, so read once their servers are gone): every bundle holds the new root only.

@@ -6,6 +6,7 @@ import { NestedTree, type TreeWorkload } from '../../deployment/identity-tree.js
 import { toPem } from '../../identity-core/spiffe/pem.js';
 import { x509AuthorityId } from '../../identity-core/spiffe/trust-bundle.js';
 import { verifyX509Svid } from '../../identity-core/spiffe/x509-svid.js';
+import { verifyingRoots } from '../../deployment/workload-fetch.js';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from '../support/postgres.js';
 import { makeRunDir } from '../support/run-dir.js';
 import {
@@ -115,6 +116,11 @@ describe.skipIf(!pg.ok || !isRoot)('nested tree: root → intermediate A/B → l
     );
   const workloadSvids = () =>
     Promise.all(levels.map(async (level) => ({ level, svid: await fetchX509Svid(level.socket, 20_000) })));
+  /** X.509 authority ids of every server's bundle and of every workload's view of it. */
+  const everyBundle = async () => [
+    ...(await serverBundles()).map((s) => s.ids),
+    ...(await workloadSvids()).map((w) => w.svid.bundle.map((d) => x509AuthorityId(d))),
+  ];
   const rootAuthorities = async () => {
     const shown = await ok(stacks.root!.serverCli(['localauthority', 'x509', 'show']));
     return {
@@ -171,12 +177,7 @@ describe.skipIf(!pg.ok || !isRoot)('nested tree: root → intermediate A/B → l
     await waitFor(
       'two authorities in every bundle',
       async () => {
-        const servers = await serverBundles();
-        const workloads = await workloadSvids();
-        const all = [
-          ...servers.map((s) => s.ids),
-          ...workloads.map((w) => w.svid.bundle.map((d) => x509AuthorityId(d))),
-        ];
+        const all = await everyBundle();
         return all.every((ids) => ids.length === 2 && roots.every((r) => ids.includes(r))) ? true : undefined;
       },
       60_000,
@@ -225,12 +226,7 @@ describe.skipIf(!pg.ok || !isRoot)('nested tree: root → intermediate A/B → l
     await waitFor(
       'one authority in every bundle',
       async () => {
-        const servers = await serverBundles();
-        const workloads = await workloadSvids();
-        const all = [
-          ...servers.map((s) => s.ids),
-          ...workloads.map((w) => w.svid.bundle.map((d) => x509AuthorityId(d))),
-        ];
+        const all = await everyBundle();
         return all.every((ids) => ids.length === 1 && ids[0] === roots[1]) ? true : undefined;
       },
       60_000,
@@ -286,12 +282,5 @@ describe.skipIf(!pg.ok || !isRoot)('nested tree: root → intermediate A/B → l
 });
 
 function verifies(svid: FetchedX509Svid, rootId: string): boolean {
-  const root = svid.bundle.find((d) => x509AuthorityId(d) === rootId);
-  if (!root) return false;
-  try {
-    verifyX509Svid(svid.chain, [root]);
-    return true;
-  } catch {
-    return false;
-  }
+  return verifyingRoots(svid).includes(rootId);
 }

@@ -70,7 +70,7 @@ describe.skipIf(!pg.ok || !isRoot)('a downstream server through an upstream outa
       upstream,
     });
     await upstream.startServer();
-    await downstream.startDownstream();
+    await downstream.ensureDownstream();
     await downstream.writeBootstrapBundle();
     for (const index of [0, 1]) {
       const node = `spiffe://${TD}/down/agent-${index}`;
