@@ -150,6 +150,10 @@ export function topologyWarnings(t: Topology): string[] {
     warnings.push(
       `ttls.x509Svid ${t.ttls.x509Svid}s: SVIDs are backdated 10 s, so each is half spent when issued and agents renew constantly`,
     );
+  if (t.syncInterval >= 0.45 * (t.ttls.x509Svid + 10))
+    warnings.push(
+      `syncInterval ${t.syncInterval}s: agents renew when 45–55 % of an SVID's lifetime (ttl + 10 s) remains, so a sync interval this long lets SVIDs expire before they are renewed`,
+    );
   if (t.ttls.x509Svid > t.ttls.ca / 6)
     warnings.push(
       'ttls.x509Svid exceeds a sixth of ttls.ca: a CA rotation may issue shorter SVIDs than asked',

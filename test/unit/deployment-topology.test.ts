@@ -98,5 +98,12 @@ describe('topology files', () => {
       expect.stringMatching(/half spent when issued/),
       expect.stringMatching(/a sixth of ttls\.ca/),
     ]);
+    const slowSync = parseTopology({
+      name: 'x',
+      trustDomain: 'td',
+      ttls: { x509Svid: '30s' },
+      syncInterval: '20s',
+    });
+    expect(topologyWarnings(slowSync)).toEqual([expect.stringMatching(/expire before they are renewed/)]);
   });
 });

@@ -1,0 +1,144 @@
+/**
+ * The TTL model: what an outage of SVID issuance does to a workload's identity, predicted from the
+ * lifetimes and the agent's timing alone. Pure code (no I/O, no clocks), so workflows can use it.
+ * Times are seconds on any common clock.
+ *
+ * The agent behaviour it encodes (identity-core/agent, as SPIRE's agent):
+ * - an SVID issued at t has NotBefore t − backdate and NotAfter min(t + ttl, cap);
+ * - it is renewed at the first sync once 45–55 % of its lifetime (NotAfter − NotBefore) remains;
+ * - syncs run every `syncInterval`; after a failed sync the next attempt waits the backoff:
+ *   the interval, ×1.5 per failure, ±10 % jitter, at most min(480 s, 48 × interval).
+ */
+
+export interface IssuancePolicy {
+  /** Seconds: the X509-SVID TTL asked for. */
+  ttl: number;
+  /** Seconds the server backdates NotBefore (SPIRE: 10). */
+  backdate: number;
+  /** Seconds between the agent's syncs. */
+  syncInterval: number;
+  /** NotAfter of the CA that signs (a downstream's intermediate): no SVID outlives it. */
+  caNotAfter?: number;
+}
+
+export interface Interval {
+  earliest: number;
+  latest: number;
+}
+
+export interface HeldSvid {
+  notBefore: number;
+  notAfter: number;
+}
+
+/** When no SVID can be issued to the workload: the fault's effect on issuance, not the fault itself. */
+export interface IssuanceOutage {
+  start: number;
+  end: number;
+}
+
+export type Loss = 'never' | 'always' | 'possibly';
+
+export interface WorkloadPrediction {
+  /** Whether the workload is left without a valid SVID at some point. */
+  loss: Loss;
+  /** When it would lose its identity: the held SVID's NotAfter (when loss is not 'never'). */
+  lossAt?: number;
+  /** When the first sync after the outage succeeds, renewing whatever is due. */
+  firstSuccessAfter: Interval;
+  /** When it holds a valid SVID again (when loss is not 'never'). */
+  recoveredBy?: Interval;
+}
+
+export const RENEW_REMAINING = { most: 0.55, least: 0.45 } as const;
+const BACKOFF_FACTOR = 1.5;
+const JITTER = 0.1;
+
+export function maxBackoff(syncInterval: number): number {
+  return Math.min(480, 48 * syncInterval);
+}
+
+/** Lifetime (NotAfter − NotBefore) of an SVID issued at `issuedAt` under `policy`. */
+export function lifetimeAt(issuedAt: number, policy: IssuancePolicy): number {
+  const notAfter = Math.min(issuedAt + policy.ttl, policy.caNotAfter ?? Infinity);
+  return notAfter - (issuedAt - policy.backdate);
+}
+
+/** The full lifetime of an uncapped SVID: TTL plus backdating. */
+export function fullLifetime(policy: IssuancePolicy): number {
+  return policy.ttl + policy.backdate;
+}
+
+/**
+ * The longest issuance outage that no workload in steady state can notice: its SVID is renewed by the
+ * time 45 % of the lifetime remains, plus at most one sync interval of delay.
+ */
+export function outageWithoutLoss(policy: IssuancePolicy): number {
+  return Math.max(0, RENEW_REMAINING.least * fullLifetime(policy) - policy.syncInterval);
+}
+
+/** When the SVID a steady-state workload holds at time `at` expires, at the earliest and the latest. */
+export function heldExpiryInSteadyState(at: number, policy: IssuancePolicy): Interval {
+  const cap = policy.caNotAfter ?? Infinity;
+  return {
+    earliest: Math.min(at + outageWithoutLoss(policy), cap),
+    latest: Math.min(at + policy.ttl, cap),
+  };
+}
+
+/**
+ * Bounds on the first successful sync after an outage [start, end): the agent's attempts start failing
+ * at its first sync after `start` and back off; the first attempt at or after `end` succeeds. It may
+ * land right at `end`, or up to one full backoff delay later.
+ */
+export function firstSuccessAfter(outage: IssuanceOutage, syncInterval: number): Interval {
+  // No outage: the next regular sync, within one interval.
+  if (outage.end <= outage.start) return { earliest: outage.end, latest: outage.end + syncInterval };
+  const cap = maxBackoff(syncInterval);
+  // The most failures that fit before `end` (earliest first failure, shortest jittered delays) give the
+  // longest delay in effect when the outage ends.
+  let t = outage.start;
+  let delay = syncInterval;
+  let longest = Math.min(delay * (1 + JITTER), cap);
+  while (t < outage.end) {
+    t += Math.min(delay, cap) * (1 - JITTER);
+    longest = Math.min(delay * (1 + JITTER), cap);
+    delay = Math.min(delay * BACKOFF_FACTOR, cap);
+  }
+  return { earliest: outage.end, latest: outage.end + longest };
+}
+
+/**
+ * What an issuance outage does to a workload that holds `held` when it starts. The workload keeps its
+ * SVID until NotAfter; it loses its identity if that comes before the first successful sync after the
+ * outage, and has a new SVID from that sync on (a renewal is due by then, since it expired).
+ */
+export function predictWorkload(
+  held: HeldSvid,
+  outage: IssuanceOutage,
+  policy: IssuancePolicy,
+): WorkloadPrediction {
+  const success = firstSuccessAfter(outage, policy.syncInterval);
+  // Still valid when the first sync after the outage has certainly succeeded: unnoticed.
+  if (held.notAfter >= success.latest) return { loss: 'never', firstSuccessAfter: success };
+  const recoveredBy = { earliest: Math.max(success.earliest, held.notAfter), latest: success.latest };
+  if (held.notAfter <= outage.end)
+    return { loss: 'always', lossAt: held.notAfter, firstSuccessAfter: success, recoveredBy };
+  return { loss: 'possibly', lossAt: held.notAfter, firstSuccessAfter: success, recoveredBy };
+}
+
+/** The scenario outage classes, as fractions of the full SVID lifetime. */
+export type OutageClass = 'short' | 'medium' | 'long';
+
+/** A representative outage length for a class: short < 0.45 L, medium between 0.5 L and L, long > L. */
+export function outageLength(outageClass: OutageClass, policy: IssuancePolicy): number {
+  const lifetime = fullLifetime(policy);
+  switch (outageClass) {
+    case 'short':
+      return Math.max(1, Math.floor(Math.min(0.3 * lifetime, outageWithoutLoss(policy))));
+    case 'medium':
+      return Math.round(0.75 * lifetime);
+    case 'long':
+      return Math.round(1.5 * lifetime);
+  }
+}
