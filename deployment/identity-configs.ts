@@ -12,6 +12,8 @@ export interface ServerConfigChoices {
   caTtl: string;
   x509SvidTtl: string;
   jwtSvidTtl: string;
+  /** The agents' own SVID lifetime; SPIRE's default is the X509-SVID TTL. */
+  agentTtl?: string;
   logLevel: string;
   caRotationCheckInterval?: string;
   healthPort?: number;
@@ -61,7 +63,7 @@ export function renderServerConfig(c: ServerConfigChoices): string {
   ca_ttl = ${q(c.caTtl)}
   default_x509_svid_ttl = ${q(c.x509SvidTtl)}
   default_jwt_svid_ttl = ${q(c.jwtSvidTtl)}
-${c.caRotationCheckInterval ? `  experimental {\n    ca_rotation_check_interval = ${q(c.caRotationCheckInterval)}\n  }\n` : ''}}
+${c.agentTtl ? `  agent_ttl = ${q(c.agentTtl)}\n` : ''}${c.caRotationCheckInterval ? `  experimental {\n    ca_rotation_check_interval = ${q(c.caRotationCheckInterval)}\n  }\n` : ''}}
 
 plugins {
   DataStore "sql" {

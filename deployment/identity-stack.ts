@@ -34,6 +34,8 @@ export interface IdentityStackOptions {
   caTtl?: string;
   x509SvidTtl?: string;
   jwtSvidTtl?: string;
+  /** The agents' own SVID lifetime (default: the X509-SVID TTL, as in SPIRE). */
+  agentTtl?: string;
   syncInterval?: string;
   logLevel?: string;
   /** How often the server checks its CA rotation thresholds (SPIRE: 10 s). */
@@ -204,6 +206,7 @@ export class IdentityStack {
       caTtl: options.caTtl ?? '24h',
       x509SvidTtl: options.x509SvidTtl ?? '1h',
       jwtSvidTtl: options.jwtSvidTtl ?? '5m',
+      ...(options.agentTtl ? { agentTtl: options.agentTtl } : {}),
       logLevel: options.logLevel ?? 'INFO',
       ...(options.caRotationCheckInterval
         ? { caRotationCheckInterval: options.caRotationCheckInterval }

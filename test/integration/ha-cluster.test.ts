@@ -30,6 +30,9 @@ describe.skipIf(!pg.ok)('HA servers behind a load balancer', () => {
       database: { type: 'postgres', connectionString: database.connectionString },
       // Lifetime 30 s with the 10 s backdating: renewals every ~5 s. (At 10 s the SVID would be half spent on issue.)
       x509SvidTtl: '20s',
+      // The agent's own SVID outlives the balancer outage even on a loaded machine: this test is about
+      // workload renewals, not about the agent expiring (agent-renewal.test.ts covers that).
+      agentTtl: '5m',
       syncInterval: '1s',
     });
     await stack.startServer();
@@ -104,7 +107,11 @@ describe.skipIf(!pg.ok)('HA servers behind a load balancer', () => {
       'a renewal after the balancer returned',
       () => watch.received.some((s) => s.receivedAt > backAt),
       40_000,
-    );
+    ).catch((error: Error) => {
+      throw new Error(
+        `${error.message}\nagent log tail:\n${stack.agent!.log().split('\n').slice(-15).join('\n')}`,
+      );
+    });
     const resumedAfterMs = watch.received.find((s) => s.receivedAt > backAt)!.receivedAt - backAt;
     // Within one sync interval (1 s) plus the backoff the agent had reached when the balancer came back
     // (the last retry delay it logged), plus slack for process start-up on a loaded machine.
