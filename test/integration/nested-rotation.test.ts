@@ -252,6 +252,9 @@ describe.skipIf(!pg.ok || !isRoot)('nested tree: root → intermediate A/B → l
       30_000,
     );
     await jwt(['activate', '-authorityID', next]);
+    // The previous key must now be the Old one; if not, the state says what happened instead.
+    const shown = await jwt(['show']);
+    expect(/Old JWT authority:\s+Authority ID: (\S+)/.exec(shown)?.[1], shown).toBe(old);
     await jwt(['taint', '-authorityID', old]);
     await jwt(['revoke', '-authorityID', old]);
     await waitFor(
