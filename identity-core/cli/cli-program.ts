@@ -59,7 +59,7 @@ export async function runProgram(
   formatError: (error: unknown) => string,
 ): Promise<number> {
   try {
-    await program.parseAsync(normalizeArgv(argv), { from: 'user' });
+    await program.parseAsync(normalizeArgv(argv, valueFlags(program)), { from: 'user' });
     return 0;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode;
@@ -67,6 +67,18 @@ export async function runProgram(
     io.stderr.write(`${formatError(error)}\n`);
     return error instanceof CommandError ? error.exitCode : 1;
   }
+}
+
+/** Names of the flags, anywhere in the command tree, that take a value (`--name <value>`). */
+function valueFlags(program: Command): (name: string) => boolean {
+  const names = new Set<string>();
+  const visit = (command: Command) => {
+    for (const option of command.options)
+      if (option.required && option.long) names.add(option.long.replace(/^--/, ''));
+    command.commands.forEach(visit);
+  };
+  visit(program);
+  return (name) => names.has(name);
 }
 
 export function errorMessage(error: unknown): string {

@@ -7,12 +7,27 @@
 
 const SINGLE_DASH_LONG_FLAG = /^-([A-Za-z][A-Za-z0-9_.-]+)(=.*)?$/s;
 
-/** `-name` and `-name=value` → `--name…` for names of two letters or more; stops at `--`. */
-export function normalizeArgv(argv: readonly string[]): string[] {
+/**
+ * `-name` and `-name=value` → `--name…` for names of two letters or more; stops at `--`. As in Go,
+ * the argument after a flag that takes a value is that value even when it starts with a dash
+ * (`-authorityID -x1`), so it is left alone; `takesValue` says which flags do.
+ */
+export function normalizeArgv(
+  argv: readonly string[],
+  takesValue: (name: string) => boolean = () => false,
+): string[] {
   const out: string[] = [];
   let flagsEnded = false;
+  let valueNext = false;
   for (const arg of argv) {
+    if (valueNext) {
+      out.push(arg);
+      valueNext = false;
+      continue;
+    }
     if (arg === '--') flagsEnded = true;
+    const flag = flagsEnded ? null : /^--?([A-Za-z][A-Za-z0-9_.-]+)$/.exec(arg);
+    if (flag && takesValue(flag[1]!)) valueNext = true;
     out.push(!flagsEnded && SINGLE_DASH_LONG_FLAG.test(arg) ? `-${arg}` : arg);
   }
   return out;

@@ -85,6 +85,18 @@ const summary = (entry: JournalEntry | undefined): AuthoritySummary | undefined 
       }
     : undefined;
 
+const KEY_ID_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+
+/** A JWT key id: 32 random letters and digits, as SPIRE's, so no id can be mistaken for a CLI flag. */
+function newJwtKeyId(): string {
+  let id = '';
+  while (id.length < 32)
+    for (const byte of randomBytes(48))
+      // 62 × 4 = 248: bytes above are dropped so every character is equally likely.
+      if (byte < 248 && id.length < 32) id += KEY_ID_ALPHABET[byte % 62];
+  return id;
+}
+
 /** Key ids of every authority an X.509 journal entry depends on: its own chain's issuers up to a root. */
 function chainAuthorityIds(entry: JournalEntry): string[] {
   const chain = [entry.material, ...(entry.upstreamChain ?? [])].map((c) => Buffer.from(c, 'base64'));
@@ -532,7 +544,7 @@ export class CaManager {
     const privateKey = await this.options.keyManager.generateKey(keyId);
     const now = Math.floor(Date.now() / 1000);
     const entry = {
-      authorityId: randomBytes(24).toString('base64url'),
+      authorityId: newJwtKeyId(),
       keyId,
       notBefore: now,
       notAfter: now + this.options.caTtl,

@@ -50,6 +50,21 @@ describe('normalizeArgv', () => {
 
   it('keeps "=" values intact, even with dashes and equals signs inside', () => {
     expect(normalizeArgv(['-hint=-a=b'])).toEqual(['--hint=-a=b']);
+    // As Go's flag package: the argument after a value flag is its value, dash or not.
+    const takesValue = (name: string) => ['authorityID', 'socketPath'].includes(name);
+    expect(normalizeArgv(['-authorityID', '-x1', '-socketPath', '/s', '-downstream'], takesValue)).toEqual([
+      '--authorityID',
+      '-x1',
+      '--socketPath',
+      '/s',
+      '--downstream',
+    ]);
+    expect(normalizeArgv(['--authorityID', '-socketPath', '-socketPath', '/s'], takesValue)).toEqual([
+      '--authorityID',
+      '-socketPath',
+      '--socketPath',
+      '/s',
+    ]);
   });
 });
 

@@ -156,6 +156,9 @@ class FakeAdminServer {
       },
       TaintX509Authority: (call, done) => {
         record('TaintX509Authority', call.request);
+        // JWT key ids may start with a dash; the CLI must pass them through as values.
+        if (call.request.authorityId === '-dash1')
+          return done(null, { taintedAuthority: { ...authority, authorityId: '-dash1' } });
         if (call.request.authorityId !== 'old1') {
           done({
             code: grpc.status.FAILED_PRECONDITION,
@@ -478,6 +481,11 @@ describe('tspire-server against a fake admin API', () => {
     );
     const tainted = await run('localauthority', 'x509', 'taint', '-authorityID', 'old1');
     expect(tainted.stdout.startsWith('Tainted X.509 authority:\n  Authority ID: old1\n')).toBe(true);
+    const dashed = await run('localauthority', 'x509', 'taint', '-authorityID', '-dash1');
+    expect(
+      dashed.stdout.startsWith('Tainted X.509 authority:\n  Authority ID: -dash1\n'),
+      dashed.stderr,
+    ).toBe(true);
   });
 
   it('healthcheck reports healthy, unhealthy and unreachable servers', async () => {
