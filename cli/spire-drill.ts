@@ -134,13 +134,12 @@ async function rotate(
   options: { jwt: boolean; json: boolean },
 ): Promise<void> {
   const handle = client.workflow.getHandle<typeof deploymentWorkflow>(workflowIdOf(id));
-  const before = (await handle.query(statusQuery)).steps.length;
+  const status = await handle.query(statusQuery);
+  const before = status.steps.length;
   const kind = options.jwt ? 'jwt' : 'x509';
   if (!options.json) {
     out(`Deployment ${id}: rotating the ${kind === 'x509' ? 'X.509 authority' : 'JWT key'}`);
-    out(
-      `  Web UI: ${workflowLink(settings, `rotate/${id}/${(await handle.query(statusQuery)).rotations.length + 1}`)}`,
-    );
+    out(`  Web UI: ${workflowLink(settings, `rotate/${id}/${status.rotations.length + 1}`)}`);
   }
   let finished = false;
   const progress = follow(handle, () => finished, { json: options.json, from: before });

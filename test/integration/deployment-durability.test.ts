@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { openSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client, Connection, WorkflowUpdateStage } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,6 +20,8 @@ import {
 import { DeploymentId, TASK_QUEUE, TrustDomain } from '../../workflows/search-attributes.js';
 import { postgresAvailable } from '../support/postgres.js';
 import { makeRunDir } from '../support/run-dir.js';
+import { processesIn } from '../support/host.js';
+import { waitFor } from '../support/waits.js';
 import { pinnedTool, repoRoot } from '../support/tools.js';
 
 /**
@@ -36,31 +38,16 @@ if (!isRoot) console.warn('skipping: downstream servers run under their own grou
 
 const ADMIN_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
-/** Processes per name (from argv) whose working directory is inside `dir`. */
+/** How many processes of each kind (run directory, program, role) run inside `dir`. */
 function processCounts(dir: string): Record<string, number> {
   const counts: Record<string, number> = {};
-  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-    try {
-      if (!readlinkSync(`/proc/${pid}/cwd`).startsWith(dir)) continue;
-      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-      const program = argv.find((a) => /(tspire-(server|agent)|tcp-balancer-main)\.js$/.test(a)) ?? argv[0]!;
-      const role = argv.some((a) => a.endsWith('upstream-agent.conf')) ? ' (upstream)' : '';
-      const key = `${readlinkSync(`/proc/${pid}/cwd`).slice(dir.length)} ${program.split('/').at(-1)}${role}`;
-      counts[key] = (counts[key] ?? 0) + 1;
-    } catch {
-      // The process ended while we looked.
-    }
+  for (const { cwd, argv } of processesIn(dir)) {
+    const program = argv.find((a) => /(tspire-(server|agent)|tcp-balancer-main)\.js$/.test(a)) ?? argv[0]!;
+    const role = argv.some((a) => a.endsWith('upstream-agent.conf')) ? ' (upstream)' : '';
+    const key = `${cwd.slice(dir.length)} ${program.split('/').at(-1)}${role}`;
+    counts[key] = (counts[key] ?? 0) + 1;
   }
   return counts;
-}
-
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 300));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
 
 describe.skipIf(!!temporal.missing || !pg.ok || !isRoot)('deployment workflows survive crashes', () => {
@@ -136,14 +123,14 @@ describe.skipIf(!!temporal.missing || !pg.ok || !isRoot)('deployment workflows s
     });
     await waitFor(
       'the downstream bootstrap to start',
-      async () => (await steps()).some((s) => s.startsWith('bootstrapping downstream')),
+      async () => (await steps()).some((s) => s.startsWith('bootstrapping downstream')) || undefined,
       120_000,
     );
     await killWorker();
     startWorker('worker-2');
     await waitFor(
       'the deployment to be ready',
-      async () => (await handle().query(statusQuery)).phase === 'ready',
+      async () => (await handle().query(statusQuery)).phase === 'ready' || undefined,
       180_000,
     );
     const counts = processCounts(join(home, id));
@@ -186,7 +173,7 @@ describe.skipIf(!!temporal.missing || !pg.ok || !isRoot)('deployment workflows s
     client = new Client({ connection: await Connection.connect({ address: server.address }) });
     await waitFor(
       'the second rotation to complete',
-      async () => (await handle().query(statusQuery)).rotations.length === 2,
+      async () => (await handle().query(statusQuery)).rotations.length === 2 || undefined,
       240_000,
     );
     const status = await handle().query(statusQuery);
@@ -201,7 +188,7 @@ describe.skipIf(!!temporal.missing || !pg.ok || !isRoot)('deployment workflows s
     await expect(third.result()).rejects.toThrow();
     await waitFor(
       'the deployment back to ready',
-      async () => (await handle().query(statusQuery)).phase === 'ready',
+      async () => (await handle().query(statusQuery)).phase === 'ready' || undefined,
       60_000,
     );
     expect((await handle().query(statusQuery)).steps.join('\n')).toMatch(

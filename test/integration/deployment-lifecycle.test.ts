@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
@@ -15,6 +15,7 @@ import { verifyX509Svid } from '../../identity-core/spiffe/x509-svid.js';
 import { startDevServer, type DevServer } from '../../workers/dev-server.js';
 import { createWorker } from '../../workers/worker.js';
 import { makeRunDir } from '../support/run-dir.js';
+import { processesIn } from '../support/host.js';
 import { pinnedTool, repoRoot } from '../support/tools.js';
 
 /**
@@ -26,20 +27,6 @@ const temporal = pinnedTool('temporal');
 if (temporal.missing) console.warn(temporal.missing);
 const isRoot = process.getuid?.() === 0;
 if (!isRoot) console.warn('skipping: downstream servers run under their own group id, which needs root');
-
-/** Pids of processes whose working directory is inside `dir`. */
-function processesIn(dir: string): number[] {
-  return readdirSync('/proc')
-    .filter((p) => /^\d+$/.test(p))
-    .filter((p) => {
-      try {
-        return readlinkSync(`/proc/${p}/cwd`).startsWith(dir);
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
-}
 
 describe.skipIf(!!temporal.missing || !isRoot)('deployment lifecycle through the CLI', () => {
   const run = makeRunDir('sdlc-');
@@ -163,7 +150,7 @@ describe.skipIf(!!temporal.missing || !isRoot)('deployment lifecycle through the
     const downed = await cli(['down', id, '--keep-data']);
     expect(downed.code, downed.stderr).toBe(0);
     expect(downed.stdout).toContain('nothing left behind');
-    expect(processesIn(plan.runDir)).toEqual([]);
+    expect(processesIn(plan.runDir).map((p) => p.pid)).toEqual([]);
     const ports = [...plan.upstream.servers, ...plan.downstreams.east!.servers];
     for (const port of ports) expect(await portAcceptsConnections(port), `port ${port}`).toBe(false);
     const again = await cli(['rotate', id]);
@@ -219,7 +206,7 @@ describe.skipIf(!!temporal.missing || !isRoot)('deployment lifecycle through the
     await expect(handle.result()).rejects.toThrow();
     const status = await handle.query(statusQuery);
     expect(status.steps.join('\n')).toMatch(/tearing down what was started/);
-    expect(processesIn(join(home, failing))).toEqual([]);
+    expect(processesIn(join(home, failing)).map((p) => p.pid)).toEqual([]);
     expect(existsSync(join(home, failing))).toBe(false);
   }, 300_000);
 

@@ -9,6 +9,7 @@ import { verifyX509Svid } from '../../identity-core/spiffe/x509-svid.js';
 import { verifyingRoots } from '../../deployment/workload-fetch.js';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from '../support/postgres.js';
 import { makeRunDir } from '../support/run-dir.js';
+import { ok, waitFor } from '../support/waits.js';
 import {
   fetchJwtSvid,
   fetchX509Svid,
@@ -28,27 +29,6 @@ if (!isRoot)
   console.warn('skipping the nested tree: downstream servers run under their own group id, which needs root');
 
 const TD = 'example.org';
-
-async function ok(result: Promise<{ code: number; stdout: string; stderr: string }>): Promise<string> {
-  const r = await result;
-  if (r.code !== 0) throw new Error(r.stderr || r.stdout);
-  return r.stdout;
-}
-
-async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  while (Date.now() < deadline) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = (error as Error).message;
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${last}` : ''}`);
-}
 
 /** A real mTLS handshake between two workloads, each trusting only its own Workload API bundle. */
 async function handshake(server: FetchedX509Svid, client: FetchedX509Svid): Promise<string> {

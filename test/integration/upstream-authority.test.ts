@@ -6,6 +6,7 @@ import { IdentityStack } from '../../deployment/identity-stack.js';
 import { x509AuthorityId } from '../../identity-core/spiffe/trust-bundle.js';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from '../support/postgres.js';
 import { makeRunDir } from '../support/run-dir.js';
+import { ok } from '../support/waits.js';
 import { fetchX509Svid, watchOnceServed, watchX509Svids } from '../support/workload-client.js';
 
 /**
@@ -24,12 +25,6 @@ if (!isRoot)
 
 const TD = 'example.org';
 const GID = process.getgid!();
-
-async function ok(result: Promise<{ code: number; stdout: string; stderr: string }>): Promise<string> {
-  const r = await result;
-  if (r.code !== 0) throw new Error(r.stderr || r.stdout);
-  return r.stdout;
-}
 
 const activeId = (shown: string) => /Active X\.509 authority:\s+Authority ID: (\S+)/.exec(shown)?.[1];
 
