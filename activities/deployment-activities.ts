@@ -1,5 +1,8 @@
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Context, ApplicationFailure } from '@temporalio/activity';
 import { Deployment } from '../deployment/deployment.js';
+import { MissingPostgresBinaries } from '../deployment/postgres-instance.js';
 import type { Topology } from '../deployment/topology.js';
 import { AdminApi } from '../identity-core/cli/admin-api.js';
 import { unary } from '../identity-core/cli/grpc-call.js';
@@ -58,6 +61,133 @@ async function until<T>(what: string, check: () => Promise<T | undefined>, timeo
   throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}${last ? `: ${last}` : ''}`);
 }
 
+/** Awaits `work`, heartbeating meanwhile: starting a process can outlast the heartbeat timeout on a loaded host. */
+async function heartbeating<T>(what: string, work: Promise<T>): Promise<T> {
+  Context.current().heartbeat(what);
+  const timer = setInterval(() => Context.current().heartbeat(what), 5000);
+  try {
+    return await work;
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/**
+ * The entries of a server group's workloads ('upstream' or a downstream's name) registered on its
+ * servers, each under its agent's node id and selecting the worker's uid (the probes run as it).
+ */
+async function ensureGroupEntries(deployment: Deployment, group: string): Promise<{ entries: number }> {
+  const { upstream, downstreams } = await deployment.identityStacks();
+  const stack = group === 'upstream' ? upstream : downstreams[group];
+  if (!stack) throw badInput(`deployment ${deployment.id} has no downstream "${group}"`);
+  const slots = (await deployment.workloads()).filter((w) => w.group === group);
+  if (slots.length === 0) return { entries: 0 };
+  const admin = new AdminApi(stack.serverSocket);
+  try {
+    const listed = await unary<ListEntriesResponse__Output>((done) =>
+      admin.entry().ListEntries({ pageSize: 1000 }, done),
+    );
+    const existing = new Set(
+      listed.entries.map((e) => `spiffe://${e.spiffeId!.trustDomain}${e.spiffeId!.path}`),
+    );
+    for (const slot of slots.filter((s) => !existing.has(s.spiffeId))) {
+      const created = await stack.serverCli([
+        'entry',
+        'create',
+        '-parentID',
+        deployment.agentNodeId(group, slot.agent),
+        '-spiffeID',
+        slot.spiffeId,
+        '-selector',
+        `unix:uid:${process.getuid!()}`,
+      ]);
+      if (created.code !== 0) throw new Error(`entry create failed: ${created.stderr || created.stdout}`);
+    }
+    return { entries: slots.length };
+  } finally {
+    admin.close();
+  }
+}
+
+/** The authority states of one server, with whether its old authority is tainted in the bundle. */
+async function serverAuthorityState(admin: AdminApi, kind: AuthorityKind): Promise<AuthorityStates> {
+  const client = admin.localAuthority();
+  type State = { authorityId: string } | null;
+  const response = await unary<{ active: State; prepared: State; old: State }>((done) =>
+    kind === 'x509' ? client.GetX509AuthorityState({}, done) : client.GetJWTAuthorityState({}, done),
+  );
+  const bundle = await unary<Bundle__Output>((done) => admin.bundle().GetBundle({}, done));
+  const old = response.old?.authorityId;
+  const oldTainted =
+    old === undefined
+      ? undefined
+      : kind === 'x509'
+        ? bundle.x509Authorities.some((a) => x509AuthorityId(Buffer.from(a.asn1)) === old && a.tainted)
+        : bundle.jwtAuthorities.some((k) => k.keyId === old && k.tainted);
+  return {
+    ...(response.active ? { active: response.active.authorityId } : {}),
+    ...(response.prepared ? { prepared: response.prepared.authorityId } : {}),
+    ...(old ? { old } : {}),
+    ...(oldTainted !== undefined ? { oldTainted } : {}),
+  };
+}
+
+/** One rotation step on one server, answered from `state` when it is already done. */
+async function authorityStep(
+  admin: AdminApi,
+  kind: AuthorityKind,
+  action: AuthorityAction,
+  state: AuthorityStates,
+  authorityId: string | undefined,
+): Promise<string> {
+  const name = kind === 'x509' ? 'X509' : 'JWT';
+  type Answer = Record<string, { authorityId: string } | null>;
+  const call = (method: string, request: object) =>
+    unary<Answer>((done) =>
+      (admin.localAuthority() as unknown as Record<string, (r: object, d: typeof done) => unknown>)[method]!(
+        request,
+        done,
+      ),
+    );
+  if (action === 'prepare') {
+    if (state.prepared) return state.prepared;
+    const r = await call(`Prepare${name}Authority`, {});
+    return r.preparedAuthority!.authorityId;
+  }
+  if (!authorityId) throw badInput(`${action} needs an authority id`);
+  const done =
+    action === 'activate'
+      ? state.active === authorityId
+      : action === 'taint'
+        ? state.old === authorityId && state.oldTainted
+        : state.old !== authorityId;
+  if (!done) await call(`${action[0]!.toUpperCase()}${action.slice(1)}${name}Authority`, { authorityId });
+  return authorityId;
+}
+
+/**
+ * Authority ids of the other HA upstream servers that a rotation moves along with the first
+ * server's, by the first server's id; in the run directory, so any worker's waits expect them too.
+ */
+const counterpartsFile = (deployment: Deployment) =>
+  join(deployment.plan.runDir, 'authority-counterparts.json');
+
+function readCounterparts(deployment: Deployment): Record<string, string[]> {
+  const file = counterpartsFile(deployment);
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, string[]>) : {};
+}
+
+function writeCounterparts(deployment: Deployment, counterparts: Record<string, string[]>): void {
+  const file = counterpartsFile(deployment);
+  writeFileSync(`${file}.tmp`, JSON.stringify(counterparts, null, 2));
+  renameSync(`${file}.tmp`, file);
+}
+
+const withCounterparts = (deployment: Deployment, ids: string[]) => {
+  const counterparts = readCounterparts(deployment);
+  return ids.flatMap((id) => [id, ...(counterparts[id] ?? [])]);
+};
+
 /**
  * Temporal activities over deployment/ and the servers' admin APIs. Each is idempotent (ensure-*),
  * finds the deployment again from its run directory, and heartbeats while it waits.
@@ -68,18 +198,36 @@ export const deploymentActivities = {
       const deployment = await Deployment.open(input.id, input.topology);
       return { runDir: deployment.plan.runDir };
     } catch (error) {
-      if ((error as Error).message.startsWith('invalid deployment id'))
+      if (
+        (error as Error).message.startsWith('invalid deployment id') ||
+        error instanceof MissingPostgresBinaries
+      )
         throw badInput((error as Error).message);
       throw error;
     }
   },
 
+  /**
+   * The upstream side up: the managed datastore (with every group's database), the servers (and
+   * their balancer), then the agents directly under them and their workloads' entries.
+   */
   async ensureUpstream(input: { id: string }): Promise<{ servers: number; loadBalancer: boolean }> {
     const deployment = await Deployment.open(input.id);
+    try {
+      await heartbeating('starting the managed datastore', deployment.ensureDatastore());
+    } catch (error) {
+      if (error instanceof MissingPostgresBinaries) throw badInput(error.message);
+      throw error;
+    }
     const { upstream } = await deployment.identityStacks();
-    Context.current().heartbeat('starting upstream servers');
-    await upstream.ensureServers();
+    await heartbeating('starting upstream servers', upstream.ensureServers());
     await upstream.writeBootstrapBundle();
+    for (let i = 0; i < upstream.agentSockets.length; i++)
+      await heartbeating(
+        `upstream agent ${i}`,
+        upstream.ensureAgent(i, deployment.agentNodeId('upstream', i)),
+      );
+    await ensureGroupEntries(deployment, 'upstream');
     return { servers: upstream.serverPorts.length, loadBalancer: deployment.topology.upstream.loadBalancer };
   },
 
@@ -106,36 +254,7 @@ export const deploymentActivities = {
   },
 
   async ensureWorkloadEntries(input: { id: string; name: string }): Promise<{ entries: number }> {
-    const deployment = await Deployment.open(input.id);
-    const { downstreams } = await deployment.identityStacks();
-    const stack = downstreams[input.name]!;
-    const slots = (await deployment.workloads()).filter((w) => w.downstream === input.name);
-    const admin = new AdminApi(stack.serverSocket);
-    try {
-      const listed = await unary<ListEntriesResponse__Output>((done) =>
-        admin.entry().ListEntries({ pageSize: 1000 }, done),
-      );
-      const existing = new Set(
-        listed.entries.map((e) => `spiffe://${e.spiffeId!.trustDomain}${e.spiffeId!.path}`),
-      );
-      const missing = slots.filter((s) => !existing.has(s.spiffeId));
-      for (const slot of missing) {
-        const created = await stack.serverCli([
-          'entry',
-          'create',
-          '-parentID',
-          deployment.agentNodeId(slot.downstream, slot.agent),
-          '-spiffeID',
-          slot.spiffeId,
-          '-selector',
-          `unix:uid:${process.getuid!()}`,
-        ]);
-        if (created.code !== 0) throw new Error(`entry create failed: ${created.stderr || created.stdout}`);
-      }
-      return { entries: slots.length };
-    } finally {
-      admin.close();
-    }
+    return ensureGroupEntries(await Deployment.open(input.id), input.name);
   },
 
   /** Waits until every workload holds an SVID that verifies against its bundle; reports each one's root. */
@@ -159,35 +278,16 @@ export const deploymentActivities = {
     );
   },
 
+  /** The authority states of the first upstream server, whose authority ids name a rotation. */
   async authorityState(input: { id: string; kind: AuthorityKind }): Promise<AuthorityStates> {
-    return withUpstreamAdmin(input.id, async (admin) => {
-      const client = admin.localAuthority();
-      type State = { authorityId: string } | null;
-      const response = await unary<{ active: State; prepared: State; old: State }>((done) =>
-        input.kind === 'x509'
-          ? client.GetX509AuthorityState({}, done)
-          : client.GetJWTAuthorityState({}, done),
-      );
-      const bundle = await unary<Bundle__Output>((done) => admin.bundle().GetBundle({}, done));
-      const old = response.old?.authorityId;
-      const oldTainted =
-        old === undefined
-          ? undefined
-          : input.kind === 'x509'
-            ? bundle.x509Authorities.some((a) => x509AuthorityId(Buffer.from(a.asn1)) === old && a.tainted)
-            : bundle.jwtAuthorities.some((k) => k.keyId === old && k.tainted);
-      return {
-        ...(response.active ? { active: response.active.authorityId } : {}),
-        ...(response.prepared ? { prepared: response.prepared.authorityId } : {}),
-        ...(old ? { old } : {}),
-        ...(oldTainted !== undefined ? { oldTainted } : {}),
-      };
-    });
+    return withUpstreamAdmin(input.id, (admin) => serverAuthorityState(admin, input.kind));
   },
 
   /**
    * One step of a forced rotation on the root, idempotent: a step already done (by an attempt whose
-   * reply was lost) is answered from the current state instead of failing.
+   * reply was lost) is answered from the current state instead of failing. HA upstream servers each
+   * have their own authorities, as in SPIRE, so the step runs on every one: the first server's
+   * authority ids name the rotation, and `prepare` records the others' as their counterparts.
    */
   async localAuthority(input: {
     id: string;
@@ -195,42 +295,36 @@ export const deploymentActivities = {
     action: AuthorityAction;
     authorityId?: string;
   }): Promise<string> {
-    const state = await deploymentActivities.authorityState({ id: input.id, kind: input.kind });
-    const name = input.kind === 'x509' ? 'X509' : 'JWT';
-    type Answer = Record<string, { authorityId: string } | null>;
-    const call = (method: string, request: object) =>
-      withUpstreamAdmin(input.id, (admin) =>
-        unary<Answer>((done) =>
-          (admin.localAuthority() as unknown as Record<string, (r: object, d: typeof done) => unknown>)[
-            method
-          ]!(request, done),
-        ),
-      );
-    switch (input.action) {
-      case 'prepare': {
-        if (state.prepared) return state.prepared;
-        const r = await call(`Prepare${name}Authority`, {});
-        return r.preparedAuthority!.authorityId;
+    const deployment = await Deployment.open(input.id);
+    const { upstream } = await deployment.identityStacks();
+    const counterparts = readCounterparts(deployment);
+    const ids: string[] = [];
+    const activeBefore: (string | undefined)[] = [];
+    for (let i = 0; i < upstream.serverSockets.length; i++) {
+      let authorityId = input.authorityId;
+      if (i > 0 && input.action !== 'prepare') {
+        authorityId = counterparts[input.authorityId ?? '']?.[i - 1];
+        if (!authorityId)
+          throw new Error(
+            `upstream server ${i} has no recorded counterpart of authority ${input.authorityId}`,
+          );
       }
-      case 'activate': {
-        if (!input.authorityId) throw badInput('activate needs an authority id');
-        if (state.active === input.authorityId) return input.authorityId;
-        await call(`Activate${name}Authority`, { authorityId: input.authorityId });
-        return input.authorityId;
-      }
-      case 'taint': {
-        if (!input.authorityId) throw badInput('taint needs an authority id');
-        if (state.old === input.authorityId && state.oldTainted) return input.authorityId;
-        await call(`Taint${name}Authority`, { authorityId: input.authorityId });
-        return input.authorityId;
-      }
-      case 'revoke': {
-        if (!input.authorityId) throw badInput('revoke needs an authority id');
-        if (state.old !== input.authorityId) return input.authorityId;
-        await call(`Revoke${name}Authority`, { authorityId: input.authorityId });
-        return input.authorityId;
+      const admin = new AdminApi(upstream.serverSockets[i]!);
+      try {
+        const state = await serverAuthorityState(admin, input.kind);
+        activeBefore.push(state.active);
+        ids.push(await authorityStep(admin, input.kind, input.action, state, authorityId));
+      } finally {
+        admin.close();
       }
     }
+    if (input.action === 'prepare' && ids.length > 1)
+      writeCounterparts(deployment, {
+        ...counterparts,
+        [ids[0]!]: ids.slice(1),
+        [activeBefore[0]!]: activeBefore.slice(1).map((id) => id!),
+      });
+    return ids[0]!;
   },
 
   /**
@@ -247,9 +341,10 @@ export const deploymentActivities = {
     const deployment = await Deployment.open(input.id);
     const { upstream, downstreams } = await deployment.identityStacks();
     const stacks = [upstream, ...Object.values(downstreams)];
-    const exclude = input.exclude ?? [];
+    const include = withCounterparts(deployment, input.include);
+    const exclude = withCounterparts(deployment, input.exclude ?? []);
     const holds = (ids: string[]) =>
-      input.include.every((i) => ids.includes(i)) && !exclude.some((e) => ids.includes(e));
+      include.every((i) => ids.includes(i)) && !exclude.some((e) => ids.includes(e));
     return until(
       `every bundle to hold ${input.include.join(' and ')}${exclude.length ? ` and not ${exclude.join(', ')}` : ''}`,
       async () => {
@@ -277,17 +372,18 @@ export const deploymentActivities = {
     );
   },
 
-  /** Waits until every workload's SVID chains to `authorityId` and to no other root. */
+  /** Waits until every workload's SVID chains to `authorityId` (or a counterpart) and to no other root. */
   async waitWorkloadsOn(input: { id: string; authorityId: string; timeoutMs?: number }) {
     const deployment = await Deployment.open(input.id);
     const slots = await deployment.workloads();
+    const accepted = withCounterparts(deployment, [input.authorityId]);
     return until(
       `every workload on authority ${input.authorityId}`,
       async () => {
         for (const { svid } of await fetchWorkloadSvids(slots)) {
           if (!svid) return undefined;
           const roots = verifyingRoots(svid);
-          if (roots.length !== 1 || roots[0] !== input.authorityId) return undefined;
+          if (roots.length !== 1 || !accepted.includes(roots[0]!)) return undefined;
         }
         return { workloads: slots.length };
       },

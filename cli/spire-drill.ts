@@ -1,13 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Client, Connection, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { Client, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { Command, CommanderError, Option } from 'commander';
 import { deploymentsHome, validateDeploymentId } from '../deployment/deployment.js';
-import { freePort } from '../deployment/free-port.js';
 import { packageRoot } from '../deployment/package-root.js';
 import { loadTopology, topologyWarnings, TopologyError } from '../deployment/topology.js';
-import { startDevServer, type DevServer } from '../workers/dev-server.js';
+import { startDevServer } from '../workers/dev-server.js';
 import {
   temporalSettings,
   workflowLink,
@@ -15,6 +14,18 @@ import {
   type TemporalSettings,
 } from '../workers/temporal-settings.js';
 import { createWorker } from '../workers/worker.js';
+import { CliFailure, connect, err, localTemporal, out } from './cli-support.js';
+import {
+  addDrillCommands,
+  drillOnDeployment,
+  printDrill,
+  reportFromStore,
+  scenarioDirs,
+} from './drill-commands.js';
+import { loadScenario } from '../scenarios/scenario.js';
+
+/** The drill the demo runs between rotation and teardown: short, and every workload keeps its identity. */
+const DEMO_DRILL = { scenario: 'lb-down', outage: 'short' } as const;
 import {
   rotateUpdate,
   statusQuery,
@@ -23,29 +34,6 @@ import {
   type DeploymentStatusView,
 } from '../workflows/deployment-workflow.js';
 import { DeploymentId, Operation, TASK_QUEUE, TrustDomain } from '../workflows/search-attributes.js';
-
-class CliFailure extends Error {
-  constructor(
-    message: string,
-    readonly exitCode = 1,
-  ) {
-    super(message);
-  }
-}
-
-const out = (text: string) => process.stdout.write(`${text}\n`);
-const err = (text: string) => process.stderr.write(`${text}\n`);
-
-async function connect(settings: TemporalSettings): Promise<Client> {
-  try {
-    const connection = await Connection.connect({ address: settings.address, connectTimeout: 5000 });
-    return new Client({ connection, namespace: settings.namespace });
-  } catch (error) {
-    throw new CliFailure(
-      `cannot reach Temporal at ${settings.address} (${(error as Error).message}): run \`spire-drill dev\`, or set TEMPORAL_ADDRESS`,
-    );
-  }
-}
 
 const workflowIdOf = (id: string) => `deployment/${id}`;
 
@@ -177,42 +165,6 @@ async function down(
     const cause = updateFailure(error);
     throw new CliFailure(`teardown refused or failed: ${cause}`);
   }
-}
-
-/** A dev server and an in-process worker for commands that need both and find no Temporal running. */
-async function localTemporal(options: { keepServer?: boolean }): Promise<{
-  settings: TemporalSettings;
-  stop: () => Promise<void>;
-}> {
-  const settings = temporalSettings();
-  let server: DevServer | undefined;
-  if (!settings.external) {
-    const home = deploymentsHome();
-    mkdirSync(home, { recursive: true });
-    const port = await freePort();
-    server = await startDevServer({
-      port,
-      uiPort: await freePort(),
-      dbFile: join(home, '..', 'temporal-demo.db'),
-      logFile: join(home, '..', 'temporal-demo.log'),
-    });
-    settings.address = server.address;
-    settings.uiUrl = server.uiUrl;
-  }
-  const { worker, connection } = await createWorker({
-    address: settings.address,
-    namespace: settings.namespace,
-  });
-  const running = worker.run();
-  return {
-    settings,
-    async stop() {
-      worker.shutdown();
-      await running;
-      await connection.close();
-      if (!options.keepServer) await server?.stop();
-    },
-  };
 }
 
 export function buildProgram(): Command {
@@ -349,10 +301,13 @@ export function buildProgram(): Command {
 
   program
     .command('demo')
-    .description('start what is needed, spin up topologies/demo.yaml, rotate the X.509 authority, tear down')
+    .description(
+      'start what is needed, spin up topologies/demo.yaml, rotate the X.509 authority, run one drill, tear down',
+    )
     .option('--keep', 'leave the deployment and the dev server running')
     .action(async (options: { keep?: boolean }) => {
       const started = Date.now();
+      let drillVerdict: string | undefined;
       out('spire-drill demo: starting Temporal and a worker');
       const local = await localTemporal({ keepServer: options.keep ?? false });
       try {
@@ -365,11 +320,29 @@ export function buildProgram(): Command {
           json: false,
         });
         await rotate(client, local.settings, id, { jwt: false, json: false });
+        const scenario = await loadScenario(DEMO_DRILL.scenario, scenarioDirs().catalogue);
+        out(`Running one drill: ${scenario.name} at ${DEMO_DRILL.outage}`);
+        const record = await drillOnDeployment(
+          client,
+          local.settings,
+          id,
+          scenario,
+          DEMO_DRILL.outage,
+          false,
+        );
+        printDrill(record);
+        const report = await reportFromStore(join(deploymentsHome(), '..', 'reports', record.runId), 'demo', [
+          record.runId,
+        ]);
+        out(`Drill report: ${report}`);
+        drillVerdict = record.verdict;
         if (options.keep) {
           out(`Kept running: deployment ${id}; Web UI ${local.settings.uiUrl}`);
           return;
         }
         await down(client, id, { json: false, keepData: false });
+        if (drillVerdict !== 'passed')
+          throw new CliFailure(`the demo's drill ended ${drillVerdict}: see its report above`, 1);
         out(
           `Demo done in ${Math.round((Date.now() - started) / 1000)} s. History: ${workflowLink(local.settings, workflowIdOf(id))}`,
         );
@@ -378,6 +351,7 @@ export function buildProgram(): Command {
       }
     });
 
+  addDrillCommands(program);
   return program;
 }
 
@@ -388,7 +362,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
     if (error instanceof CliFailure) {
-      err(`spire-drill: ${error.message}`);
+      if (error.message) err(`spire-drill: ${error.message}`);
       return error.exitCode;
     }
     err(`spire-drill: ${(error as Error).stack ?? String(error)}`);

@@ -6,6 +6,8 @@ import { IdentityStack } from './identity-stack.js';
 import { freePort, portAcceptsConnections } from './free-port.js';
 import { findProcess } from './managed-process.js';
 import { packageRoot } from './package-root.js';
+import { stopProbes } from './probe-fleet.js';
+import { findPostgresBinDir, PostgresInstance } from './postgres-instance.js';
 import type { Topology } from './topology.js';
 
 /**
@@ -18,13 +20,28 @@ export interface DeploymentPlan {
   topology: Topology;
   runDir: string;
   upstream: { servers: number[]; agentFacing: number; database: DatabaseChoice };
-  downstreams: Record<string, { servers: number[]; agentFacing: number; database: DatabaseChoice }>;
+  downstreams: Record<
+    string,
+    {
+      servers: number[];
+      agentFacing: number;
+      database: DatabaseChoice;
+      /**
+       * The port of the relay this downstream dials to reach its upstream (stopped for an upstream
+       * outage); absent in plans made before relays, whose downstreams dial the upstream directly.
+       */
+      upstreamRelay?: number;
+    }
+  >;
   /** PostgreSQL databases this deployment created, dropped at teardown. */
   createdDatabases: { adminUrl: string; name: string }[];
+  /** `datastore: managed`: the deployment's own PostgreSQL (in `<runDir>/postgres`) and its databases. */
+  postgres?: { port: number; databases: string[] };
 }
 
 export interface WorkloadSlot {
-  downstream: string;
+  /** The server group that issues its SVIDs: 'upstream' or a downstream's name. */
+  group: string;
   agent: number;
   spiffeId: string;
   /** The agent's Workload API socket. */
@@ -62,6 +79,7 @@ async function createDatabase(adminUrl: string, name: string): Promise<string> {
 
 export class Deployment {
   private stacks: { upstream: IdentityStack; downstreams: Record<string, IdentityStack> } | undefined;
+  private postgresInstance: PostgresInstance | undefined;
 
   private constructor(readonly plan: DeploymentPlan) {}
 
@@ -73,11 +91,23 @@ export class Deployment {
     if (existsSync(planFile))
       return new Deployment(JSON.parse(readFileSync(planFile, 'utf8')) as DeploymentPlan);
     if (!topology) throw new Error(`deployment "${id}" does not exist (no ${planFile})`);
+    const store = topology.upstream.datastore;
+    // Refused before anything is made, with the reason, when this host cannot run one.
+    if (store === 'managed') await findPostgresBinDir();
     mkdirSync(runDir, { recursive: true });
     const createdDatabases: DeploymentPlan['createdDatabases'] = [];
+    const managed = store === 'managed' ? { port: await freePort(), databases: [] as string[] } : undefined;
     const database = async (group: string): Promise<DatabaseChoice> => {
-      const store = topology.upstream.datastore;
       if (store === 'embedded') return { type: 'pglite', directory: join(runDir, group, 'datastore') };
+      if (store === 'managed') {
+        // The instance is the deployment's own: its databases go with its data directory.
+        const name = group.replace(/-/g, '_');
+        managed!.databases.push(name);
+        return {
+          type: 'postgres',
+          connectionString: `postgres://postgres@127.0.0.1:${managed!.port}/${name}`,
+        };
+      }
       const name = `spire_drill_${id.replace(/-/g, '_')}_${group.replace(/-/g, '_')}`;
       const connectionString = await createDatabase(store.postgres, name);
       createdDatabases.push({ adminUrl: store.postgres, name });
@@ -93,12 +123,67 @@ export class Deployment {
     };
     const downstreams: DeploymentPlan['downstreams'] = {};
     for (const d of topology.downstreams)
-      downstreams[d.name] = { ...(await ports(1, false)), database: await database(`down-${d.name}`) };
-    const plan: DeploymentPlan = { id, topology, runDir, upstream, downstreams, createdDatabases };
+      downstreams[d.name] = {
+        ...(await ports(1, false)),
+        database: await database(`down-${d.name}`),
+        upstreamRelay: await freePort(),
+      };
+    const plan: DeploymentPlan = {
+      id,
+      topology,
+      runDir,
+      upstream,
+      downstreams,
+      createdDatabases,
+      ...(managed ? { postgres: managed } : {}),
+    };
     writeFileSync(`${planFile}.tmp`, JSON.stringify(plan, null, 2));
     writeFileSync(planFile, readFileSync(`${planFile}.tmp`));
     rmSync(`${planFile}.tmp`);
     return new Deployment(plan);
+  }
+
+  /**
+   * A deployment of `topology` as it would be planned, for dry runs: nothing is created, and every
+   * port is 0 (chosen at spin-up).
+   */
+  static preview(topology: Topology): Deployment {
+    const store = topology.upstream.datastore;
+    const database = (group: string): DatabaseChoice =>
+      store === 'embedded'
+        ? { type: 'pglite', directory: join('(run directory)', group, 'datastore') }
+        : {
+            type: 'postgres',
+            connectionString: `postgres://postgres@127.0.0.1:0/${group.replace(/-/g, '_')}`,
+          };
+    const downstreams: DeploymentPlan['downstreams'] = {};
+    for (const d of topology.downstreams)
+      downstreams[d.name] = {
+        servers: [0],
+        agentFacing: 0,
+        database: database(`down-${d.name}`),
+        upstreamRelay: 0,
+      };
+    return new Deployment({
+      id: 'preview',
+      topology,
+      runDir: '(run directory)',
+      upstream: {
+        servers: Array.from({ length: topology.upstream.servers }, () => 0),
+        agentFacing: 0,
+        database: database('upstream'),
+      },
+      downstreams,
+      createdDatabases: [],
+      ...(store === 'managed'
+        ? {
+            postgres: {
+              port: 0,
+              databases: ['upstream', ...topology.downstreams.map((d) => `down_${d.name}`)],
+            },
+          }
+        : {}),
+    });
   }
 
   static list(): string[] {
@@ -123,6 +208,7 @@ export class Deployment {
       trustDomain: t.trustDomain,
       x509SvidTtl: `${t.ttls.x509Svid}s`,
       jwtSvidTtl: `${t.ttls.jwtSvid}s`,
+      agentTtl: `${t.ttls.agentSvid}s`,
       syncInterval: `${t.syncInterval}s`,
       logLevel: 'INFO',
     };
@@ -136,7 +222,7 @@ export class Deployment {
       loadBalancer: t.upstream.loadBalancer,
       database: this.plan.upstream.database,
       ports: this.plan.upstream,
-      agents: 0,
+      agents: t.upstream.agents,
     });
     upstream.adoptRunning();
     const downstreams: Record<string, IdentityStack> = {};
@@ -151,6 +237,7 @@ export class Deployment {
         ports: this.plan.downstreams[d.name]!,
         agents: d.agents,
         upstream,
+        relayPort: this.plan.downstreams[d.name]!.upstreamRelay,
       });
       stack.adoptRunning();
       downstreams[d.name] = stack;
@@ -159,33 +246,65 @@ export class Deployment {
     return this.stacks;
   }
 
-  /** Every workload the topology declares: `workloadsPerAgent` entries under each downstream agent. */
-  async workloads(): Promise<WorkloadSlot[]> {
-    const { downstreams } = await this.identityStacks();
-    const slots: WorkloadSlot[] = [];
-    for (const d of this.plan.topology.downstreams) {
-      const stack = downstreams[d.name]!;
-      for (let agent = 0; agent < d.agents; agent++)
-        for (let w = 0; w < d.workloadsPerAgent; w++)
-          slots.push({
-            downstream: d.name,
-            agent,
-            spiffeId: `spiffe://${this.plan.topology.trustDomain}/${d.name}/agent-${agent}/workload-${w}`,
-            socket: stack.agentSockets[agent]!,
-          });
-    }
+  /**
+   * Every workload the topology declares, without touching the host: `workloadsPerAgent` entries
+   * under each agent of the upstream servers, then of each downstream.
+   */
+  workloadIdentities(): Omit<WorkloadSlot, 'socket'>[] {
+    const t = this.plan.topology;
+    const groups = [
+      { group: 'upstream', agents: t.upstream.agents, perAgent: t.upstream.workloadsPerAgent },
+      ...t.downstreams.map((d) => ({ group: d.name, agents: d.agents, perAgent: d.workloadsPerAgent })),
+    ];
+    const slots: Omit<WorkloadSlot, 'socket'>[] = [];
+    for (const { group, agents, perAgent } of groups)
+      for (let agent = 0; agent < agents; agent++)
+        for (let w = 0; w < perAgent; w++)
+          slots.push({ group, agent, spiffeId: `${this.agentNodeId(group, agent)}/workload-${w}` });
     return slots;
   }
 
-  agentNodeId(downstream: string, agent: number): string {
-    return `spiffe://${this.plan.topology.trustDomain}/${downstream}/agent-${agent}`;
+  /** Every workload the topology declares, with the Workload API socket of its agent. */
+  async workloads(): Promise<WorkloadSlot[]> {
+    const { upstream, downstreams } = await this.identityStacks();
+    return this.workloadIdentities().map((slot) => ({
+      ...slot,
+      socket: (slot.group === 'upstream' ? upstream : downstreams[slot.group]!).agentSockets[slot.agent]!,
+    }));
   }
 
-  /** Stops every process of the deployment, leaves first; safe to repeat. */
+  /** The SPIFFE ID an agent of `group` ('upstream' or a downstream's name) attests as. */
+  agentNodeId(group: string, agent: number): string {
+    return `spiffe://${this.plan.topology.trustDomain}/${group}/agent-${agent}`;
+  }
+
+  /** The deployment's own PostgreSQL (`datastore: managed`); undefined for other datastores. */
+  postgres(): PostgresInstance | undefined {
+    if (!this.plan.postgres) return undefined;
+    this.postgresInstance ??= new PostgresInstance({
+      dir: join(this.plan.runDir, 'postgres'),
+      port: this.plan.postgres.port,
+    });
+    return this.postgresInstance;
+  }
+
+  /** The managed PostgreSQL running with every server group's database; nothing for other datastores. */
+  async ensureDatastore(timeoutMs = 90_000): Promise<void> {
+    const postgres = this.postgres();
+    if (!postgres) return;
+    await postgres.ensureRunning(timeoutMs);
+    for (const name of this.plan.postgres!.databases) await postgres.createDatabase(name);
+  }
+
+  /** Stops every process of the deployment, leaves first and the datastore last; safe to repeat. */
   async stopAll(): Promise<void> {
+    // First: the fault watchdog would otherwise heal (restart) what is being stopped.
+    await findProcess(this.plan.runDir, 'fault-watchdog')?.stop();
+    await stopProbes(this);
     const { upstream, downstreams } = await this.identityStacks();
     for (const stack of Object.values(downstreams).reverse()) await stack.stop();
     await upstream.stop();
+    await this.postgres()?.stop('fast');
   }
 
   /** Drops the databases the deployment created and removes its run directory. */
@@ -208,10 +327,16 @@ export class Deployment {
    */
   async leftovers(): Promise<string[]> {
     const found: string[] = [];
+    const postgres = this.postgres();
+    const postgresPid = postgres?.pid();
+    if (postgres && postgresPid !== undefined)
+      found.push(`process postgres (pid ${postgresPid}) serving ${postgres.dataDir}`);
     const walk = (dir: string) => {
       if (!existsSync(dir)) return;
       for (const entry of readdirSync(dir, { withFileTypes: true })) {
         const path = join(dir, entry.name);
+        // PostgreSQL's own files (postmaster.pid among them) are its business: reported above.
+        if (entry.isDirectory() && path === postgres?.dataDir) continue;
         if (entry.isDirectory()) walk(path);
         else if (entry.name.endsWith('.pid')) {
           const proc = findProcess(dir, entry.name.slice(0, -4));
@@ -223,7 +348,12 @@ export class Deployment {
     const ports = [
       ...this.plan.upstream.servers,
       this.plan.upstream.agentFacing,
-      ...Object.values(this.plan.downstreams).flatMap((d) => [...d.servers, d.agentFacing]),
+      ...Object.values(this.plan.downstreams).flatMap((d) => [
+        ...d.servers,
+        d.agentFacing,
+        ...(d.upstreamRelay !== undefined ? [d.upstreamRelay] : []),
+      ]),
+      ...(this.plan.postgres ? [this.plan.postgres.port] : []),
     ];
     for (const port of new Set(ports))
       if (await portAcceptsConnections(port)) found.push(`port 127.0.0.1:${port} accepts connections`);

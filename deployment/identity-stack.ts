@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { freePort } from './free-port.js';
 import { renderAgentConfig, renderServerConfig, type DatabaseChoice } from './identity-configs.js';
@@ -52,6 +53,11 @@ export interface IdentityStackOptions {
   upstream?: IdentityStack;
   /** Ports chosen before (a deployment's plan), so a stack rebuilt by another worker is the same one. */
   ports?: { servers: number[]; agentFacing: number };
+  /**
+   * A downstream stack reaches its upstream through a relay listening on this loopback port (a
+   * one-backend TCP balancer), so that an outage of the upstream can be made by stopping it alone.
+   */
+  relayPort?: number;
 }
 
 /** Group id downstream servers run under, so the `unix:gid` selector of their entry matches them alone. */
@@ -82,6 +88,19 @@ async function waitFor(
 }
 
 /**
+ * Whether an agent can restart from the SVID saved in its data directory: it attested before and that
+ * SVID has not expired (an agent down for longer than its SVID's lifetime attests afresh).
+ */
+function canResume(agentDataDir: string): boolean {
+  const file = join(agentDataDir, 'agent-state.json');
+  if (!existsSync(file)) return false;
+  const leaf = (JSON.parse(readFileSync(file, 'utf8')) as { svid: string[] }).svid[0];
+  // A few seconds' margin: an agent resuming with an SVID about to expire could not renew it in time.
+  if (leaf === undefined) return false;
+  return Date.parse(new X509Certificate(Buffer.from(leaf, 'base64')).validTo) > Date.now() + 5000;
+}
+
+/**
  * One trust domain on this host: tspire-server processes (one, or several sharing a PostgreSQL
  * datastore, optionally behind a TCP load balancer, optionally downstream of another stack) and
  * tspire-agents attached to them, each a detached process
@@ -102,6 +121,8 @@ export class IdentityStack {
   readonly downstreamId: string;
   upstreamAgent: ManagedProcess | undefined;
   balancer: ManagedProcess | undefined;
+  /** The `upstream-relay` process of a downstream stack given a relay port. */
+  relay: ManagedProcess | undefined;
 
   private constructor(
     readonly options: IdentityStackOptions & {
@@ -162,6 +183,15 @@ export class IdentityStack {
     return this.agents[0];
   }
 
+  get relayPort(): number | undefined {
+    return this.options.relayPort;
+  }
+
+  /** Where this downstream stack's servers and upstream agent dial their upstream. */
+  private get upstreamDialPort(): number {
+    return this.options.relayPort ?? this.options.upstream!.agentFacingPort;
+  }
+
   static async create(options: IdentityStackOptions): Promise<IdentityStack> {
     const servers = options.servers ?? 1;
     const implementation = options.implementation ?? 'tspire';
@@ -195,6 +225,8 @@ export class IdentityStack {
       options.ports?.servers ?? (await Promise.all(Array.from({ length: servers }, () => freePort())));
     const agentFacingPort =
       options.ports?.agentFacing ?? (options.loadBalancer ? await freePort() : serverPorts[0]!);
+    if (options.relayPort !== undefined && !options.upstream)
+      throw new Error('a relay port is for a downstream stack: give its upstream too');
     const stack = new IdentityStack(
       { ...options, trustDomain: options.trustDomain ?? 'example.org', database, servers },
       serverPorts,
@@ -223,7 +255,7 @@ export class IdentityStack {
           ...(options.upstream
             ? {
                 upstream: {
-                  serverPort: options.upstream.agentFacingPort,
+                  serverPort: stack.upstreamDialPort,
                   workloadApiSocket: stack.upstreamAgentSocket,
                 },
               }
@@ -262,7 +294,7 @@ export class IdentityStack {
         stack.upstreamAgentConfigPath,
         renderAgentConfig({
           trustDomain: stack.trustDomain,
-          serverPort: options.upstream.agentFacingPort,
+          serverPort: stack.upstreamDialPort,
           socketPath: stack.upstreamAgentSocket,
           dataDir: join(options.runDir, 'upstream-agent-data'),
           trustBundlePath: options.upstream.bundlePath,
@@ -312,6 +344,7 @@ export class IdentityStack {
     names.agents.forEach((name, i) => (this.agents[i] ??= findProcess(dir, name)));
     this.balancer ??= findProcess(dir, 'tcp-balancer');
     this.upstreamAgent ??= findProcess(dir, 'upstream-agent');
+    this.relay ??= findProcess(dir, 'upstream-relay');
   }
 
   /** Every server (and the balancer) running and healthy; starts only what is not. */
@@ -328,14 +361,14 @@ export class IdentityStack {
   }
 
   /**
-   * Agent `index` running: adopted if it runs, restarted from its saved SVID if it attested before,
+   * Agent `index` running: adopted if it runs, restarted from its saved SVID while that is valid,
    * else attested with a fresh token for `nodeId` (an alias entry on this stack's servers).
    */
   async ensureAgent(index: number, nodeId: string, timeoutMs = 60_000): Promise<void> {
     this.adoptRunning();
     if (this.agents[index]?.isRunning()) return;
-    const attested = existsSync(join(this.agentDataDir(index), 'agent-state.json'));
-    await this.startAgent(attested ? undefined : await this.generateToken(nodeId), timeoutMs, index);
+    const resumable = canResume(this.agentDataDir(index));
+    await this.startAgent(resumable ? undefined : await this.generateToken(nodeId), timeoutMs, index);
   }
 
   agentDataDir(index: number): string {
@@ -369,9 +402,10 @@ export class IdentityStack {
       if (created.code !== 0)
         throw new Error(`downstream entry create failed: ${created.stderr || created.stdout}`);
     }
+    if (this.relayPort !== undefined) await this.ensureRelay();
     if (!this.upstreamAgent?.isRunning()) {
-      const attested = existsSync(join(this.options.runDir, 'upstream-agent-data', 'agent-state.json'));
-      await this.startUpstreamAgent(attested ? undefined : await upstream.generateToken(nodeId), timeoutMs);
+      const resumable = canResume(join(this.options.runDir, 'upstream-agent-data'));
+      await this.startUpstreamAgent(resumable ? undefined : await upstream.generateToken(nodeId), timeoutMs);
     }
     await this.ensureServers(timeoutMs);
   }
@@ -427,16 +461,57 @@ export class IdentityStack {
 
   /** Starts (or restarts) the TCP load balancer in front of every server. */
   async startBalancer(timeoutMs = 30_000): Promise<void> {
-    const script = join(packageRoot(), 'dist', 'deployment', 'tcp-balancer-main.js');
-    const args = [script, '--listen', `127.0.0.1:${this.agentFacingPort}`, '--health-interval-ms', '500'];
-    for (const port of this.serverPorts) args.push('--backend', `127.0.0.1:${port}`);
-    const balancer = startProcess(this.options.runDir, 'tcp-balancer', process.execPath, args);
-    this.balancer = balancer;
-    await waitFor(
+    await this.startTcpBalancer(
+      'balancer',
       'tcp-balancer',
+      this.agentFacingPort,
+      this.serverPorts,
+      timeoutMs,
+    );
+  }
+
+  /** The relay to the upstream running (adopted, or started); a no-op when it runs. */
+  async ensureRelay(timeoutMs = 30_000): Promise<void> {
+    const upstream = this.options.upstream;
+    if (!upstream || this.relayPort === undefined) throw new Error('this stack has no upstream relay');
+    this.relay ??= findProcess(this.options.runDir, 'upstream-relay');
+    if (this.relay?.isRunning()) return;
+    await this.startTcpBalancer(
+      'relay',
+      'upstream-relay',
+      this.relayPort,
+      [upstream.agentFacingPort],
+      timeoutMs,
+    );
+  }
+
+  /** Stops the relay: this stack's servers and upstream agent can no longer reach the upstream. */
+  async stopRelay(): Promise<void> {
+    this.relay ??= findProcess(this.options.runDir, 'upstream-relay');
+    await this.relay?.stop();
+  }
+
+  /** Starts a tcp-balancer process and records it as `this[slot]` (so stop() finds it even if its start fails). */
+  private async startTcpBalancer(
+    slot: 'balancer' | 'relay',
+    name: string,
+    listenPort: number,
+    backendPorts: number[],
+    timeoutMs: number,
+  ): Promise<void> {
+    const script = join(packageRoot(), 'dist', 'deployment', 'tcp-balancer-main.js');
+    const args = [script, '--listen', `127.0.0.1:${listenPort}`, '--health-interval-ms', '500'];
+    for (const port of backendPorts) args.push('--backend', `127.0.0.1:${port}`);
+    // The log is appended to across restarts: only this start's lines say whether it listens.
+    const logFile = join(this.options.runDir, `${name}.log`);
+    const earlier = existsSync(logFile) ? readFileSync(logFile, 'utf8').length : 0;
+    const balancer = startProcess(this.options.runDir, name, process.execPath, args);
+    this[slot] = balancer;
+    await waitFor(
+      name,
       async () => {
-        if (!balancer.isRunning()) throw new Error(`tcp-balancer exited during start:\n${balancer.log()}`);
-        return balancer.log().includes('"listening"');
+        if (!balancer.isRunning()) throw new Error(`${name} exited during start:\n${balancer.log()}`);
+        return balancer.log().slice(earlier).includes('"listening"');
       },
       timeoutMs,
       () => balancer.log(),
@@ -482,5 +557,6 @@ export class IdentityStack {
     await this.balancer?.stop();
     for (const server of this.servers) await server?.stop();
     await this.upstreamAgent?.stop();
+    await this.relay?.stop();
   }
 }

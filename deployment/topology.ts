@@ -33,7 +33,10 @@ const count = (min: number, max: number) =>
 
 const datastore = z.union(
   [
-    z.literal('embedded'),
+    z.literal('embedded').describe("PGlite in each server group's run directory (one server per group)"),
+    z
+      .literal('managed')
+      .describe("a PostgreSQL instance of its own, run from this host's binaries in the run directory"),
     z.strictObject({
       postgres: z
         .string()
@@ -41,7 +44,7 @@ const datastore = z.union(
         .describe('an administrative connection URL; each server group gets its own database there'),
     }),
   ],
-  { error: 'expected "embedded" or { postgres: "postgres://…" }' },
+  { error: 'expected "embedded", "managed" or { postgres: "postgres://…" }' },
 );
 
 const topologySchema = z
@@ -60,16 +63,21 @@ const topologySchema = z
       .strictObject({
         x509Svid: duration.default(3600),
         jwtSvid: duration.default(300),
+        agentSvid: duration.optional(),
         ca: duration.default(86_400),
         downstreamCa: duration.default(86_400),
       })
-      .prefault({}),
+      .prefault({})
+      // SPIRE's agent_ttl defaults to the X509-SVID TTL.
+      .transform(({ agentSvid, ...ttls }) => ({ ...ttls, agentSvid: agentSvid ?? ttls.x509Svid })),
     syncInterval: duration.default(5),
     upstream: z
       .strictObject({
         servers: count(1, 9).default(1),
         loadBalancer: z.boolean({ error: 'expected true or false' }).default(false),
         datastore: datastore.default('embedded'),
+        agents: count(0, 20).default(0),
+        workloadsPerAgent: count(0, 100).default(1),
       })
       .prefault({}),
     downstreams: z
@@ -91,16 +99,25 @@ const topologySchema = z
     if (t.upstream.servers > 1 && t.upstream.datastore === 'embedded')
       issue(
         ['upstream', 'datastore'],
-        `${t.upstream.servers} servers share one datastore, which the embedded one cannot serve: give { postgres: URL }`,
+        `${t.upstream.servers} servers share one datastore, which the embedded one cannot serve: use "managed" or give { postgres: URL }`,
       );
     if (t.ttls.x509Svid > t.ttls.ca) issue(['ttls', 'x509Svid'], 'longer than the CA TTL');
     if (t.ttls.jwtSvid > t.ttls.ca) issue(['ttls', 'jwtSvid'], 'longer than the CA TTL');
+    if (t.ttls.agentSvid > t.ttls.ca) issue(['ttls', 'agentSvid'], 'longer than the CA TTL');
     if (t.ttls.downstreamCa > t.ttls.ca)
       issue(['ttls', 'downstreamCa'], 'longer than the CA TTL: the upstream would cap it anyway');
     if (t.downstreams.length > 0 && t.ttls.x509Svid > t.ttls.downstreamCa)
       issue(['ttls', 'x509Svid'], 'longer than the downstream CA TTL');
+    if (t.downstreams.length > 0 && t.ttls.agentSvid > t.ttls.downstreamCa)
+      issue(['ttls', 'agentSvid'], 'longer than the downstream CA TTL');
     const seen = new Set<string>();
     t.downstreams.forEach((d, i) => {
+      // Workload SPIFFE IDs and node ids start with the group's name; the upstream's group is "upstream".
+      if (d.name === 'upstream')
+        issue(
+          ['downstreams', i, 'name'],
+          '"upstream" names the upstream servers\' own group: choose another name',
+        );
       if (seen.has(d.name)) issue(['downstreams', i, 'name'], `duplicate downstream name "${d.name}"`);
       seen.add(d.name);
     });
@@ -154,9 +171,21 @@ export function topologyWarnings(t: Topology): string[] {
     warnings.push(
       `syncInterval ${t.syncInterval}s: agents renew when 45–55 % of an SVID's lifetime (ttl + 10 s) remains, so a sync interval this long lets SVIDs expire before they are renewed`,
     );
-  if (t.ttls.x509Svid > t.ttls.ca / 6)
+  // A server activates its next CA when a sixth of the current one's lifetime remains, and no SVID
+  // outlives the CA that signs it; downstream servers sign with their intermediate (downstreamCa).
+  const [caName, caTtl] =
+    t.downstreams.length > 0 && t.ttls.downstreamCa < t.ttls.ca
+      ? ['ttls.downstreamCa', t.ttls.downstreamCa]
+      : ['ttls.ca', t.ttls.ca];
+  const sixth = `${Number((caTtl / 6).toFixed(1))} s`;
+  if (t.ttls.x509Svid > caTtl / 6)
     warnings.push(
-      'ttls.x509Svid exceeds a sixth of ttls.ca: a CA rotation may issue shorter SVIDs than asked',
+      `ttls.x509Svid exceeds a sixth of ${caName} (${sixth}): a CA rotation may issue shorter SVIDs than asked`,
+    );
+  // Equal to the X509-SVID TTL (its default), the agents' TTL would only repeat the warning above.
+  if (t.ttls.agentSvid !== t.ttls.x509Svid && t.ttls.agentSvid > caTtl / 6)
+    warnings.push(
+      `ttls.agentSvid exceeds a sixth of ${caName} (${sixth}): a CA rotation may issue agents shorter SVIDs than asked`,
     );
   return warnings;
 }

@@ -127,6 +127,18 @@ export function predictWorkload(
   return { loss: 'possibly', lossAt: held.notAfter, firstSuccessAfter: success, recoveredBy };
 }
 
+/**
+ * The longest whole-second outage no steady-state workload can notice, backoff included: even the
+ * SVID closest to its renewal outlives the first successful sync after the outage.
+ */
+export function longestUnnoticedOutage(policy: IssuancePolicy): number {
+  const budget = outageWithoutLoss(policy);
+  let seconds = Math.floor(budget);
+  while (seconds > 0 && firstSuccessAfter({ start: 0, end: seconds }, policy.syncInterval).latest > budget)
+    seconds--;
+  return seconds;
+}
+
 /** The scenario outage classes, as fractions of the full SVID lifetime. */
 export type OutageClass = 'short' | 'medium' | 'long';
 
@@ -135,7 +147,7 @@ export function outageLength(outageClass: OutageClass, policy: IssuancePolicy): 
   const lifetime = fullLifetime(policy);
   switch (outageClass) {
     case 'short':
-      return Math.max(1, Math.floor(Math.min(0.3 * lifetime, outageWithoutLoss(policy))));
+      return Math.max(1, Math.min(Math.floor(0.3 * lifetime), longestUnnoticedOutage(policy)));
     case 'medium':
       return Math.round(0.75 * lifetime);
     case 'long':

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { NativeConnection, Runtime, Worker, makeTelemetryFilterString } from '@temporalio/worker';
 import { deploymentActivities } from '../activities/deployment-activities.js';
+import { drillActivities } from '../activities/drill-activities.js';
 import { packageRoot } from '../deployment/package-root.js';
 import { TASK_QUEUE } from '../workflows/search-attributes.js';
 
@@ -46,7 +47,7 @@ export async function createWorker(options: {
     connection,
     namespace: options.namespace,
     taskQueue: options.taskQueue ?? TASK_QUEUE,
-    activities: deploymentActivities,
+    activities: { ...deploymentActivities, ...drillActivities },
     ...(options.workflowBundlePath
       ? { workflowBundle: { codePath: options.workflowBundlePath } }
       : { workflowsPath: compiledWorkflows() }),

@@ -1,5 +1,6 @@
 import { proxyActivities, ActivityCancellationType } from '@temporalio/workflow';
 import type { DeploymentActivities } from '../activities/deployment-activities.js';
+import type { DrillActivities } from '../activities/drill-activities.js';
 
 /** Quick admin calls and process starts: retried a few times, bad input never. */
 export const quick = proxyActivities<DeploymentActivities>({
@@ -26,5 +27,33 @@ export const waits = proxyActivities<DeploymentActivities>({
     maximumInterval: '30 seconds',
     maximumAttempts: 3,
     nonRetryableErrorTypes: ['BadInput'],
+  },
+});
+
+/** A drill's quick steps (inject, heal, renew a lease, conclude): retried, bad input never. */
+export const drillQuick = proxyActivities<DrillActivities>({
+  startToCloseTimeout: '2 minutes',
+  heartbeatTimeout: '30 seconds',
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  retry: {
+    initialInterval: '1 second',
+    backoffCoefficient: 2,
+    maximumInterval: '10 seconds',
+    maximumAttempts: 5,
+    nonRetryableErrorTypes: ['BadInput', 'FaultRefused'],
+  },
+});
+
+/** A drill's waits on the probes (steady state, recovery): heartbeating, so a dead worker is noticed fast. */
+export const drillWaits = proxyActivities<DrillActivities>({
+  startToCloseTimeout: '5 minutes',
+  heartbeatTimeout: '15 seconds',
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  retry: {
+    initialInterval: '1 second',
+    backoffCoefficient: 2,
+    maximumInterval: '10 seconds',
+    maximumAttempts: 3,
+    nonRetryableErrorTypes: ['BadInput', 'FaultRefused'],
   },
 });

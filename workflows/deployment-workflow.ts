@@ -1,7 +1,6 @@
 import {
   ApplicationFailure,
   CancellationScope,
-  ChildWorkflowHandle,
   allHandlersFinished,
   condition,
   continueAsNew,
@@ -13,15 +12,14 @@ import {
   log,
   setCurrentDetails,
   setHandler,
-  startChild,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { AuthorityKind, WorkloadReport } from '../activities/deployment-activities.js';
 import type { Topology } from '../deployment/topology.js';
-import { quick, waits } from './activity-options.js';
-import { downstreamBootstrapWorkflow } from './downstream-bootstrap-workflow.js';
+import { quick } from './activity-options.js';
 import { rotationWorkflow, type RotationResult } from './rotation-workflow.js';
+import { spinUp } from './spin-up.js';
 import { DeploymentId, DeploymentStatus, Operation, TrustDomain } from './search-attributes.js';
 
 export type Phase = 'spinning-up' | 'ready' | 'rotating' | 'tearing-down' | 'torn-down' | 'failed';
@@ -154,32 +152,7 @@ export async function deploymentWorkflow(input: DeploymentInput): Promise<Deploy
   if (!input.carried) {
     setPhase('spinning-up', 'spin-up');
     try {
-      step('planning ports, databases and the run directory');
-      await quick.planDeployment({ id, topology });
-      step(
-        `starting ${topology.upstream.servers} upstream server(s)${topology.upstream.loadBalancer ? ' behind a load balancer' : ''}`,
-      );
-      await quick.ensureUpstream({ id });
-      const children: ChildWorkflowHandle<typeof downstreamBootstrapWorkflow>[] = [];
-      for (const d of topology.downstreams) {
-        step(`bootstrapping downstream ${d.name}`);
-        children.push(
-          await startChild(downstreamBootstrapWorkflow, {
-            workflowId: `bootstrap/${id}/${d.name}`,
-            args: [{ deploymentId: id, downstream: d.name }],
-            staticSummary: `Bootstrap downstream ${d.name} of ${id}`,
-            staticDetails: `Upstream agent with a fresh join token, then the nested server (intermediate CA from the upstream), then ${d.agents} agent(s) with ${d.workloadsPerAgent} workload(s) each.`,
-            typedSearchAttributes: [
-              { key: DeploymentId, value: id },
-              { key: TrustDomain, value: topology.trustDomain },
-              { key: Operation, value: 'bootstrap-downstream' },
-            ],
-          }),
-        );
-      }
-      for (const child of children) await child.result();
-      step('verifying that every workload holds an SVID chaining to the root');
-      state.workloads = await waits.verifyWorkloads({ id });
+      state.workloads = await spinUp(id, topology, step);
       step(`ready: ${state.workloads.workloads} workload(s) hold SVIDs`);
       setPhase('ready', 'idle');
     } catch (error) {

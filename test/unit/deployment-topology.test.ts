@@ -26,14 +26,24 @@ describe('topology files', () => {
     expect(demo).toMatchObject({
       name: 'demo',
       implementation: 'tspire',
-      ttls: { x509Svid: 30, jwtSvid: 30, ca: 600, downstreamCa: 300 },
-      syncInterval: 2,
-      upstream: { servers: 1, loadBalancer: false, datastore: 'embedded' },
+      ttls: { x509Svid: 20, jwtSvid: 20, agentSvid: 300, ca: 600, downstreamCa: 300 },
+      syncInterval: 1,
+      upstream: { servers: 2, loadBalancer: true, datastore: 'managed', agents: 1, workloadsPerAgent: 2 },
       downstreams: [{ name: 'east', agents: 1, workloadsPerAgent: 2 }],
     });
+    // The only surprise in the demo is true: agents' 5 m SVIDs outlast a sixth of east's 5 m intermediate.
+    expect(topologyWarnings(demo)).toEqual([
+      'ttls.agentSvid exceeds a sixth of ttls.downstreamCa (50 s): a CA rotation may issue agents shorter SVIDs than asked',
+    ]);
     const reference = await loadTopology(join(topologies, 'reference.yaml'));
     expect(reference.upstream).toMatchObject({ servers: 3, loadBalancer: true });
-    expect(reference.ttls).toEqual({ x509Svid: 3600, jwtSvid: 300, ca: 86_400, downstreamCa: 86_400 });
+    expect(reference.ttls).toEqual({
+      x509Svid: 3600,
+      jwtSvid: 300,
+      agentSvid: 3600,
+      ca: 86_400,
+      downstreamCa: 86_400,
+    });
     expect(reference.downstreams.map((d) => d.name)).toEqual(['prod', 'staging']);
   });
 
@@ -42,11 +52,88 @@ describe('topology files', () => {
       name: 'tiny',
       trustDomain: 'td',
       implementation: 'tspire',
-      ttls: { x509Svid: 3600, jwtSvid: 300, ca: 86_400, downstreamCa: 86_400 },
+      ttls: { x509Svid: 3600, jwtSvid: 300, agentSvid: 3600, ca: 86_400, downstreamCa: 86_400 },
       syncInterval: 5,
-      upstream: { servers: 1, loadBalancer: false, datastore: 'embedded' },
+      upstream: { servers: 1, loadBalancer: false, datastore: 'embedded', agents: 0, workloadsPerAgent: 1 },
       downstreams: [],
     });
+  });
+
+  it("takes the agents' SVID TTL from the X509-SVID TTL unless given, as SPIRE does", () => {
+    expect(parseTopology({ name: 'x', trustDomain: 'td', ttls: { x509Svid: '90s' } }).ttls.agentSvid).toBe(
+      90,
+    );
+    expect(
+      parseTopology({ name: 'x', trustDomain: 'td', ttls: { x509Svid: '90s', agentSvid: '1h' } }).ttls
+        .agentSvid,
+    ).toBe(3600);
+    expect(issuesOf({ name: 'x', trustDomain: 'td', ttls: { agentSvid: '1x' } })).toEqual([
+      expect.stringMatching(/^ttls\.agentSvid: invalid duration "1x"/),
+    ]);
+    expect(
+      issuesOf({
+        name: 'x',
+        trustDomain: 'td',
+        ttls: { ca: '1h', downstreamCa: '1h', agentSvid: '2h', x509Svid: '5m' },
+      }),
+    ).toEqual([expect.stringMatching(/^ttls\.agentSvid: longer than the CA TTL/)]);
+    expect(
+      issuesOf({
+        name: 'x',
+        trustDomain: 'td',
+        ttls: { downstreamCa: '10m', agentSvid: '20m', x509Svid: '1m' },
+        downstreams: [{ name: 'a' }],
+      }),
+    ).toEqual([expect.stringMatching(/^ttls\.agentSvid: longer than the downstream CA TTL/)]);
+  });
+
+  it('runs agents and workloads directly under the upstream servers when asked, none by default', () => {
+    const t = parseTopology({ name: 'x', trustDomain: 'td', upstream: { agents: 3, workloadsPerAgent: 4 } });
+    expect(t.upstream).toMatchObject({ agents: 3, workloadsPerAgent: 4 });
+    expect(
+      parseTopology({ name: 'x', trustDomain: 'td', upstream: { agents: 2 } }).upstream.workloadsPerAgent,
+    ).toBe(1);
+    expect(
+      issuesOf({ name: 'x', trustDomain: 'td', upstream: { agents: 21, workloadsPerAgent: -1 } }),
+    ).toEqual([
+      expect.stringMatching(/^upstream\.agents: must be at most 20/),
+      expect.stringMatching(/^upstream\.workloadsPerAgent: must be at least 0/),
+    ]);
+    expect(issuesOf({ name: 'x', trustDomain: 'td', upstream: { agents: 1.5 } })).toEqual([
+      expect.stringMatching(/^upstream\.agents: expected a whole number/),
+    ]);
+  });
+
+  it("refuses a downstream named 'upstream': the upstream servers' group already has that name", () => {
+    expect(
+      issuesOf({ name: 'x', trustDomain: 'td', downstreams: [{ name: 'east' }, { name: 'upstream' }] }),
+    ).toEqual([
+      expect.stringMatching(/^downstreams\.1\.name: "upstream" names the upstream servers' own group/),
+    ]);
+  });
+
+  it('accepts a managed datastore, alone or shared by HA servers, and names it in datastore errors', () => {
+    const ha = parseTopology({
+      name: 'x',
+      trustDomain: 'td',
+      upstream: { servers: 2, loadBalancer: true, datastore: 'managed' },
+    });
+    expect(ha.upstream).toMatchObject({ servers: 2, datastore: 'managed' });
+    expect(
+      parseTopology({ name: 'x', trustDomain: 'td', upstream: { datastore: 'managed' } }).upstream.datastore,
+    ).toBe('managed');
+    expect(issuesOf({ name: 'x', trustDomain: 'td', upstream: { datastore: 'mysql' } })).toEqual([
+      expect.stringMatching(/^upstream\.datastore: expected "embedded", "managed" or \{ postgres/),
+    ]);
+    expect(issuesOf({ name: 'x', trustDomain: 'td', upstream: { servers: 2 } })).toEqual([
+      expect.stringMatching(/^upstream\.datastore: 2 servers share one datastore.*use "managed"/),
+    ]);
+    const external = parseTopology({
+      name: 'x',
+      trustDomain: 'td',
+      upstream: { servers: 3, datastore: { postgres: 'postgres://h/db' } },
+    });
+    expect(external.upstream.datastore).toEqual({ postgres: 'postgres://h/db' });
   });
 
   it('names the path and the reason of every bad field', () => {
@@ -105,5 +192,20 @@ describe('topology files', () => {
       syncInterval: '20s',
     });
     expect(topologyWarnings(slowSync)).toEqual([expect.stringMatching(/expire before they are renewed/)]);
+    // Downstream workloads and agents get SVIDs signed by the intermediate: its TTL is the one that bounds.
+    const nested = parseTopology({
+      name: 'x',
+      trustDomain: 'td',
+      ttls: { x509Svid: '2m', agentSvid: '5m', ca: '24h', downstreamCa: '6m' },
+      downstreams: [{ name: 'a' }],
+    });
+    expect(topologyWarnings(nested)).toEqual([
+      'ttls.x509Svid exceeds a sixth of ttls.downstreamCa (60 s): a CA rotation may issue shorter SVIDs than asked',
+      expect.stringMatching(/^ttls\.agentSvid exceeds a sixth of ttls\.downstreamCa \(60 s\)/),
+    ]);
+    // An agent TTL equal to the X509-SVID TTL (the default) does not repeat the X509-SVID warning.
+    expect(
+      topologyWarnings(parseTopology({ name: 'x', trustDomain: 'td', ttls: { x509Svid: '5h', ca: '24h' } })),
+    ).toEqual([expect.stringMatching(/^ttls\.x509Svid exceeds a sixth of ttls\.ca \(14400 s\)/)]);
   });
 });

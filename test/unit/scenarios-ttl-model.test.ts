@@ -196,4 +196,27 @@ describe('TTL model', () => {
     expect(outageLength('medium', policy)).toBe(30);
     expect(outageLength('long', policy)).toBe(60);
   });
+
+  it('picks a short outage that no steady-state workload can notice, backoff included', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 10, max: 3600 }),
+        fc.integer({ min: 1, max: 10 }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        (ttl, syncInterval, phase) => {
+          const policy: IssuancePolicy = { ttl, backdate: 10, syncInterval };
+          fc.pre(syncInterval < 0.45 * fullLifetime(policy) - 1);
+          const seconds = outageLength('short', policy);
+          const start = 1000;
+          const expiry = heldExpiryInSteadyState(start, policy);
+          const notAfter = expiry.earliest + phase * (expiry.latest - expiry.earliest);
+          const held = { notBefore: notAfter - fullLifetime(policy), notAfter };
+          expect(seconds).toBeLessThan(0.45 * fullLifetime(policy));
+          if (seconds > 1)
+            expect(predictWorkload(held, { start, end: start + seconds }, policy).loss).toBe('never');
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
 });

@@ -1,0 +1,459 @@
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { Deployment } from '../deployment/deployment.js';
+import type { FaultSpec } from '../deployment/fault-spec.js';
+import {
+  FaultRefused,
+  type FaultResolution,
+  confirmFault,
+  healFault,
+  healedBy,
+  injectFault,
+  renewLease,
+  resolveFault,
+  verifyHealed,
+} from '../deployment/faults.js';
+import { ensureProbes, probeEndpoints, readSamples } from '../deployment/probe-fleet.js';
+import { handshake } from '../deployment/probe-handshake.js';
+import { AdminApi } from '../identity-core/cli/admin-api.js';
+import { unary } from '../identity-core/cli/grpc-call.js';
+import { withResults } from '../results/results-store.js';
+import type {
+  DrillRecord,
+  ExpectationOutcome,
+  InjectionRecord,
+  ProbeSample,
+  SvidSample,
+  TimeWindow,
+  Verdict,
+  WorkloadOutcome,
+} from '../scenarios/drill-record.js';
+import {
+  cappedGroups,
+  defaultTolerance,
+  drillPolicy,
+  planWorkloads,
+  type FaultReach,
+  outageSeconds,
+  predictIdentity,
+  predictUnknownHeld,
+  type DrillPolicy,
+  type PlannedWorkload,
+} from '../scenarios/drill-plan.js';
+import { evaluateExpectations } from '../scenarios/expectations.js';
+import { observeIdentity } from '../scenarios/observed-identity.js';
+import type { Scenario, StopCondition } from '../scenarios/scenario.js';
+import type { OutageClass } from '../scenarios/ttl-model.js';
+
+export interface DrillPlanView {
+  outageSeconds: number;
+  policy: DrillPolicy;
+  /** Seconds of slack on predicted instants. */
+  tolerance: number;
+  targets: string[];
+  workloads: PlannedWorkload[];
+  /** How many workloads the model says may lose identity, before the held SVIDs are known. */
+  predictedLosses: number;
+}
+
+const POLL_MS = 500;
+const HOUR = 3_600_000;
+
+function badInput(message: string): ApplicationFailure {
+  return ApplicationFailure.nonRetryable(message, 'BadInput');
+}
+
+async function sleep(ms: number): Promise<void> {
+  await Context.current().sleep(ms);
+}
+
+function svidsByWorkload(samples: ProbeSample[]): Map<string, SvidSample[]> {
+  const map = new Map<string, SvidSample[]>();
+  for (const s of samples)
+    if (s.kind === 'svid') {
+      const list = map.get(s.workload) ?? [];
+      list.push(s);
+      map.set(s.workload, list);
+    }
+  return map;
+}
+
+/** The SVID a workload held at `at`: the newest received by then. */
+function heldAt(samples: SvidSample[] | undefined, at: number): SvidSample | undefined {
+  let held: SvidSample | undefined;
+  for (const s of samples ?? []) if (s.at <= at && (!held || s.at >= held.at)) held = s;
+  return held;
+}
+
+/** The NotAfter (ms) of the X.509 authority a downstream's server signs with: it caps every SVID. */
+async function signingCaNotAfter(deployment: Deployment, group: string): Promise<number | undefined> {
+  const { downstreams } = await deployment.identityStacks();
+  const stack = downstreams[group];
+  if (!stack) return undefined;
+  const admin = new AdminApi(stack.serverSocket);
+  try {
+    const state = await unary<{ active: { expiresAt: number } | null }>((done) =>
+      admin.localAuthority().GetX509AuthorityState({}, done),
+    );
+    return state.active ? state.active.expiresAt * 1000 : undefined;
+  } finally {
+    admin.close();
+  }
+}
+
+async function plannedWorkloads(deployment: Deployment, fault: FaultSpec, reach: FaultReach) {
+  const slots = deployment.workloadIdentities();
+  const caps: Record<string, number | undefined> = {};
+  for (const group of cappedGroups(slots, fault, reach))
+    caps[group] = await signingCaNotAfter(deployment, group);
+  return planWorkloads(slots, fault, reach, caps);
+}
+
+/** Steady state over the last `seconds`: every workload held a valid SVID throughout and its handshakes succeeded. */
+function steadyProblems(samples: ProbeSample[], workloads: string[], window: TimeWindow): string[] {
+  const problems: string[] = [];
+  const svids = svidsByWorkload(samples);
+  for (const w of workloads) {
+    const observed = observeIdentity(
+      samples.filter((s) => s.workload === w),
+      window,
+    );
+    if (!heldAt(svids.get(w), window.start)) problems.push(`${w}: no SVID yet`);
+    else if (observed.gaps.length > 0) problems.push(`${w}: without a valid SVID for a while`);
+    else if (observed.handshakes.ok === 0) problems.push(`${w}: no successful handshake`);
+    else if (observed.handshakes.failed > 0)
+      problems.push(`${w}: ${observed.handshakes.failed} failed handshake(s)`);
+  }
+  return problems;
+}
+
+function verdictOf(expectations: ExpectationOutcome[]): { verdict: Verdict; reason: string } {
+  const missed = expectations.find((e) => !e.met);
+  if (!missed) return { verdict: 'passed', reason: `${expectations.length} expectation(s) met` };
+  return { verdict: 'failed', reason: `${missed.name}: ${missed.evidence[0] ?? 'missed'}` };
+}
+
+/**
+ * Temporal activities of a drill, over deployment/ (faults, probes) and the results store. Each is
+ * idempotent: inject and heal are ensure-operations, probes are adopted, results are replaced.
+ */
+export const drillActivities = {
+  async prepareDrill(input: {
+    runId: string;
+    deploymentId: string;
+    fault: FaultSpec;
+    outage: OutageClass;
+    scenario: Scenario;
+  }): Promise<DrillPlanView> {
+    const deployment = await Deployment.open(input.deploymentId).catch((error: Error) => {
+      throw badInput(error.message);
+    });
+    let resolved: FaultResolution;
+    try {
+      resolved = resolveFault(deployment, input.fault);
+    } catch (error) {
+      if (error instanceof FaultRefused) throw ApplicationFailure.nonRetryable(error.message, 'FaultRefused');
+      throw error;
+    }
+    Context.current().heartbeat('starting probes');
+    await ensureProbes(deployment);
+    const policy = drillPolicy(deployment.topology);
+    const seconds = outageSeconds(input.scenario, input.outage, policy);
+    const workloads = await plannedWorkloads(deployment, input.fault, resolved);
+    const now = Date.now();
+    const window = { start: now, end: now + seconds * 1000 };
+    const predictedLosses = workloads.filter(
+      (w) => predictUnknownHeld(w, window, policy).loss !== 'never',
+    ).length;
+    return {
+      outageSeconds: seconds,
+      policy,
+      tolerance: defaultTolerance(policy),
+      targets: resolved.targets,
+      workloads,
+      predictedLosses,
+    };
+  },
+
+  async steadyState(input: {
+    deploymentId: string;
+    seconds: number;
+    timeoutMs?: number;
+  }): Promise<{ ok: boolean; window: TimeWindow; detail: string }> {
+    const deployment = await Deployment.open(input.deploymentId);
+    const workloads = (await deployment.workloads()).map((w) => w.spiffeId);
+    const deadline = Date.now() + (input.timeoutMs ?? 90_000);
+    for (;;) {
+      const end = Date.now();
+      const window = { start: end - input.seconds * 1000, end };
+      const problems = steadyProblems(readSamples(deployment, window.start - HOUR), workloads, window);
+      Context.current().heartbeat(problems[0] ?? 'steady');
+      if (problems.length === 0)
+        return { ok: true, window, detail: `${workloads.length} workload(s) steady` };
+      if (end > deadline) return { ok: false, window, detail: problems.join('; ') };
+      await sleep(POLL_MS);
+    }
+  },
+
+  async injectFault(input: {
+    deploymentId: string;
+    runId: string;
+    fault: FaultSpec;
+    leaseMs: number;
+  }): Promise<{ at: number; detail: string }> {
+    const deployment = await Deployment.open(input.deploymentId);
+    const detail = await injectFault(deployment, input.runId, input.fault, input.leaseMs);
+    return { at: Date.now(), detail: String(detail ?? input.fault.kind) };
+  },
+
+  /** Polls for the fault's effect, seen from outside, for up to 15 s. */
+  async confirmFault(input: {
+    deploymentId: string;
+    runId: string;
+    fault: FaultSpec;
+  }): Promise<{ injected: boolean; detail: string }> {
+    const deployment = await Deployment.open(input.deploymentId);
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const seen = await confirmFault(deployment, input.fault);
+      Context.current().heartbeat(seen.detail);
+      if (seen.injected || Date.now() > deadline) return seen;
+      await renewLease(deployment, input.runId, 20_000);
+      await sleep(POLL_MS);
+    }
+  },
+
+  async renewLease(input: { deploymentId: string; runId: string; leaseMs: number }): Promise<void> {
+    await renewLease(await Deployment.open(input.deploymentId), input.runId, input.leaseMs);
+  },
+
+  /** A stop condition that holds now, in words, or nothing. */
+  async checkStop(input: {
+    deploymentId: string;
+    since: number;
+    plan: DrillPlanView;
+    stopConditions: StopCondition[];
+  }): Promise<string | undefined> {
+    if (input.stopConditions.length === 0) return undefined;
+    const deployment = await Deployment.open(input.deploymentId);
+    const samples = readSamples(deployment, input.since - HOUR);
+    const now = Date.now();
+    const svids = svidsByWorkload(samples);
+    for (const condition of input.stopConditions) {
+      if (condition.stop === 'unpredicted-identity-loss') {
+        for (const w of input.plan.workloads) {
+          const held = heldAt(svids.get(w.spiffeId), input.since);
+          const predicted = predictIdentity(w, held, { start: input.since, end: now }, input.plan.policy);
+          if (predicted.loss !== 'never') continue;
+          const observed = observeIdentity(
+            samples.filter((s) => s.workload === w.spiffeId),
+            { start: input.since, end: now },
+          );
+          const long = observed.gaps.find((g) => g.end - g.start > input.plan.tolerance * 1000);
+          if (long)
+            return `${w.spiffeId} lost its identity for ${((long.end - long.start) / 1000).toFixed(1)} s, which the model does not predict`;
+        }
+      } else {
+        const chosen = new Set(
+          input.plan.workloads
+            .filter((w) => !condition.groups || condition.groups.includes(w.group))
+            .map((w) => w.spiffeId),
+        );
+        const recent = samples.filter(
+          (s) => s.kind === 'handshake' && chosen.has(s.workload) && s.at > now - 10_000,
+        );
+        const failed = recent.filter((s) => s.kind === 'handshake' && !s.ok).length;
+        if (recent.length >= 5 && failed / recent.length > condition.max)
+          return `${failed} of ${recent.length} handshakes failed in the last 10 s (limit ${(condition.max * 100).toFixed(0)} %)`;
+      }
+    }
+    return undefined;
+  },
+
+  /** Heals (idempotent); `at` is when the fault ended: now, or earlier if the watchdog healed it. */
+  async healFault(input: {
+    deploymentId: string;
+    runId: string;
+    fault: FaultSpec;
+  }): Promise<{ at: number; detail: string }> {
+    const deployment = await Deployment.open(input.deploymentId);
+    const before = healedBy(deployment, input.runId);
+    Context.current().heartbeat('healing');
+    const detail = await healFault(deployment, input.runId, input.fault);
+    if (before)
+      return { at: before.at, detail: `healed by the ${before.by} at ${new Date(before.at).toISOString()}` };
+    return { at: Date.now(), detail: String(detail ?? 'healed') };
+  },
+
+  async verifyHealed(input: {
+    deploymentId: string;
+    fault: FaultSpec;
+  }): Promise<{ healed: boolean; detail: string }> {
+    const deployment = await Deployment.open(input.deploymentId);
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const seen = await verifyHealed(deployment, input.fault);
+      Context.current().heartbeat(seen.detail);
+      if (seen.healed || Date.now() > deadline) return seen;
+      await sleep(POLL_MS);
+    }
+  },
+
+  /**
+   * Waits until every workload holds a valid SVID and has shaken hands since `since`, or until
+   * well past the latest recovery the model allows.
+   */
+  async waitRecovered(input: {
+    deploymentId: string;
+    since: number;
+    plan: DrillPlanView;
+  }): Promise<{ ok: boolean; at: number; detail: string }> {
+    const deployment = await Deployment.open(input.deploymentId);
+    const policy = input.plan.policy;
+    const slack = 1000 * (input.plan.tolerance + 10 + policy.x509Ttl);
+    const deadline = input.since + slack + 60_000;
+    for (;;) {
+      const now = Date.now();
+      const samples = readSamples(deployment, input.since - HOUR);
+      const svids = svidsByWorkload(samples);
+      const waiting = input.plan.workloads.filter((w) => {
+        const held = heldAt(svids.get(w.spiffeId), now);
+        const shook = samples.some(
+          (s) => s.kind === 'handshake' && s.workload === w.spiffeId && s.ok && s.at > input.since,
+        );
+        return !held || held.notAfter <= now || !shook;
+      });
+      Context.current().heartbeat(`${waiting.length} workload(s) not recovered`);
+      if (waiting.length === 0) return { ok: true, at: now, detail: 'recovered' };
+      if (now > deadline)
+        return {
+          ok: false,
+          at: now,
+          detail: `not recovered ${((now - input.since) / 1000).toFixed(0)} s after healing: ${waiting.map((w) => w.spiffeId).join(', ')}`,
+        };
+      await sleep(POLL_MS);
+    }
+  },
+
+  /** Replays an SVID held before the fault (chaining to the now-revoked authority) against a peer. */
+  async replayRevokedSvid(input: {
+    deploymentId: string;
+    runId: string;
+    before: number;
+  }): Promise<{ refused: boolean; detail: string }> {
+    const deployment = await Deployment.open(input.deploymentId);
+    const endpoints = await probeEndpoints(deployment);
+    const samples = readSamples(deployment, input.before - HOUR);
+    const svids = svidsByWorkload(samples);
+    for (const endpoint of endpoints) {
+      const old = heldAt(svids.get(endpoint.spiffeId), input.before);
+      const peer = endpoints.find((e) => e.spiffeId !== endpoint.spiffeId && e.group === endpoint.group);
+      if (!old || !peer) continue;
+      const files = endpoint.svidFiles(old.serial);
+      if (!files) continue;
+      const result = await handshake({
+        ...files,
+        bundle: await peer.currentBundle(),
+        port: peer.listenPort,
+        expectedPeerId: peer.spiffeId,
+      });
+      return {
+        refused: !result.ok,
+        detail: result.ok
+          ? `${peer.spiffeId} accepted ${endpoint.spiffeId}'s pre-fault SVID ${old.serial} after the revocation`
+          : `${peer.spiffeId} refused ${endpoint.spiffeId}'s pre-fault SVID ${old.serial}: ${result.error ?? 'handshake failed'}`,
+      };
+    }
+    return { refused: false, detail: 'no pre-fault SVID and peer to replay it against' };
+  },
+
+  /** Observations, predictions, expectations and the verdict, stored with the samples. */
+  async concludeDrill(input: {
+    runId: string;
+    deploymentId: string;
+    scenario: Scenario;
+    outage: OutageClass;
+    plan?: DrillPlanView;
+    startedAt: number;
+    windows: { steady?: TimeWindow; fault?: TimeWindow; recovery?: TimeWindow };
+    injections: InjectionRecord[];
+    forced?: { verdict: Verdict; reason: string };
+    revokedReplay?: { refused: boolean; detail: string };
+    suite?: string;
+  }): Promise<DrillRecord> {
+    const deployment = await Deployment.open(input.deploymentId).catch(() => undefined);
+    const finishedAt = Date.now();
+    const samples = deployment
+      ? readSamples(deployment, input.startedAt - 60_000).filter((s) => s.at <= finishedAt)
+      : [];
+    const { steady, fault, recovery } = input.windows;
+    const plan = input.plan;
+    const svids = svidsByWorkload(samples);
+    const observeFrom = steady?.start ?? input.startedAt;
+    const workloads: WorkloadOutcome[] = (plan?.workloads ?? []).map((w) => ({
+      spiffeId: w.spiffeId,
+      group: w.group,
+      predicted:
+        fault && plan
+          ? predictIdentity(w, heldAt(svids.get(w.spiffeId), fault.start), fault, plan.policy)
+          : { loss: 'never' },
+      observed: observeIdentity(
+        samples.filter((s) => s.workload === w.spiffeId),
+        { start: observeFrom, end: recovery?.end ?? finishedAt },
+      ),
+    }));
+    let expectations: ExpectationOutcome[] = [];
+    let outcome = input.forced;
+    if (plan && steady && fault && recovery) {
+      const authorityAtInjection: Record<string, string> = {};
+      for (const w of workloads) {
+        const held = heldAt(svids.get(w.spiffeId), fault.start);
+        if (held) authorityAtInjection[w.spiffeId] = held.authority;
+      }
+      expectations = evaluateExpectations({
+        expectations: input.scenario.expectations,
+        workloads,
+        samples,
+        steady,
+        fault,
+        recovery,
+        defaultTolerance: plan.tolerance,
+        authorityAtInjection,
+        ...(input.revokedReplay ? { revokedReplay: input.revokedReplay } : {}),
+      });
+      outcome ??= verdictOf(expectations);
+    }
+    outcome ??= { verdict: 'errored', reason: 'the drill ended before its fault was held' };
+    const findings: string[] = [];
+    if (deployment) {
+      const watchdog = healedBy(deployment, input.runId);
+      if (watchdog)
+        findings.push(
+          `the fault's lease lapsed and the ${watchdog.by} healed it at ${new Date(watchdog.at).toISOString()}: ${watchdog.detail}`,
+        );
+    }
+    const record: DrillRecord = {
+      runId: input.runId,
+      scenario: input.scenario.name,
+      description: input.scenario.description,
+      outage: input.outage,
+      outageSeconds: plan?.outageSeconds ?? 0,
+      deploymentId: input.deploymentId,
+      topology: deployment?.topology.name ?? 'unknown',
+      verdict: outcome.verdict,
+      reason: outcome.reason,
+      startedAt: input.startedAt,
+      finishedAt,
+      ...(steady ? { steady } : {}),
+      ...(fault ? { fault } : {}),
+      ...(recovery ? { recovery } : {}),
+      injections: input.injections,
+      expectations,
+      workloads,
+      findings,
+    };
+    await withResults((store) => store.saveDrill(record, samples, input.suite));
+    return record;
+  },
+};
+
+export type DrillActivities = typeof drillActivities;

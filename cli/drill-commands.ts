@@ -1,0 +1,473 @@
+import { randomBytes } from 'node:crypto';
+import { join, resolve } from 'node:path';
+import { ScheduleOverlapPolicy, type Client, type WorkflowHandle } from '@temporalio/client';
+import { Command, Option } from 'commander';
+import { Deployment } from '../deployment/deployment.js';
+import { FaultRefused, resolveFault } from '../deployment/faults.js';
+import { packageRoot } from '../deployment/package-root.js';
+import { loadTopology, TopologyError, type Topology } from '../deployment/topology.js';
+import { writeJunitFile, writeReport } from '../reports/write-report.js';
+import { withResults } from '../results/results-store.js';
+import type { DrillRecord, ProbeSample, SuiteRecord, Verdict } from '../scenarios/drill-record.js';
+import {
+  classOf,
+  drillPolicy,
+  outageSeconds,
+  planWorkloads,
+  predictUnknownHeld,
+} from '../scenarios/drill-plan.js';
+import { loadScenario, parseOutageClass, ScenarioError, type Scenario } from '../scenarios/scenario.js';
+import { loadSuite, type ResolvedSuite } from '../scenarios/suite.js';
+import type { OutageClass } from '../scenarios/ttl-model.js';
+import { temporalSettings, workflowLink, type TemporalSettings } from '../workers/temporal-settings.js';
+import { abortDrillSignal, drillStatusQuery, type drillWorkflow } from '../workflows/drill-workflow.js';
+import {
+  DeploymentId,
+  OutageClass as OutageAttr,
+  Scenario as ScenarioAttr,
+  TASK_QUEUE,
+} from '../workflows/search-attributes.js';
+import { suiteStatusQuery, type suiteWorkflow } from '../workflows/suite-workflow.js';
+import { CliFailure, connect, localTemporal, out } from './cli-support.js';
+
+const EXIT: Record<Verdict, number> = { passed: 0, failed: 1, errored: 2, aborted: 3 };
+
+export const scenarioDirs = () => ({
+  catalogue: join(packageRoot(), 'scenarios', 'catalogue'),
+  suites: join(packageRoot(), 'scenarios', 'suites'),
+  root: packageRoot(),
+});
+
+const demoTopology = () => join(packageRoot(), 'topologies', 'demo.yaml');
+const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+async function badInput<T>(work: Promise<T>): Promise<T> {
+  return work.catch((error: unknown) => {
+    if (error instanceof ScenarioError || error instanceof TopologyError)
+      throw new CliFailure(error.message, 2);
+    throw error;
+  });
+}
+
+/** Runs `fn` against TEMPORAL_ADDRESS, or a dev server and an in-process worker started for it. */
+async function withTemporal<T>(fn: (client: Client, settings: TemporalSettings) => Promise<T>): Promise<T> {
+  const settings = temporalSettings();
+  if (settings.external) return fn(await connect(settings), settings);
+  const local = await localTemporal({});
+  try {
+    return await fn(await connect(local.settings), local.settings);
+  } finally {
+    await local.stop();
+  }
+}
+
+/** Prints a drill's steps as they appear, indented, until it completes. */
+async function followDrill(
+  client: Client,
+  runId: string,
+  json: boolean,
+  indent = '  ',
+): Promise<DrillRecord> {
+  const handle: WorkflowHandle<typeof drillWorkflow> = client.workflow.getHandle(`drill/${runId}`);
+  let shown = 0;
+  const done = handle.result();
+  let finished = false;
+  void done.finally(() => (finished = true)).catch(() => undefined);
+  for (;;) {
+    const status = await handle.query(drillStatusQuery).catch(() => undefined);
+    if (status && !json) for (const line of status.steps.slice(shown)) out(`${indent}▸ ${line}`);
+    if (status) shown = status.steps.length;
+    if (finished) return done;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+/** Starts one drill on a running deployment and follows it to its verdict. */
+export async function drillOnDeployment(
+  client: Client,
+  settings: TemporalSettings,
+  deploymentId: string,
+  scenario: Scenario,
+  outageClass: OutageClass,
+  json: boolean,
+): Promise<DrillRecord> {
+  const runId = `${scenario.name}-${outageClass}-${randomBytes(3).toString('hex')}`;
+  await client.workflow.start('drillWorkflow', {
+    taskQueue: TASK_QUEUE,
+    workflowId: `drill/${runId}`,
+    args: [{ runId, deploymentId, scenario, outage: outageClass }],
+    staticSummary: `${scenario.name} (${outageClass}) on ${deploymentId}`,
+    staticDetails: scenario.description,
+    typedSearchAttributes: [
+      { key: DeploymentId, value: deploymentId },
+      { key: ScenarioAttr, value: scenario.name },
+      { key: OutageAttr, value: outageClass },
+    ],
+  });
+  if (!json) out(`Drill ${runId}. Web UI: ${workflowLink(settings, `drill/${runId}`)}`);
+  return followDrill(client, runId, json);
+}
+
+export function printDrill(record: DrillRecord): void {
+  out(
+    `\n${record.scenario} (${record.outage}, ${record.outageSeconds} s): ${record.verdict.toUpperCase()} — ${record.reason}`,
+  );
+  for (const w of record.workloads) {
+    const lost = w.observed.gaps.map(
+      (g) => `${s(g.end - g.start)} from +${s(g.start - (record.fault?.start ?? record.startedAt))}`,
+    );
+    out(
+      `  ${w.spiffeId.padEnd(56)} predicted ${w.predicted.loss.padEnd(8)} observed ${lost.length === 0 ? 'no loss' : lost.join(', ')}  handshakes ${w.observed.handshakes.ok}/${w.observed.handshakes.ok + w.observed.handshakes.failed}`,
+    );
+  }
+  for (const e of record.expectations) {
+    out(`  ${e.met ? '✓' : '✗'} ${e.name}`);
+    if (!e.met) for (const line of e.evidence) out(`      ${line}`);
+  }
+  for (const f of record.findings) out(`  ! ${f}`);
+}
+
+function drillJson(record: DrillRecord, report?: string) {
+  return {
+    runId: record.runId,
+    verdict: record.verdict,
+    reason: record.reason,
+    scenario: record.scenario,
+    outage: record.outage,
+    outageSeconds: record.outageSeconds,
+    deploymentId: record.deploymentId,
+    workloads: record.workloads.map((w) => ({
+      spiffeId: w.spiffeId,
+      group: w.group,
+      predicted: w.predicted,
+      observed: {
+        lostIdentity: w.observed.gaps.length > 0,
+        gaps: w.observed.gaps,
+        handshakes: w.observed.handshakes,
+        jwt: w.observed.jwt,
+      },
+    })),
+    expectations: record.expectations,
+    findings: record.findings,
+    ...(report ? { report } : {}),
+  };
+}
+
+/** Writes the HTML, JSON and JUnit report of finished drills from the results store. */
+export async function reportFromStore(dir: string, suite: string, runIds: string[]): Promise<string> {
+  const { drills, samples } = await withResults(async (store) => {
+    const drills: DrillRecord[] = [];
+    const samples: Record<string, ProbeSample[]> = {};
+    for (const runId of runIds) {
+      const found = await store.drill(runId);
+      if (!found) throw new CliFailure(`no drill run "${runId}" in the results store`);
+      drills.push(found.record);
+      samples[runId] = found.samples;
+    }
+    return { drills, samples };
+  });
+  const record: SuiteRecord = {
+    suite,
+    startedAt: Math.min(...drills.map((d) => d.startedAt)),
+    finishedAt: Math.max(...drills.map((d) => d.finishedAt)),
+    drills,
+  };
+  const paths = writeReport(resolve(dir), record, samples);
+  return paths.html;
+}
+
+/** Starts a suite workflow (a fresh deployment when no id), follows it, returns its record. */
+async function runSuite(
+  client: Client,
+  settings: TemporalSettings,
+  suite: { name: string; drills: { scenario: Scenario; outage: OutageClass }[] },
+  target: { deploymentId?: string; topology?: Topology },
+  json: boolean,
+): Promise<SuiteRecord> {
+  const workflowId = `suite/${suite.name}-${randomBytes(3).toString('hex')}`;
+  const handle: WorkflowHandle<typeof suiteWorkflow> = await client.workflow.start('suiteWorkflow', {
+    taskQueue: TASK_QUEUE,
+    workflowId,
+    args: [{ suite: suite.name, drills: suite.drills, ...target }],
+    staticSummary: `Suite ${suite.name}: ${suite.drills.length} drill(s)`,
+    ...(target.deploymentId
+      ? { typedSearchAttributes: [{ key: DeploymentId, value: target.deploymentId }] }
+      : {}),
+  });
+  if (!json)
+    out(
+      `Suite ${suite.name}: ${suite.drills.length} drill(s). Web UI: ${workflowLink(settings, workflowId)}`,
+    );
+  let shown = 0;
+  const followed = new Set<string>();
+  const result = handle.result();
+  let finished = false;
+  void result.finally(() => (finished = true)).catch(() => undefined);
+  for (;;) {
+    const status = await handle.query(suiteStatusQuery).catch(() => undefined);
+    if (status) {
+      if (!json) for (const line of status.steps.slice(shown)) out(`▸ ${line}`);
+      shown = status.steps.length;
+      if (status.currentRunId && !followed.has(status.currentRunId)) {
+        followed.add(status.currentRunId);
+        await followDrill(client, status.currentRunId, json, '    ').catch(() => undefined);
+        continue;
+      }
+    }
+    if (finished) break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  return result.catch((error: Error) => {
+    const cause = error.cause instanceof Error ? error.cause.message : error.message;
+    throw new CliFailure(`suite ${suite.name} did not complete: ${cause}`, 2);
+  });
+}
+
+async function resolveTarget(options: { deployment?: string; topology?: string }) {
+  if (options.deployment && options.topology)
+    throw new CliFailure('give --deployment or --topology, not both', 2);
+  if (options.deployment) return { deploymentId: options.deployment };
+  return { topology: await badInput(loadTopology(options.topology ?? demoTopology())) };
+}
+
+export function addDrillCommands(program: Command): void {
+  const json = new Option('--json', 'machine-readable output');
+  const outage = new Option('--outage <class>', 'outage class: short, medium or long').makeOptionMandatory();
+  const drill = program.command('drill').description('failure drills: plan, run, abort, list');
+
+  drill
+    .command('plan')
+    .argument('<scenario>', 'catalogue name or scenario file')
+    .addOption(outage)
+    .option('--topology <file>', 'topology YAML', demoTopology())
+    .addOption(json)
+    .description('dry run: validate the scenario, resolve its targets, print the predicted timeline')
+    .action(async (name: string, options: { outage: string; topology: string; json?: boolean }) => {
+      const scenario = await badInput(loadScenario(name, scenarioDirs().catalogue));
+      const outageClass = await badInput(Promise.resolve().then(() => parseOutageClass(options.outage)));
+      const topology = await badInput(loadTopology(options.topology));
+      const preview = Deployment.preview(topology);
+      let reach;
+      try {
+        reach = resolveFault(preview, scenario.fault);
+      } catch (error) {
+        if (error instanceof FaultRefused)
+          throw new CliFailure(`${scenario.name} cannot run here: ${error.message}`, 2);
+        throw error;
+      }
+      // Downstream intermediates are not known before spin-up: the plan assumes they outlive the drill.
+      const planned = planWorkloads(preview.workloadIdentities(), scenario.fault, reach);
+      const targets = reach.targets.map((t) => t.replace(/127\.0\.0\.1:0\b/g, 'a port chosen at spin-up'));
+      const policy = drillPolicy(topology);
+      const seconds = outageSeconds(scenario, outageClass, policy);
+      const window = { start: 0, end: seconds * 1000 };
+      const workloads = planned.map((w) => ({ ...w, predicted: predictUnknownHeld(w, window, policy) }));
+      const plan = {
+        scenario: scenario.name,
+        outage: outageClass,
+        outageSeconds: seconds,
+        lengthClass: classOf(seconds, policy),
+        targets,
+        steadySeconds: scenario.steady,
+        expectations: scenario.expectations.map((e) => e.expect),
+        workloads,
+      };
+      if (options.json) {
+        out(JSON.stringify(plan));
+        return;
+      }
+      out(`${scenario.name} at ${outageClass}: ${scenario.description}`);
+      out(`  targets: ${targets.join(', ')}`);
+      out(
+        `  timeline: steady ${scenario.steady} s → inject → hold ${seconds} s (${plan.lengthClass}; SVID lifetime ${policy.x509Ttl + policy.backdate} s) → heal → recover → steady ${scenario.steady} s`,
+      );
+      for (const w of workloads) {
+        const p = w.predicted;
+        out(
+          `  ${w.spiffeId.padEnd(56)} ${p.loss === 'never' ? 'keeps its identity' : `${p.loss} loses it from +${s(p.lossAt!)}, back by +${s(p.recoveredBy!.latest)}`}`,
+        );
+      }
+      out(`  expectations: ${plan.expectations.join(', ')}`);
+    });
+
+  drill
+    .command('run')
+    .argument('<scenario>', 'catalogue name or scenario file')
+    .addOption(outage)
+    .option('--deployment <id>', 'run on this running deployment')
+    .option(
+      '--topology <file>',
+      'spin up a fresh deployment of this topology (default topologies/demo.yaml) and tear it down after',
+    )
+    .option('--report <dir>', 'write report.html, report.json and junit.xml there')
+    .addOption(json)
+    .description('run one drill; exit 0 passed, 1 failed, 2 errored, 3 aborted')
+    .action(
+      async (
+        name: string,
+        options: { outage: string; deployment?: string; topology?: string; report?: string; json?: boolean },
+      ) => {
+        const scenario = await badInput(loadScenario(name, scenarioDirs().catalogue));
+        const outageClass = await badInput(Promise.resolve().then(() => parseOutageClass(options.outage)));
+        const target = await resolveTarget(options);
+        const record = await withTemporal(async (client, settings) => {
+          if (target.deploymentId)
+            return drillOnDeployment(
+              client,
+              settings,
+              target.deploymentId,
+              scenario,
+              outageClass,
+              options.json ?? false,
+            );
+          const suite = await runSuite(
+            client,
+            settings,
+            { name: scenario.name, drills: [{ scenario, outage: outageClass }] },
+            target,
+            options.json ?? false,
+          );
+          return suite.drills[0]!;
+        });
+        const report = options.report
+          ? await reportFromStore(options.report, record.scenario, [record.runId])
+          : undefined;
+        if (options.json) out(JSON.stringify(drillJson(record, report)));
+        else {
+          printDrill(record);
+          if (report) out(`Report: ${report}`);
+        }
+        if (record.verdict !== 'passed') throw new CliFailure('', EXIT[record.verdict]);
+      },
+    );
+
+  drill
+    .command('abort')
+    .argument('<run>', 'drill run id')
+    .option('--reason <text>', 'why, for the record', 'aborted by an operator')
+    .description('abort a running drill: it heals at once and ends with verdict aborted')
+    .action(async (runId: string, options: { reason: string }) => {
+      const client = await connect(temporalSettings());
+      await client.workflow
+        .getHandle(`drill/${runId}`)
+        .signal(abortDrillSignal, { reason: options.reason })
+        .catch((error: Error) => {
+          throw new CliFailure(`no running drill ${runId}: ${error.message}`);
+        });
+      out(`Abort sent to drill ${runId}.`);
+    });
+
+  drill
+    .command('list')
+    .addOption(json)
+    .description('drill runs in the results store, newest first')
+    .action(async (options: { json?: boolean }) => {
+      const rows = await withResults((store) => store.list());
+      if (options.json) out(JSON.stringify(rows));
+      else
+        for (const r of rows)
+          out(`${r.runId.padEnd(48)} ${r.verdict.padEnd(8)} ${new Date(r.startedAt).toISOString()}`);
+    });
+
+  program
+    .command('report')
+    .argument('<run>', 'a drill run id, or a suite run id')
+    .option('--out <dir>', 'where to write report.html, report.json, junit.xml', '.')
+    .description('render the reports of a stored drill or suite run')
+    .action(async (run: string, options: { out: string }) => {
+      const single = await withResults((store) => store.drill(run));
+      const runIds = single ? [run] : await withResults((store) => store.suiteRuns(run));
+      if (runIds.length === 0) throw new CliFailure(`no drill or suite run "${run}" in the results store`, 2);
+      out(await reportFromStore(options.out, run, runIds));
+    });
+
+  const suite = program.command('suite').description('suites of drills: run, schedule');
+  suite
+    .command('run')
+    .argument('<name>', 'suite name (scenarios/suites) or file')
+    .option('--junit <file>', 'write the JUnit XML there')
+    .option('--report <dir>', 'write report.html, report.json and junit.xml there')
+    .option('--deployment <id>', 'run on this running deployment')
+    .option('--topology <file>', "spin up this topology instead of the suite's")
+    .addOption(json)
+    .description('run every drill of a suite; exit 0 only if every verdict passed')
+    .action(
+      async (
+        name: string,
+        options: { junit?: string; report?: string; deployment?: string; topology?: string; json?: boolean },
+      ) => {
+        const resolved: ResolvedSuite = await badInput(loadSuite(name, scenarioDirs()));
+        const target = await resolveTarget({
+          ...options,
+          ...(options.deployment ? {} : { topology: options.topology ?? resolved.topologyPath }),
+        });
+        const started = Date.now();
+        const record = await withTemporal((client, settings) =>
+          runSuite(client, settings, resolved, target, options.json ?? false),
+        );
+        const runIds = record.drills.map((d) => d.runId);
+        let html: string | undefined;
+        if (options.report) html = await reportFromStore(options.report, resolved.name, runIds);
+        if (options.junit) writeJunitFile(resolve(options.junit), record);
+        const counts = (v: Verdict) => record.drills.filter((d) => d.verdict === v).length;
+        if (options.json)
+          out(
+            JSON.stringify({
+              suite: resolved.name,
+              drills: record.drills.map((d) => drillJson(d)),
+              report: html,
+            }),
+          );
+        else {
+          for (const d of record.drills) printDrill(d);
+          out(
+            `\nSuite ${resolved.name}: ${counts('passed')} passed, ${counts('failed')} failed, ${counts('errored')} errored, ${counts('aborted')} aborted in ${Math.round((Date.now() - started) / 1000)} s`,
+          );
+          if (html) out(`Report: ${html}`);
+        }
+        const worst = record.drills.map((d) => EXIT[d.verdict]).reduce((a, b) => Math.max(a, b), 0);
+        if (worst !== 0) throw new CliFailure('', worst);
+      },
+    );
+
+  suite
+    .command('schedule')
+    .argument('<name>', 'suite name or file')
+    .requiredOption('--cron <expr>', 'cron expression, e.g. "0 3 * * *"')
+    .option('--topology <file>', "spin up this topology instead of the suite's")
+    .description('create (or replace) a Temporal Schedule that runs the suite on a fresh deployment')
+    .action(async (name: string, options: { cron: string; topology?: string }) => {
+      const resolved = await badInput(loadSuite(name, scenarioDirs()));
+      if (!/^(\S+\s+){4}\S+$/.test(options.cron.trim()) && !options.cron.startsWith('@'))
+        throw new CliFailure(
+          `--cron "${options.cron}" is not a cron expression (five fields, e.g. "0 3 * * *")`,
+          2,
+        );
+      const topology = await badInput(loadTopology(options.topology ?? resolved.topologyPath));
+      const client = await connect(temporalSettings());
+      const scheduleId = `suite-${resolved.name}`;
+      await client.schedule
+        .getHandle(scheduleId)
+        .delete()
+        .catch(() => undefined);
+      await client.schedule
+        .create({
+          scheduleId,
+          spec: { cronExpressions: [options.cron] },
+          policies: { overlap: ScheduleOverlapPolicy.SKIP },
+          action: {
+            type: 'startWorkflow',
+            workflowType: 'suiteWorkflow',
+            taskQueue: TASK_QUEUE,
+            workflowId: `suite/${resolved.name}-scheduled`,
+            args: [{ suite: resolved.name, drills: resolved.drills, topology }],
+          },
+        })
+        .catch((error: Error) => {
+          throw new CliFailure(`the schedule was refused: ${error.message}`, 2);
+        });
+      out(
+        `Schedule ${scheduleId}: suite ${resolved.name} at "${options.cron}" (skips a run while one is going).`,
+      );
+    });
+}

@@ -1,0 +1,159 @@
+/**
+ * The ca-compromise fault: every upstream server's active X.509 authority (HA servers each have their
+ * own, all in the shared bundle) declared compromised. Injecting rotates each server away from its
+ * authority and taints it, so agents and downstreams re-issue everything that chained to it; healing
+ * revokes it, once nothing depends on it any more.
+ */
+import type { Deployment } from './deployment.js';
+import {
+  bundleX509Authorities,
+  x509AuthorityStep,
+  x509AuthorityView,
+  type X509AuthorityView,
+} from './fault-authority.js';
+import { fetchWorkloadSvids, verifyingRoots } from './workload-fetch.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function describeState(state: X509AuthorityView): string {
+  const tainted = [...state.bundle].filter(([, t]) => t).map(([id]) => id);
+  return `active ${state.active ?? 'none'}, prepared ${state.prepared ?? 'none'}, old ${state.old ?? 'none'}, tainted in the bundle ${tainted.join(', ') || 'none'}`;
+}
+
+/**
+ * Rotates each upstream server away from its active authority and taints that, step by step, so a
+ * retry finishes what an earlier attempt began. `recorded` holds the authorities of an earlier
+ * attempt; otherwise the active ones are handed to `record` before anything changes, so that a
+ * retry, the heal and the watchdog all know which authorities are the bad ones.
+ */
+export async function compromiseAuthorities(
+  deployment: Deployment,
+  recorded: string[] | undefined,
+  record: (authorities: string[]) => void,
+): Promise<string> {
+  const sockets = (await deployment.identityStacks()).upstream.serverSockets;
+  let compromised = recorded;
+  if (!compromised) {
+    const states = await Promise.all(sockets.map((socket) => x509AuthorityView(socket)));
+    compromised = states.map((state, i) => {
+      if (!state.active) throw new Error(`upstream server ${i} has no active X.509 authority to compromise`);
+      return state.active;
+    });
+    record(compromised);
+  }
+  const done: string[] = [];
+  for (const [i, socket] of sockets.entries()) {
+    const bad = compromised[i]!;
+    let state = await x509AuthorityView(socket);
+    if (state.active === bad) {
+      const next = state.prepared ?? (await x509AuthorityStep(socket, 'Prepare'));
+      await x509AuthorityStep(socket, 'Activate', next);
+      state = await x509AuthorityView(socket);
+    }
+    if (state.old !== bad && !state.bundle.has(bad)) {
+      done.push(`server ${i}: ${bad} already revoked`);
+      continue;
+    }
+    if (state.old !== bad)
+      throw new Error(
+        `upstream server ${i}: X.509 authority ${bad} is neither active nor the old one (${describeState(state)})`,
+      );
+    if (!state.bundle.get(bad)) await x509AuthorityStep(socket, 'Taint', bad);
+    done.push(`server ${i}: ${bad} tainted, ${state.active} active`);
+  }
+  return `X.509 authorities declared compromised: ${done.join('; ')}`;
+}
+
+/** Whether every upstream server has rotated away from an authority now tainted in the bundle. */
+export async function compromiseSeen(deployment: Deployment): Promise<{ seen: boolean; detail: string }> {
+  const sockets = (await deployment.identityStacks()).upstream.serverSockets;
+  const problems: string[] = [];
+  const seen: string[] = [];
+  for (const [i, socket] of sockets.entries()) {
+    const state = await x509AuthorityView(socket);
+    if (!state.old || !state.bundle.get(state.old) || state.active === state.old)
+      problems.push(`upstream server ${i} has no tainted old authority (${describeState(state)})`);
+    else seen.push(`upstream server ${i}: ${state.old} tainted, ${state.active} active`);
+  }
+  return problems.length > 0
+    ? { seen: false, detail: problems.join('; ') }
+    : { seen: true, detail: seen.join('; ') };
+}
+
+/**
+ * Revokes the compromised authorities once every downstream has rotated away from them (a downstream
+ * marks an upstream root tainted in its own bundle only then) and every workload served holds an SVID
+ * that no longer chains to them, as an operator would: no server is left signing under a root about
+ * to vanish, and no workload loses its identity to the revocation itself. Nothing to do when the
+ * injection never got as far as rotating.
+ */
+export async function revokeCompromised(
+  deployment: Deployment,
+  compromised: string[] | undefined,
+  timeoutMs = 60_000,
+): Promise<string> {
+  if (!compromised) return 'no authority was declared compromised: nothing to revoke';
+  const { upstream, downstreams } = await deployment.identityStacks();
+  const toRevoke: { socket: string; authority: string }[] = [];
+  const notes: string[] = [];
+  for (const [i, socket] of upstream.serverSockets.entries()) {
+    const bad = compromised[i]!;
+    const state = await x509AuthorityView(socket);
+    if (state.active === bad)
+      notes.push(`server ${i}: ${bad} still active, the injection never rotated away from it`);
+    else if (!state.bundle.has(bad)) notes.push(`server ${i}: ${bad} already revoked`);
+    else if (state.old !== bad)
+      throw new Error(
+        `upstream server ${i}: X.509 authority ${bad} is in the bundle but not the old one (${describeState(state)})`,
+      );
+    else {
+      if (!state.bundle.get(bad)) await x509AuthorityStep(socket, 'Taint', bad);
+      toRevoke.push({ socket, authority: bad });
+    }
+  }
+  const bad = toRevoke.map((r) => r.authority);
+  const deadline = Date.now() + timeoutMs;
+  const waitUntil = async (what: () => Promise<string | undefined>) => {
+    for (let pending = await what(); pending; pending = await what()) {
+      if (Date.now() > deadline)
+        throw new Error(`${pending} after ${timeoutMs / 1000} s: not revoking ${bad.join(', ')} yet`);
+      await sleep(500);
+    }
+  };
+  for (const [name, stack] of Object.entries(downstreams))
+    await waitUntil(async () => {
+      const bundle = await bundleX509Authorities(stack.serverSocket).catch(() => undefined);
+      return bundle && bad.every((id) => bundle.get(id) !== false)
+        ? undefined
+        : `${name} has not rotated away from ${bad.join(', ')}`;
+    });
+  const slots = await deployment.workloads();
+  await waitUntil(async () => {
+    const still = (await fetchWorkloadSvids(slots))
+      .filter(({ svid }) => svid && verifyingRoots(svid).some((root) => bad.includes(root)))
+      .map(({ slot }) => slot.spiffeId);
+    return still.length > 0 ? `${still.join(', ')} still hold SVIDs under ${bad.join(', ')}` : undefined;
+  });
+  for (const { socket, authority } of toRevoke) {
+    await x509AuthorityStep(socket, 'Revoke', authority);
+    notes.push(`${authority} revoked`);
+  }
+  return `X.509 authorities: ${notes.join('; ')}`;
+}
+
+/** Whether no bundle of the deployment holds a tainted X.509 authority any more. */
+export async function bundlesClean(deployment: Deployment): Promise<{ clean: boolean; detail: string }> {
+  const { upstream, downstreams } = await deployment.identityStacks();
+  const problems: string[] = [];
+  for (const [name, stack] of [['upstream', upstream] as const, ...Object.entries(downstreams)]) {
+    const bundle = await bundleX509Authorities(stack.serverSocket).catch((error: Error) => {
+      problems.push(`${name}'s bundle cannot be read: ${error.message}`);
+      return undefined;
+    });
+    const tainted = [...(bundle ?? [])].filter(([, t]) => t).map(([id]) => id);
+    if (tainted.length > 0) problems.push(`${name}'s bundle still holds tainted ${tainted.join(', ')}`);
+  }
+  return problems.length > 0
+    ? { clean: false, detail: problems.join('; ') }
+    : { clean: true, detail: 'no tainted X.509 authority left in any bundle' };
+}

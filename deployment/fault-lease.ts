@@ -1,0 +1,180 @@
+/**
+ * A fault's lease: `<runDir>/faults/<runId>.json`, written before the fault is injected and renewed
+ * while a drill holds it. A fault whose lease has run out belongs to nobody, and the watchdog heals
+ * it; `<runId>.healed.json` then says so. Every change to a deployment's faults happens under one
+ * lock file, so a drill and the watchdog never act on the same processes at once.
+ */
+import {
+  existsSync,
+  linkSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { faultSpecSchema } from './fault-spec.js';
+
+const leaseSchema = z.object({
+  spec: faultSpecSchema,
+  /** Epoch ms after which the fault is the watchdog's to heal. */
+  leaseUntil: z.number(),
+  /** Epoch ms of the first injection attempt (the lease is written before acting). */
+  injectedAt: z.number(),
+  /** ca-compromise: each upstream server's authority declared compromised, recorded before rotating away. */
+  authorities: z.array(z.string()).optional(),
+});
+export type FaultLease = z.output<typeof leaseSchema>;
+
+const healedSchema = z.object({
+  by: z.literal('watchdog'),
+  at: z.number(),
+  detail: z.string(),
+});
+export type HealedRecord = z.output<typeof healedSchema>;
+
+const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+const HEALED_SUFFIX = '.healed.json';
+
+export function validateRunId(runId: string): string {
+  if (!RUN_ID.test(runId))
+    throw new Error(
+      `invalid run id "${runId}": letters, digits, dots, dashes and underscores, at most 128 characters`,
+    );
+  return runId;
+}
+
+export function faultsDir(runDir: string): string {
+  return join(runDir, 'faults');
+}
+
+const leasePath = (runDir: string, runId: string) => join(faultsDir(runDir), `${validateRunId(runId)}.json`);
+const healedPath = (runDir: string, runId: string) =>
+  join(faultsDir(runDir), `${validateRunId(runId)}${HEALED_SUFFIX}`);
+
+/** Replaces a file whole: a reader never sees half of it, even if this process dies mid-write. */
+function writeAtomically(path: string, value: unknown): void {
+  const temp = `${path}.${process.pid}.tmp`;
+  writeFileSync(temp, `${JSON.stringify(value, null, 2)}\n`);
+  renameSync(temp, path);
+}
+
+function readJson<T>(path: string, schema: z.ZodType<T>): T | undefined {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  const parsed = schema.safeParse(JSON.parse(text));
+  if (!parsed.success)
+    throw new Error(`${path} is not a fault record this version understands: ${parsed.error.message}`);
+  return parsed.data;
+}
+
+export function readLease(runDir: string, runId: string): FaultLease | undefined {
+  return readJson(leasePath(runDir, runId), leaseSchema);
+}
+
+export function writeLease(runDir: string, runId: string, lease: FaultLease): void {
+  mkdirSync(faultsDir(runDir), { recursive: true });
+  writeAtomically(leasePath(runDir, runId), lease);
+}
+
+export function removeLease(runDir: string, runId: string): void {
+  rmSync(leasePath(runDir, runId), { force: true });
+}
+
+/** Every lease of the deployment, expired ones included. */
+export function listLeases(runDir: string): { runId: string; lease: FaultLease }[] {
+  const dir = faultsDir(runDir);
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.json') && !f.endsWith(HEALED_SUFFIX))
+    .map((f) => f.slice(0, -'.json'.length))
+    .filter((runId) => RUN_ID.test(runId))
+    .flatMap((runId) => {
+      const lease = readLease(runDir, runId);
+      return lease ? [{ runId, lease }] : [];
+    });
+}
+
+export function readHealed(runDir: string, runId: string): HealedRecord | undefined {
+  return readJson(healedPath(runDir, runId), healedSchema);
+}
+
+export function writeHealed(runDir: string, runId: string, record: HealedRecord): void {
+  mkdirSync(faultsDir(runDir), { recursive: true });
+  writeAtomically(healedPath(runDir, runId), record);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: the pid exists but belongs to someone else, which still means it is alive.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The pid in a lock file; 0 when unreadable, undefined when the lock was released meanwhile. */
+function readHolder(lock: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(lock, 'utf8').trim());
+    return Number.isInteger(pid) ? pid : 0;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+/**
+ * Runs `fn` holding the deployment's fault lock. The lock file names its holder's pid; a lock whose
+ * holder died (a worker killed mid-heal) is taken over rather than waited on for ever.
+ */
+export async function withFaultLock<T>(
+  runDir: string,
+  fn: () => Promise<T>,
+  timeoutMs = 180_000,
+): Promise<T> {
+  const dir = faultsDir(runDir);
+  mkdirSync(dir, { recursive: true });
+  const lock = join(dir, '.lock');
+  // Written whole first, then linked into place: link fails if the lock exists, so taking it is atomic.
+  const mine = join(dir, `.lock.${process.pid}.${Math.random().toString(36).slice(2)}`);
+  writeFileSync(mine, `${process.pid}\n`);
+  const deadline = Date.now() + timeoutMs;
+  try {
+    for (;;) {
+      try {
+        linkSync(mine, lock);
+        break;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      }
+      const holder = readHolder(lock);
+      if (holder === undefined) continue;
+      if (holder > 0 && !alive(holder)) {
+        rmSync(lock, { force: true });
+        continue;
+      }
+      if (Date.now() > deadline)
+        throw new Error(
+          `the fault lock ${lock} has been held by pid ${holder} for over ${timeoutMs / 1000} s`,
+        );
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    rmSync(mine, { force: true });
+  }
+  try {
+    return await fn();
+  } finally {
+    rmSync(lock, { force: true });
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * Writes a suite's three reports side by side: report.html for people, report.json for machines,
+ * junit.xml for CI. Each file is written whole under a temporary name and renamed into place, so a
+ * reader never sees half a report.
+ */
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { ProbeSample, SuiteRecord } from '../scenarios/drill-record.js';
+import { renderHtmlReport } from './html-report.js';
+import { renderJsonReport } from './json-report.js';
+import { renderJunitReport } from './junit-report.js';
+
+export interface ReportPaths {
+  html: string;
+  json: string;
+  junit: string;
+}
+
+function writeWhole(path: string, content: string): void {
+  const partial = `${path}.partial`;
+  writeFileSync(partial, content);
+  renameSync(partial, path);
+}
+
+/** Writes the JUnit report alone at `path` (a CI's `--junit FILE`), creating its folder; returns the path. */
+export function writeJunitFile(path: string, suite: SuiteRecord): string {
+  mkdirSync(dirname(path), { recursive: true });
+  writeWhole(path, renderJunitReport(suite));
+  return path;
+}
+
+/** Renders the reports into `dir` (created if missing) and returns their paths. `samples` are keyed by run id. */
+export function writeReport(
+  dir: string,
+  suite: SuiteRecord,
+  samples: Record<string, ProbeSample[]>,
+): ReportPaths {
+  mkdirSync(dir, { recursive: true });
+  const paths = {
+    html: join(dir, 'report.html'),
+    json: join(dir, 'report.json'),
+    junit: join(dir, 'junit.xml'),
+  };
+  writeWhole(paths.html, renderHtmlReport(suite, samples));
+  writeWhole(paths.json, renderJsonReport(suite, samples));
+  writeWhole(paths.junit, renderJunitReport(suite));
+  return paths;
+}

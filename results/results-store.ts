@@ -1,0 +1,181 @@
+/**
+ * Where drill runs, their probe samples and verdicts are kept: PostgreSQL when
+ * SPIRE_DRILL_RESULTS_URL names one, else an embedded PGlite directory next to the run directories.
+ * PGlite serves one process at a time, so every use opens, works and closes under a lock file: the
+ * worker writes while the CLI may read.
+ */
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { deploymentsHome } from '../deployment/deployment.js';
+import { openPglite } from '../identity-core/datastore/pglite-client.js';
+import { openPostgres } from '../identity-core/datastore/postgres-client.js';
+import type { SqlClient } from '../identity-core/datastore/sql-client.js';
+import type { DrillRecord, ProbeSample } from '../scenarios/drill-record.js';
+
+const SCHEMA = [
+  `CREATE TABLE IF NOT EXISTS drill_runs (
+     run_id TEXT PRIMARY KEY,
+     suite TEXT,
+     scenario TEXT NOT NULL,
+     outage TEXT NOT NULL,
+     verdict TEXT NOT NULL,
+     started_at BIGINT NOT NULL,
+     record JSONB NOT NULL)`,
+  `CREATE TABLE IF NOT EXISTS drill_samples (
+     run_id TEXT NOT NULL,
+     seq INTEGER NOT NULL,
+     sample JSONB NOT NULL,
+     PRIMARY KEY (run_id, seq))`,
+];
+
+export function resultsLocation(): { url: string } | { directory: string } {
+  const url = process.env.SPIRE_DRILL_RESULTS_URL;
+  if (url) {
+    if (!/^postgres(ql)?:\/\//.test(url))
+      throw new Error(`SPIRE_DRILL_RESULTS_URL must be a postgres:// URL, not "${url}"`);
+    return { url };
+  }
+  return { directory: join(deploymentsHome(), '.results') };
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A lock directory holding the owner's pid; a lock whose owner died is taken over. */
+async function withLock<T>(directory: string, fn: () => Promise<T>): Promise<T> {
+  const lock = `${directory}.lock`;
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      writeFileSync(join(lock, 'pid'), String(process.pid));
+      break;
+    } catch {
+      let owner = NaN;
+      try {
+        owner = Number(readFileSync(join(lock, 'pid'), 'utf8'));
+      } catch {
+        // being created or removed right now
+      }
+      if (Number.isInteger(owner) && !alive(owner)) rmSync(lock, { recursive: true, force: true });
+      else if (Date.now() > deadline) throw new Error(`the results store ${directory} stays locked`);
+      else await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+/** Opens the store, runs `fn`, closes it. */
+export async function withResults<T>(fn: (store: ResultsStore) => Promise<T>): Promise<T> {
+  const where = resultsLocation();
+  const run = async (sql: SqlClient) => {
+    try {
+      for (const statement of SCHEMA) await sql.query(statement);
+      return await fn(new ResultsStore(sql));
+    } finally {
+      await sql.close();
+    }
+  };
+  if ('url' in where) return run(openPostgres(where.url));
+  mkdirSync(join(where.directory, '..'), { recursive: true });
+  return withLock(where.directory, async () => run(await openPglite(where.directory)));
+}
+
+export interface DrillSummary {
+  runId: string;
+  suite: string | null;
+  scenario: string;
+  outage: string;
+  verdict: string;
+  startedAt: number;
+}
+
+export class ResultsStore {
+  constructor(private readonly sql: SqlClient) {}
+
+  /** Stores (or replaces, on a retried activity) a run and its samples in one transaction. */
+  async saveDrill(record: DrillRecord, samples: ProbeSample[], suite?: string): Promise<void> {
+    await this.sql.transaction(async (tx) => {
+      await tx.query('DELETE FROM drill_samples WHERE run_id = $1', [record.runId]);
+      await tx.query(
+        `INSERT INTO drill_runs (run_id, suite, scenario, outage, verdict, started_at, record)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (run_id) DO UPDATE SET suite = EXCLUDED.suite, verdict = EXCLUDED.verdict, record = EXCLUDED.record`,
+        [
+          record.runId,
+          suite ?? null,
+          record.scenario,
+          record.outage,
+          record.verdict,
+          record.startedAt,
+          JSON.stringify(record),
+        ],
+      );
+      const batch = 500;
+      for (let i = 0; i < samples.length; i += batch) {
+        const chunk = samples.slice(i, i + batch);
+        const values = chunk.map((_, j) => `($1, $${2 * j + 2}, $${2 * j + 3})`).join(', ');
+        await tx.query(`INSERT INTO drill_samples (run_id, seq, sample) VALUES ${values}`, [
+          record.runId,
+          ...chunk.flatMap((sample, j) => [i + j, JSON.stringify(sample)]),
+        ]);
+      }
+    });
+  }
+
+  async drill(runId: string): Promise<{ record: DrillRecord; samples: ProbeSample[] } | undefined> {
+    const rows = await this.sql.query<{ record: DrillRecord | string }>(
+      'SELECT record FROM drill_runs WHERE run_id = $1',
+      [runId],
+    );
+    if (rows.length === 0) return undefined;
+    const samples = await this.sql.query<{ sample: ProbeSample | string }>(
+      'SELECT sample FROM drill_samples WHERE run_id = $1 ORDER BY seq',
+      [runId],
+    );
+    const decode = <T>(value: T | string): T =>
+      typeof value === 'string' ? (JSON.parse(value) as T) : value;
+    return { record: decode(rows[0]!.record), samples: samples.map((r) => decode(r.sample)) };
+  }
+
+  /** Run ids of a suite run, in start order. */
+  async suiteRuns(suite: string): Promise<string[]> {
+    const rows = await this.sql.query<{ run_id: string }>(
+      'SELECT run_id FROM drill_runs WHERE suite = $1 ORDER BY started_at',
+      [suite],
+    );
+    return rows.map((r) => r.run_id);
+  }
+
+  async list(limit = 50): Promise<DrillSummary[]> {
+    const rows = await this.sql.query<{
+      run_id: string;
+      suite: string | null;
+      scenario: string;
+      outage: string;
+      verdict: string;
+      started_at: string | number;
+    }>(
+      'SELECT run_id, suite, scenario, outage, verdict, started_at FROM drill_runs ORDER BY started_at DESC LIMIT $1',
+      [limit],
+    );
+    return rows.map((r) => ({
+      runId: r.run_id,
+      suite: r.suite,
+      scenario: r.scenario,
+      outage: r.outage,
+      verdict: r.verdict,
+      startedAt: Number(r.started_at),
+    }));
+  }
+}

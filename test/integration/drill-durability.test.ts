@@ -1,0 +1,168 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, openSync } from 'node:fs';
+import { join } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Deployment } from '../../deployment/deployment.js';
+import { freePort, portAcceptsConnections } from '../../deployment/free-port.js';
+import { loadTopology } from '../../deployment/topology.js';
+import { loadScenario } from '../../scenarios/scenario.js';
+import { startDevServer, type DevServer } from '../../workers/dev-server.js';
+import { statusQuery, teardownUpdate, type deploymentWorkflow } from '../../workflows/deployment-workflow.js';
+import { abortDrillSignal, drillStatusQuery, type drillWorkflow } from '../../workflows/drill-workflow.js';
+import { TASK_QUEUE } from '../../workflows/search-attributes.js';
+import { makeRunDir } from '../support/run-dir.js';
+import { waitFor } from '../support/waits.js';
+import { pinnedTool, repoRoot } from '../support/tools.js';
+
+/**
+ * A drill survives its worker: SIGKILLed mid-hold and replaced, the drill still heals and reaches a
+ * verdict; SIGKILLed and never replaced, the fault's lease lapses and the deployment's watchdog heals
+ * it. An operator abort heals at once and ends the drill `aborted`.
+ */
+const temporal = pinnedTool('temporal');
+if (temporal.missing) console.warn(temporal.missing);
+const isRoot = process.getuid?.() === 0;
+if (!isRoot) console.warn('skipping: downstream servers run under their own group id, which needs root');
+
+describe.skipIf(!!temporal.missing || !isRoot)('drills survive a dead worker', () => {
+  const run = makeRunDir('sddr-');
+  const home = join(run.dir, 'deployments');
+  process.env.SPIRE_DRILL_HOME = home;
+  const id = `dr-${process.pid}`;
+  let server: DevServer;
+  let client: Client;
+  let worker: ChildProcess | undefined;
+  let workers = 0;
+
+  const startWorker = () => {
+    const log = openSync(join(run.dir, `worker-${++workers}.log`), 'a');
+    worker = spawn(process.execPath, [join(repoRoot, 'bin', 'spire-drill.js'), 'worker'], {
+      env: { ...process.env, TEMPORAL_ADDRESS: server.address, SPIRE_DRILL_HOME: home },
+      stdio: ['ignore', log, log],
+    });
+  };
+  const killWorker = async () => {
+    const dying = worker!;
+    const gone = new Promise((r) => dying.once('exit', r));
+    dying.kill('SIGKILL');
+    await gone;
+    worker = undefined;
+  };
+  const startDrill = async (runId: string, outage: 'short' | 'long') => {
+    const scenario = await loadScenario('lb-down', join(repoRoot, 'scenarios', 'catalogue'));
+    return client.workflow.start<typeof drillWorkflow>('drillWorkflow', {
+      taskQueue: TASK_QUEUE,
+      workflowId: `drill/${runId}`,
+      args: [{ runId, deploymentId: id, scenario, outage }],
+    });
+  };
+  const whenHolding = async (runId: string) =>
+    waitFor(
+      `drill ${runId} to hold its fault`,
+      async () =>
+        (await client.workflow.getHandle(`drill/${runId}`).query(drillStatusQuery)).phase === 'holding' ||
+        undefined,
+      120_000,
+    );
+  const balancerPort = async () => (await Deployment.open(id)).plan.upstream.agentFacing;
+
+  beforeAll(async () => {
+    server = await startDevServer({
+      port: await freePort(),
+      uiPort: await freePort(),
+      dbFile: join(run.dir, 'temporal.db'),
+      logFile: join(run.dir, 'temporal.log'),
+      headless: true,
+    });
+    client = new Client({ connection: await Connection.connect({ address: server.address }) });
+    startWorker();
+    const topology = await loadTopology(join(repoRoot, 'topologies', 'demo.yaml'));
+    const handle = await client.workflow.start<typeof deploymentWorkflow>('deploymentWorkflow', {
+      taskQueue: TASK_QUEUE,
+      workflowId: `deployment/${id}`,
+      args: [{ deploymentId: id, topology }],
+    });
+    await waitFor(
+      'the deployment to be ready',
+      async () => (await handle.query(statusQuery)).phase === 'ready' || undefined,
+      180_000,
+    );
+  }, 240_000);
+
+  afterAll(async () => {
+    if (!worker) startWorker();
+    await client.workflow
+      .getHandle<typeof deploymentWorkflow>(`deployment/${id}`)
+      .executeUpdate(teardownUpdate, { args: [{}] })
+      .catch(() => undefined);
+    await killWorker().catch(() => undefined);
+    const deployment = await Deployment.open(id).catch(() => undefined);
+    await deployment?.stopAll().catch(() => undefined);
+    await deployment?.removeData().catch(() => undefined);
+    await client?.connection.close();
+    await server?.stop();
+    run.remove();
+  }, 120_000);
+
+  it('heals and reaches a verdict when its worker is SIGKILLed mid-hold and a new one starts', async () => {
+    const runId = `killed-${process.pid}`;
+    const handle = await startDrill(runId, 'long');
+    await whenHolding(runId);
+    await killWorker();
+    expect(await portAcceptsConnections(await balancerPort())).toBe(false);
+    await new Promise((r) => setTimeout(r, 3000));
+    startWorker();
+    const record = await handle.result();
+    expect(record.injections.map((i) => `${i.action} ${i.state}`)).toEqual([
+      'inject started',
+      'inject done',
+      'heal started',
+      'heal done',
+    ]);
+    expect(record.verdict, `${record.reason}\n${JSON.stringify(record.expectations, null, 1)}`).toBe(
+      'passed',
+    );
+    expect(record.workloads.some((w) => w.predicted.loss === 'always')).toBe(true);
+    expect(await portAcceptsConnections(await balancerPort())).toBe(true);
+  }, 300_000);
+
+  it('leaves no fault behind when its worker dies and never returns: the watchdog heals it', async () => {
+    const runId = `orphan-${process.pid}`;
+    const handle = await startDrill(runId, 'long');
+    await whenHolding(runId);
+    await killWorker();
+    const killedAt = Date.now();
+    const port = await balancerPort();
+    expect(await portAcceptsConnections(port)).toBe(false);
+    await waitFor(
+      'the watchdog to heal the balancer',
+      async () => (await portAcceptsConnections(port)) || undefined,
+      60_000,
+    );
+    const healedAfter = Date.now() - killedAt;
+    const runDir = (await Deployment.open(id)).plan.runDir;
+    expect(existsSync(join(runDir, 'faults', `${runId}.healed.json`))).toBe(true);
+    expect(existsSync(join(runDir, 'faults', `${runId}.json`))).toBe(false);
+    // Healed by the lease running out, not by the dead worker: no sooner than a few seconds.
+    expect(healedAfter).toBeGreaterThan(2000);
+    // A worker that comes back later finds the fault healed and concludes the drill with that finding.
+    startWorker();
+    const record = await handle.result();
+    expect(record.findings.join('\n')).toMatch(/watchdog/);
+    expect(record.injections.at(-1)!.state).toBe('done');
+  }, 300_000);
+
+  it('heals at once and ends aborted when an operator aborts', async () => {
+    if (!worker) startWorker();
+    const runId = `aborted-${process.pid}`;
+    const handle = await startDrill(runId, 'long');
+    await whenHolding(runId);
+    await handle.signal(abortDrillSignal, { reason: 'test abort' });
+    const record = await handle.result();
+    expect(record.verdict).toBe('aborted');
+    expect(record.reason).toMatch(/test abort/);
+    expect(record.fault!.end - record.fault!.start).toBeLessThan(30_000);
+    expect(await portAcceptsConnections(await balancerPort())).toBe(true);
+  }, 300_000);
+});

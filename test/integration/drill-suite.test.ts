@@ -1,0 +1,136 @@
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { XMLParser } from 'fast-xml-parser';
+import { afterAll, describe, expect, it } from 'vitest';
+import { makeRunDir } from '../support/run-dir.js';
+import { pinnedTool, repoRoot } from '../support/tools.js';
+
+/**
+ * The catalogue against the TTL model, end to end through the CLI as CI runs it:
+ * `spire-drill suite run ci --junit … --report …` runs every scenario at short and long on a fresh
+ * demo deployment (its own dev server and worker), and every verdict must be `passed`; then a
+ * scenario with a deliberately wrong expectation must fail, with the evidence in its JSON.
+ */
+const temporal = pinnedTool('temporal');
+if (temporal.missing) console.warn(temporal.missing);
+const isRoot = process.getuid?.() === 0;
+if (!isRoot) console.warn('skipping: downstream servers run under their own group id, which needs root');
+
+interface DrillJson {
+  runId: string;
+  verdict: string;
+  reason: string;
+  scenario: string;
+  outage: string;
+  workloads: {
+    spiffeId: string;
+    group: string;
+    predicted: { loss: string; lossAt?: number; recoveredBy?: { latest: number } };
+    observed: { lostIdentity: boolean; gaps: { start: number; end: number }[] };
+  }[];
+  expectations: { name: string; met: boolean; evidence: string[] }[];
+}
+
+function cli(
+  args: string[],
+  home: string,
+  timeoutMs: number,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [join(repoRoot, 'bin', 'spire-drill.js'), ...args], {
+      env: { ...process.env, SPIRE_DRILL_HOME: home, TEMPORAL_ADDRESS: '' },
+      cwd: join(home, '..'),
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGTERM'), timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
+  });
+}
+
+describe.skipIf(!!temporal.missing || !isRoot)('the drill catalogue on the demo topology', () => {
+  const run = makeRunDir('sdsu-');
+  const home = join(run.dir, 'deployments');
+  afterAll(() => run.remove());
+
+  it(
+    'passes `suite run ci` (every scenario at short and long) within 20 minutes, with JUnit and HTML',
+    async () => {
+      const junit = join(run.dir, 'out.xml');
+      const out = join(run.dir, 'out');
+      const started = Date.now();
+      const result = await cli(
+        ['suite', 'run', 'ci', '--junit', junit, '--report', out, '--json'],
+        home,
+        20 * 60_000,
+      );
+      const minutes = (Date.now() - started) / 60_000;
+      const report = JSON.parse(result.stdout.trim().split('\n').at(-1) ?? '{}') as { drills?: DrillJson[] };
+      const drills = report.drills ?? [];
+      const summary = drills.map((d) => `${d.scenario} ${d.outage}: ${d.verdict} — ${d.reason}`).join('\n');
+      expect(result.code, `exit ${result.code}\n${summary}\n${result.stderr.slice(-3000)}`).toBe(0);
+      expect(minutes).toBeLessThan(20);
+
+      const scenarios = new Set(drills.map((d) => d.scenario));
+      expect([...scenarios].sort()).toEqual(
+        [
+          'agent-down',
+          'ca-compromise',
+          'db-down',
+          'lb-down',
+          'server-loss',
+          'servers-down',
+          'upstream-outage',
+        ].sort(),
+      );
+      expect(drills).toHaveLength(scenarios.size * 2);
+      for (const d of drills) expect(d.verdict, `${d.scenario} ${d.outage}: ${d.reason}`).toBe('passed');
+
+      // lb-down short: nobody loses identity. lb-down long: the upstream's workloads do, as predicted, and recover.
+      const lbShort = drills.find((d) => d.scenario === 'lb-down' && d.outage === 'short')!;
+      expect(lbShort.workloads.every((w) => !w.observed.lostIdentity)).toBe(true);
+      const lbLong = drills.find((d) => d.scenario === 'lb-down' && d.outage === 'long')!;
+      const predictedLoss = lbLong.workloads.filter((w) => w.predicted.loss === 'always');
+      expect(predictedLoss.length).toBeGreaterThan(0);
+      for (const w of predictedLoss) {
+        expect(w.observed.lostIdentity, w.spiffeId).toBe(true);
+        expect(w.observed.gaps.at(-1)!.end).toBeLessThan(Infinity);
+      }
+      expect(
+        lbLong.workloads.filter((w) => w.group !== 'upstream').every((w) => !w.observed.lostIdentity),
+      ).toBe(true);
+
+      const parsed = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '' }).parse(
+        readFileSync(junit, 'utf8'),
+      ) as { testsuites?: { testsuite: Record<string, unknown> }; testsuite?: Record<string, unknown> };
+      const suite = (parsed.testsuites?.testsuite ?? parsed.testsuite)!;
+      expect(Number(suite.tests)).toBe(drills.length);
+      expect(Number(suite.failures)).toBe(0);
+      expect(Number(suite.errors)).toBe(0);
+      expect(existsSync(join(out, 'report.html'))).toBe(true);
+      expect(readFileSync(join(out, 'report.html'), 'utf8')).toContain('lb-down');
+    },
+    21 * 60_000,
+  );
+
+  it(
+    'fails a drill whose expectation is wrong, with the evidence',
+    async () => {
+      const scenario = join(repoRoot, 'test', 'fixtures', 'scenarios', 'wrong-expectation.yaml');
+      const result = await cli(['drill', 'run', scenario, '--outage', 'long', '--json'], home, 8 * 60_000);
+      expect(result.code, result.stderr.slice(-3000)).toBe(1);
+      const drill = JSON.parse(result.stdout.trim().split('\n').at(-1)!) as DrillJson;
+      expect(drill.verdict).toBe('failed');
+      const missed = drill.expectations.filter((e) => !e.met);
+      expect(missed.map((e) => e.name)).toEqual(['no workload loses its identity']);
+      expect(missed[0]!.evidence.join('\n')).toMatch(/no valid SVID for \d+\.\d s \(model: always loss\)/);
+    },
+    9 * 60_000,
+  );
+});
