@@ -177,6 +177,8 @@ export const drillActivities = {
   async steadyState(input: {
     deploymentId: string;
     seconds: number;
+    /** The window may not start before this (after a recovery: steady again, not steady in the past). */
+    notBefore?: number;
     timeoutMs?: number;
   }): Promise<{ ok: boolean; window: TimeWindow; detail: string }> {
     const deployment = await Deployment.open(input.deploymentId);
@@ -185,7 +187,10 @@ export const drillActivities = {
     for (;;) {
       const end = Date.now();
       const window = { start: end - input.seconds * 1000, end };
-      const problems = steadyProblems(readSamples(deployment, window.start - HOUR), workloads, window);
+      const early = input.notBefore !== undefined && window.start < input.notBefore;
+      const problems = early
+        ? [`steady state is measured from ${new Date(input.notBefore!).toISOString()} on`]
+        : steadyProblems(readSamples(deployment, window.start - HOUR), workloads, window);
       Context.current().heartbeat(problems[0] ?? 'steady');
       if (problems.length === 0)
         return { ok: true, window, detail: `${workloads.length} workload(s) steady` };

@@ -1,5 +1,15 @@
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import pg from 'pg';
 import type { DatabaseChoice } from './identity-configs.js';
 import { IdentityStack } from './identity-stack.js';
@@ -35,8 +45,11 @@ export interface DeploymentPlan {
   >;
   /** PostgreSQL databases this deployment created, dropped at teardown. */
   createdDatabases: { adminUrl: string; name: string }[];
-  /** `datastore: managed`: the deployment's own PostgreSQL (in `<runDir>/postgres`) and its databases. */
-  postgres?: { port: number; databases: string[] };
+  /**
+   * `datastore: managed`: the deployment's own PostgreSQL and its databases; its data lives in
+   * `<runDir>/postgres`, or in `dir` when the run directory is out of the postgres user's reach.
+   */
+  postgres?: { port: number; databases: string[]; dir?: string };
 }
 
 export interface WorkloadSlot {
@@ -77,6 +90,21 @@ async function createDatabase(adminUrl: string, name: string): Promise<string> {
   return url.toString();
 }
 
+/**
+ * Whether every directory above `dir` lets other users through: PostgreSQL runs as its own user and
+ * cannot reach a data directory under, say, a 0700 home directory.
+ */
+function reachableByOthers(dir: string): boolean {
+  for (let d = dirname(resolve(dir)); ; d = dirname(d)) {
+    try {
+      if ((statSync(d).mode & 0o001) === 0) return false;
+    } catch {
+      // not created yet: created by us with the default mode
+    }
+    if (d === dirname(d)) return true;
+  }
+}
+
 export class Deployment {
   private stacks: { upstream: IdentityStack; downstreams: Record<string, IdentityStack> } | undefined;
   private postgresInstance: PostgresInstance | undefined;
@@ -96,7 +124,16 @@ export class Deployment {
     if (store === 'managed') await findPostgresBinDir();
     mkdirSync(runDir, { recursive: true });
     const createdDatabases: DeploymentPlan['createdDatabases'] = [];
-    const managed = store === 'managed' ? { port: await freePort(), databases: [] as string[] } : undefined;
+    const managed =
+      store === 'managed'
+        ? {
+            port: await freePort(),
+            databases: [] as string[],
+            ...(reachableByOthers(runDir)
+              ? {}
+              : { dir: mkdtempSync(join(tmpdir(), `spire-drill-pg-${id}-`)) }),
+          }
+        : undefined;
     const database = async (group: string): Promise<DatabaseChoice> => {
       if (store === 'embedded') return { type: 'pglite', directory: join(runDir, group, 'datastore') };
       if (store === 'managed') {
@@ -282,7 +319,7 @@ export class Deployment {
   postgres(): PostgresInstance | undefined {
     if (!this.plan.postgres) return undefined;
     this.postgresInstance ??= new PostgresInstance({
-      dir: join(this.plan.runDir, 'postgres'),
+      dir: this.plan.postgres.dir ?? join(this.plan.runDir, 'postgres'),
       port: this.plan.postgres.port,
     });
     return this.postgresInstance;
@@ -318,6 +355,7 @@ export class Deployment {
         await client.end();
       }
     }
+    if (this.plan.postgres?.dir) rmSync(this.plan.postgres.dir, { recursive: true, force: true });
     rmSync(this.plan.runDir, { recursive: true, force: true });
   }
 

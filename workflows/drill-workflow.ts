@@ -208,7 +208,11 @@ export async function drillWorkflow(input: DrillInput): Promise<DrillRecord> {
           runId,
           before: windows.fault.start,
         });
-      const after = await drillWaits.steadyState({ deploymentId: id, seconds: scenario.steady });
+      const after = await drillWaits.steadyState({
+        deploymentId: id,
+        seconds: scenario.steady,
+        notBefore: recovery.at,
+      });
       windows.recovery.end = after.window.end;
       if (!after.ok) step(`no steady state after recovery: ${after.detail}`);
     } catch (error) {

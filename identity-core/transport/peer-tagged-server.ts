@@ -137,10 +137,13 @@ export class PeerTaggedServer {
 
   /** Stops accepting, closes every connection, and shuts the gRPC server down. */
   async close(): Promise<void> {
-    await Promise.all(
+    // A listener's close callback waits for its connections to end: destroy them first, or open
+    // Workload API streams would hold the process up until it is killed.
+    const closed = Promise.all(
       this.listeners.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))),
     );
     for (const socket of this.sockets) socket.destroy();
+    await closed;
     this.injector.destroy();
     await new Promise<void>((resolve) => this.grpcServer.tryShutdown(() => resolve()));
     this.grpcServer.forceShutdown();
