@@ -148,6 +148,7 @@ function drillJson(record: DrillRecord, report?: string) {
       },
     })),
     expectations: record.expectations,
+    injections: record.injections,
     findings: record.findings,
     ...(report ? { report } : {}),
   };

@@ -113,8 +113,9 @@ export class ScenarioError extends Error {
   constructor(
     readonly source: string,
     readonly issues: string[],
+    what: 'scenario' | 'suite' = 'scenario',
   ) {
-    super(`${source}: invalid scenario:\n${issues.map((i) => `  - ${i}`).join('\n')}`);
+    super(`${source}: invalid ${what}:\n${issues.map((i) => `  - ${i}`).join('\n')}`);
     this.name = 'ScenarioError';
   }
 }

@@ -46,19 +46,24 @@ export async function loadSuite(
       ? nameOrPath
       : join(dirs.suites, `${nameOrPath}.yaml`);
   const text = await readFile(path, 'utf8').catch(async () => {
-    throw new ScenarioError(path, [`no such suite: known are ${(await suiteNames(dirs.suites)).join(', ')}`]);
+    throw new ScenarioError(
+      path,
+      [`no such suite: known are ${(await suiteNames(dirs.suites)).join(', ')}`],
+      'suite',
+    );
   });
   let document: unknown;
   try {
     document = parseYaml(text);
   } catch (error) {
-    throw new ScenarioError(path, [`not valid YAML: ${(error as Error).message.split('\n')[0]}`]);
+    throw new ScenarioError(path, [`not valid YAML: ${(error as Error).message.split('\n')[0]}`], 'suite');
   }
   const parsed = suiteSchema.safeParse(document);
   if (!parsed.success)
     throw new ScenarioError(
       path,
       parsed.error.issues.map((i) => `${i.path.length > 0 ? i.path.join('.') : '(top level)'}: ${i.message}`),
+      'suite',
     );
   const suite = parsed.data;
   const names = suite.scenarios === 'all' ? [...(await catalogue(dirs.catalogue)).keys()] : suite.scenarios;

@@ -164,5 +164,44 @@ describe.skipIf(!!temporal.missing || !isRoot)('drills survive a dead worker', (
     expect(record.reason).toMatch(/test abort/);
     expect(record.fault!.end - record.fault!.start).toBeLessThan(30_000);
     expect(await portAcceptsConnections(await balancerPort())).toBe(true);
+    // The Web UI finds it by its search attributes.
+    const found = await waitFor(
+      'the aborted drill in visibility',
+      async () => {
+        for await (const info of client.workflow.list({
+          query: `Scenario='lb-down' AND OutageClass='long' AND Verdict='aborted' AND DeploymentId='${id}'`,
+        }))
+          if (info.workflowId === `drill/${runId}`) return info;
+        return undefined;
+      },
+      30_000,
+    );
+    expect(found.status.name).toBe('COMPLETED');
   }, 300_000);
+
+  it('creates a Temporal Schedule for a suite from the CLI, and refuses a bad cron', async () => {
+    const cli = (args: string[]) =>
+      new Promise<{ code: number; out: string }>((resolve) => {
+        const child = spawn(process.execPath, [join(repoRoot, 'bin', 'spire-drill.js'), ...args], {
+          env: { ...process.env, TEMPORAL_ADDRESS: server.address, SPIRE_DRILL_HOME: home },
+        });
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+        child.on('exit', (code) => resolve({ code: code ?? -1, out }));
+      });
+    const made = await cli(['suite', 'schedule', 'ci', '--cron', '0 3 * * *']);
+    expect(made.code, made.out).toBe(0);
+    const schedule = client.schedule.getHandle('suite-ci');
+    const description = await schedule.describe();
+    expect(description.action.type).toBe('startWorkflow');
+    expect(description.action.type === 'startWorkflow' && description.action.workflowType).toBe(
+      'suiteWorkflow',
+    );
+    expect(JSON.stringify(description.spec)).toMatch(/3/);
+    const bad = await cli(['suite', 'schedule', 'ci', '--cron', 'every night']);
+    expect(bad.code).toBe(2);
+    expect(bad.out).toMatch(/not a cron expression/);
+    await schedule.delete();
+  }, 120_000);
 });

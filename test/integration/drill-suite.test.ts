@@ -133,4 +133,25 @@ describe.skipIf(!!temporal.missing || !isRoot)('the drill catalogue on the demo 
     },
     9 * 60_000,
   );
+
+  it(
+    'aborts and heals at once when a stop condition trips',
+    async () => {
+      const scenario = join(repoRoot, 'test', 'fixtures', 'scenarios', 'stop-on-handshake-failures.yaml');
+      const result = await cli(['drill', 'run', scenario, '--outage', 'long', '--json'], home, 8 * 60_000);
+      expect(result.code, result.stderr.slice(-3000)).toBe(3);
+      const drill = JSON.parse(result.stdout.trim().split('\n').at(-1)!) as DrillJson & {
+        injections: { action: string; state: string }[];
+      };
+      expect(drill.verdict).toBe('aborted');
+      expect(drill.reason).toMatch(/stop condition: \d+ of \d+ handshakes failed in the last 10 s/);
+      expect(drill.injections.map((i) => `${i.action} ${i.state}`)).toEqual([
+        'inject started',
+        'inject done',
+        'heal started',
+        'heal done',
+      ]);
+    },
+    9 * 60_000,
+  );
 });
