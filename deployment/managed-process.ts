@@ -87,7 +87,8 @@ export function startProcess(
   };
 }
 
-function alive(pid: number): boolean {
+/** Whether a process with this pid exists (signal 0 checks without sending anything). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -104,7 +105,7 @@ export function findProcess(runDir: string, name: string): ManagedProcess | unde
   const pidFile = join(runDir, `${name}.pid`);
   if (!existsSync(pidFile)) return undefined;
   const pid = Number(readFileSync(pidFile, 'utf8').trim());
-  if (!Number.isInteger(pid) || pid <= 0 || !alive(pid)) return undefined;
+  if (!Number.isInteger(pid) || pid <= 0 || !processAlive(pid)) return undefined;
   let cwd: string;
   try {
     cwd = readlinkSync(`/proc/${pid}/cwd`);
@@ -116,7 +117,7 @@ export function findProcess(runDir: string, name: string): ManagedProcess | unde
   let running = true;
   const exited = new Promise<number | string>((resolve) => {
     const timer = setInterval(() => {
-      if (alive(pid)) return;
+      if (processAlive(pid)) return;
       running = false;
       clearInterval(timer);
       resolve('unknown');
@@ -124,12 +125,12 @@ export function findProcess(runDir: string, name: string): ManagedProcess | unde
     timer.unref();
   });
   const signal = async (sig: NodeJS.Signals, graceMs: number) => {
-    if (!alive(pid)) return;
+    if (!processAlive(pid)) return;
     process.kill(pid, sig);
     const deadline = Date.now() + graceMs;
-    while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-    if (alive(pid)) process.kill(pid, 'SIGKILL');
-    while (alive(pid)) await new Promise((r) => setTimeout(r, 50));
+    while (processAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    if (processAlive(pid)) process.kill(pid, 'SIGKILL');
+    while (processAlive(pid)) await new Promise((r) => setTimeout(r, 50));
     running = false;
   };
   return {
@@ -137,7 +138,7 @@ export function findProcess(runDir: string, name: string): ManagedProcess | unde
     pid,
     logFile,
     exited,
-    isRunning: () => running && alive(pid),
+    isRunning: () => running && processAlive(pid),
     stop: (graceMs = 5000) => signal('SIGTERM', graceMs),
     kill: () => signal('SIGKILL', 5000),
     log: () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''),

@@ -2,10 +2,9 @@
  * A topology: what a deployment under test is made of. Read from YAML, validated with zod, and
  * normalized (durations in seconds, defaults applied) into the `Topology` the workflows carry.
  */
-import { readFile } from 'node:fs/promises';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { parseDuration } from '../identity-core/cli/duration.js';
+import { issueLines, readYamlDocument } from './yaml-document.js';
 
 const NAME = /^[a-z][a-z0-9-]{0,30}$/;
 
@@ -139,25 +138,12 @@ export class TopologyError extends Error {
 /** Validates an already-decoded document; `source` names it in errors. */
 export function parseTopology(document: unknown, source = 'topology'): Topology {
   const result = topologySchema.safeParse(document);
-  if (!result.success)
-    throw new TopologyError(
-      source,
-      result.error.issues.map((i) => `${i.path.length > 0 ? i.path.join('.') : '(top level)'}: ${i.message}`),
-    );
+  if (!result.success) throw new TopologyError(source, issueLines(result.error));
   return result.data;
 }
 
 export async function loadTopology(path: string): Promise<Topology> {
-  const text = await readFile(path, 'utf8').catch((error: NodeJS.ErrnoException) => {
-    throw new TopologyError(path, [`cannot read the file: ${error.code ?? error.message}`]);
-  });
-  let document: unknown;
-  try {
-    document = parseYaml(text);
-  } catch (error) {
-    throw new TopologyError(path, [`not valid YAML: ${(error as Error).message.split('\n')[0]}`]);
-  }
-  return parseTopology(document, path);
+  return parseTopology(await readYamlDocument(path, (issues) => new TopologyError(path, issues)), path);
 }
 
 /** Things that are allowed but will surprise: printed before a spin-up. */

@@ -7,6 +7,7 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deploymentsHome } from '../deployment/deployment.js';
+import { processAlive } from '../deployment/managed-process.js';
 import { openPglite } from '../identity-core/datastore/pglite-client.js';
 import { openPostgres } from '../identity-core/datastore/postgres-client.js';
 import type { SqlClient } from '../identity-core/datastore/sql-client.js';
@@ -38,15 +39,6 @@ export function resultsLocation(): { url: string } | { directory: string } {
   return { directory: join(deploymentsHome(), '.results') };
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** A lock directory holding the owner's pid; a lock whose owner died is taken over. */
 async function withLock<T>(directory: string, fn: () => Promise<T>): Promise<T> {
   const lock = `${directory}.lock`;
@@ -63,7 +55,7 @@ async function withLock<T>(directory: string, fn: () => Promise<T>): Promise<T> 
       } catch {
         // being created or removed right now
       }
-      if (Number.isInteger(owner) && !alive(owner)) rmSync(lock, { recursive: true, force: true });
+      if (Number.isInteger(owner) && !processAlive(owner)) rmSync(lock, { recursive: true, force: true });
       else if (Date.now() > deadline) throw new Error(`the results store ${directory} stays locked`);
       else await new Promise((r) => setTimeout(r, 100));
     }

@@ -3,11 +3,11 @@
  * workloads' identities, and when to stop early. YAML, validated here; the drill workflow carries the
  * parsed `Scenario` (plain data) and never parses anything itself.
  */
-import { readFile, readdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { faultSpecSchema } from '../deployment/fault-spec.js';
+import { issueLines, readYamlDocument } from '../deployment/yaml-document.js';
 import { parseDuration } from '../identity-core/cli/duration.js';
 import type { OutageClass } from './ttl-model.js';
 
@@ -122,25 +122,12 @@ export class ScenarioError extends Error {
 
 export function parseScenario(document: unknown, source = 'scenario'): Scenario {
   const result = scenarioSchema.safeParse(document);
-  if (!result.success)
-    throw new ScenarioError(
-      source,
-      result.error.issues.map((i) => `${i.path.length > 0 ? i.path.join('.') : '(top level)'}: ${i.message}`),
-    );
+  if (!result.success) throw new ScenarioError(source, issueLines(result.error));
   return result.data;
 }
 
 export async function loadScenarioFile(path: string): Promise<Scenario> {
-  const text = await readFile(path, 'utf8').catch((error: NodeJS.ErrnoException) => {
-    throw new ScenarioError(path, [`cannot read the file: ${error.code ?? error.message}`]);
-  });
-  let document: unknown;
-  try {
-    document = parseYaml(text);
-  } catch (error) {
-    throw new ScenarioError(path, [`not valid YAML: ${(error as Error).message.split('\n')[0]}`]);
-  }
-  return parseScenario(document, path);
+  return parseScenario(await readYamlDocument(path, (issues) => new ScenarioError(path, issues)), path);
 }
 
 /** The catalogue's scenario files, by name. */

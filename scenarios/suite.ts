@@ -2,10 +2,10 @@
  * A suite file: which scenarios of the catalogue run, at which outage classes, on which topology.
  * Read by the CLI; the suite workflow gets the resolved list of drills.
  */
-import { readFile, readdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { issueLines, readYamlDocument } from '../deployment/yaml-document.js';
 import { catalogue, loadScenario, OUTAGE_CLASSES, ScenarioError, type Scenario } from './scenario.js';
 import type { OutageClass } from './ttl-model.js';
 
@@ -45,26 +45,15 @@ export async function loadSuite(
     nameOrPath.includes('/') || nameOrPath.endsWith('.yaml')
       ? nameOrPath
       : join(dirs.suites, `${nameOrPath}.yaml`);
-  const text = await readFile(path, 'utf8').catch(async () => {
-    throw new ScenarioError(
-      path,
-      [`no such suite: known are ${(await suiteNames(dirs.suites)).join(', ')}`],
-      'suite',
-    );
-  });
-  let document: unknown;
-  try {
-    document = parseYaml(text);
-  } catch (error) {
-    throw new ScenarioError(path, [`not valid YAML: ${(error as Error).message.split('\n')[0]}`], 'suite');
-  }
+  const knownSuites = await suiteNames(dirs.suites);
+  const suiteError = (issues: string[]) => new ScenarioError(path, issues, 'suite');
+  const document = await readYamlDocument(path, (issues) =>
+    issues[0]?.startsWith('cannot read')
+      ? suiteError([`no such suite: known are ${knownSuites.join(', ')}`])
+      : suiteError(issues),
+  );
   const parsed = suiteSchema.safeParse(document);
-  if (!parsed.success)
-    throw new ScenarioError(
-      path,
-      parsed.error.issues.map((i) => `${i.path.length > 0 ? i.path.join('.') : '(top level)'}: ${i.message}`),
-      'suite',
-    );
+  if (!parsed.success) throw suiteError(issueLines(parsed.error));
   const suite = parsed.data;
   const names = suite.scenarios === 'all' ? [...(await catalogue(dirs.catalogue)).keys()] : suite.scenarios;
   const scenarios = await Promise.all(names.map((n) => loadScenario(n, dirs.catalogue)));
