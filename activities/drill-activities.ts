@@ -1,3 +1,6 @@
+import { X509Certificate } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { Deployment } from '../deployment/deployment.js';
 import type { FaultSpec } from '../deployment/fault-spec.js';
@@ -13,7 +16,7 @@ import {
   verifyHealed,
 } from '../deployment/faults.js';
 import { ensureProbes, probeEndpoints, readSamples } from '../deployment/probe-fleet.js';
-import { handshake } from '../deployment/probe-handshake.js';
+import { handshake, type SvidCredentials } from '../deployment/probe-handshake.js';
 import { AdminApi } from '../identity-core/cli/admin-api.js';
 import { unary } from '../identity-core/cli/grpc-call.js';
 import { withResults } from '../results/results-store.js';
@@ -132,6 +135,67 @@ function verdictOf(expectations: ExpectationOutcome[]): { verdict: Verdict; reas
   return { verdict: 'failed', reason: `${missed.name}: ${missed.evidence[0] ?? 'missed'}` };
 }
 
+/** Where the upstream agent's pre-fault SVID is kept for a revocation replay. */
+const agentSnapshotPath = (deployment: Deployment, runId: string) =>
+  join(deployment.plan.runDir, 'faults', `${runId}.agent-svid.json`);
+
+/**
+ * Copies the first upstream agent's SVID and key before a CA compromise (once: a retry keeps the
+ * first), and records whether a peer accepts it now, so that a refusal after the revocation means
+ * something.
+ */
+async function saveAgentSnapshot(deployment: Deployment, runId: string): Promise<void> {
+  const path = agentSnapshotPath(deployment, runId);
+  const state = join(deployment.plan.runDir, 'upstream', 'agent-data', 'agent-state.json');
+  if (existsSync(path) || !existsSync(state)) return;
+  mkdirSync(dirname(path), { recursive: true });
+  copyFileSync(state, `${path}.tmp`);
+  const snapshot = readAgentSnapshot(deployment, runId, `${path}.tmp`);
+  const peer = (await probeEndpoints(deployment)).find((e) => e.group === 'upstream');
+  const control =
+    snapshot && peer
+      ? await handshake({
+          ...snapshot.credentials,
+          bundle: await peer.currentBundle(),
+          port: peer.listenPort,
+          expectedPeerId: peer.spiffeId,
+        })
+      : { ok: false, error: 'no upstream probe to shake hands with' };
+  writeFileSync(`${path}.control.json`, JSON.stringify(control));
+  renameSync(`${path}.tmp`, path);
+}
+
+function readAgentSnapshot(
+  deployment: Deployment,
+  runId: string,
+  path = agentSnapshotPath(deployment, runId),
+):
+  | {
+      what: string;
+      credentials: SvidCredentials;
+      notAfter: number;
+      control?: { ok: boolean; error?: string };
+    }
+  | undefined {
+  if (!existsSync(path)) return undefined;
+  const controlFile = `${path}.control.json`;
+  const stored = JSON.parse(readFileSync(path, 'utf8')) as { svid: string[]; key: string };
+  const pem = (label: string, base64: string) =>
+    `-----BEGIN ${label}-----\n${base64.match(/.{1,64}/g)!.join('\n')}\n-----END ${label}-----\n`;
+  const leaf = new X509Certificate(Buffer.from(stored.svid[0]!, 'base64'));
+  return {
+    what: `the upstream agent's pre-fault SVID ${leaf.serialNumber}`,
+    credentials: {
+      chainPem: stored.svid.map((c) => pem('CERTIFICATE', c)).join(''),
+      keyPem: pem('PRIVATE KEY', stored.key),
+    },
+    notAfter: Date.parse(leaf.validTo),
+    ...(existsSync(controlFile)
+      ? { control: JSON.parse(readFileSync(controlFile, 'utf8')) as { ok: boolean; error?: string } }
+      : {}),
+  };
+}
+
 /**
  * Temporal activities of a drill, over deployment/ (faults, probes) and the results store. Each is
  * idempotent: inject and heal are ensure-operations, probes are adopted, results are replaced.
@@ -206,6 +270,7 @@ export const drillActivities = {
     leaseMs: number;
   }): Promise<{ at: number; detail: string }> {
     const deployment = await Deployment.open(input.deploymentId);
+    if (input.fault.kind === 'ca-compromise') await saveAgentSnapshot(deployment, input.runId);
     const detail = await injectFault(deployment, input.runId, input.fault, input.leaseMs);
     return { at: Date.now(), detail: String(detail ?? input.fault.kind) };
   },
@@ -339,7 +404,12 @@ export const drillActivities = {
     }
   },
 
-  /** Replays an SVID held before the fault (chaining to the now-revoked authority) against a peer. */
+  /**
+   * Replays, against a peer, a credential issued before the fault (so chaining to the authority
+   * just revoked) that is still within its validity: a workload SVID if one still is, else the
+   * upstream agent's SVID saved at injection (agent SVIDs live longer). Only a refusal for another
+   * reason than expiry counts: an expired certificate proves nothing about revocation.
+   */
   async replayRevokedSvid(input: {
     deploymentId: string;
     runId: string;
@@ -347,28 +417,53 @@ export const drillActivities = {
   }): Promise<{ refused: boolean; detail: string }> {
     const deployment = await Deployment.open(input.deploymentId);
     const endpoints = await probeEndpoints(deployment);
-    const samples = readSamples(deployment, input.before - HOUR);
-    const svids = svidsByWorkload(samples);
+    const svids = svidsByWorkload(readSamples(deployment, input.before - HOUR));
+    const now = Date.now();
+    const candidates: { what: string; credentials: SvidCredentials; group: string; notAfter: number }[] = [];
     for (const endpoint of endpoints) {
-      const old = heldAt(svids.get(endpoint.spiffeId), input.before);
-      const peer = endpoints.find((e) => e.spiffeId !== endpoint.spiffeId && e.group === endpoint.group);
-      if (!old || !peer) continue;
-      const files = endpoint.svidFiles(old.serial);
-      if (!files) continue;
+      const old = (svids.get(endpoint.spiffeId) ?? [])
+        .filter((v) => v.at <= input.before)
+        .sort((x, y) => y.notAfter - x.notAfter)[0];
+      const credentials = old && endpoint.svidFiles(old.serial);
+      if (old && credentials)
+        candidates.push({
+          what: `${endpoint.spiffeId}'s pre-fault SVID ${old.serial}`,
+          credentials,
+          group: endpoint.group,
+          notAfter: old.notAfter,
+        });
+    }
+    const agent = readAgentSnapshot(deployment, input.runId);
+    if (agent?.control?.ok)
+      candidates.push({
+        ...agent,
+        what: `${agent.what} (a peer accepted it before the fault)`,
+        group: 'upstream',
+      });
+    const usable = candidates.filter((c) => c.notAfter > now + 2000).sort((x, y) => y.notAfter - x.notAfter);
+    for (const candidate of usable) {
+      const peer = endpoints.find(
+        (e) => e.group === candidate.group && !candidate.what.startsWith(e.spiffeId),
+      );
+      if (!peer) continue;
       const result = await handshake({
-        ...files,
+        ...candidate.credentials,
         bundle: await peer.currentBundle(),
         port: peer.listenPort,
         expectedPeerId: peer.spiffeId,
       });
+      if (result.ok)
+        return { refused: false, detail: `${peer.spiffeId} accepted ${candidate.what} after the revocation` };
+      const expired = /expired/i.test(result.error ?? '');
       return {
-        refused: !result.ok,
-        detail: result.ok
-          ? `${peer.spiffeId} accepted ${endpoint.spiffeId}'s pre-fault SVID ${old.serial} after the revocation`
-          : `${peer.spiffeId} refused ${endpoint.spiffeId}'s pre-fault SVID ${old.serial}: ${result.error ?? 'handshake failed'}`,
+        refused: !expired,
+        detail: `${peer.spiffeId} refused ${candidate.what} (valid until ${new Date(candidate.notAfter).toISOString()}): ${result.error ?? 'handshake failed'}${expired ? ' — for expiry, so the revocation was not what refused it' : ''}`,
       };
     }
-    return { refused: false, detail: 'no pre-fault SVID and peer to replay it against' };
+    return {
+      refused: false,
+      detail: `no credential issued before the fault was still valid to replay (${candidates.length} considered): the revocation could not be exercised`,
+    };
   },
 
   /** Observations, predictions, expectations and the verdict, stored with the samples. */

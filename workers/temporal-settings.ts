@@ -11,14 +11,16 @@ export interface TemporalSettings {
 export const DEV_SERVER_PORT = 7233;
 
 export function temporalSettings(env: NodeJS.ProcessEnv = process.env): TemporalSettings {
-  const address = env.TEMPORAL_ADDRESS ?? `127.0.0.1:${DEV_SERVER_PORT}`;
+  // An empty variable counts as unset, as shells and CI templates often leave one.
+  const given = env.TEMPORAL_ADDRESS || undefined;
+  const address = given ?? `127.0.0.1:${DEV_SERVER_PORT}`;
   const port = Number(address.split(':').at(-1));
   const host = address.slice(0, address.lastIndexOf(':')) || '127.0.0.1';
   return {
     address,
     namespace: env.TEMPORAL_NAMESPACE ?? 'default',
     uiUrl: env.TEMPORAL_UI_URL ?? `http://${host}:${Number.isFinite(port) ? port + 1000 : 8233}`,
-    external: env.TEMPORAL_ADDRESS !== undefined,
+    external: given !== undefined,
   };
 }
 

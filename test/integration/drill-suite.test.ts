@@ -32,6 +32,8 @@ interface DrillJson {
   expectations: { name: string; met: boolean; evidence: string[] }[];
 }
 
+const { TEMPORAL_ADDRESS: _ignored, ...withoutTemporal } = process.env;
+
 function cli(
   args: string[],
   home: string,
@@ -39,7 +41,8 @@ function cli(
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [join(repoRoot, 'bin', 'spire-drill.js'), ...args], {
-      env: { ...process.env, SPIRE_DRILL_HOME: home, TEMPORAL_ADDRESS: '' },
+      // No TEMPORAL_ADDRESS: the CLI starts its own dev server and worker, as on a CI runner.
+      env: { ...withoutTemporal, SPIRE_DRILL_HOME: home },
       cwd: join(home, '..'),
     });
     let stdout = '';
@@ -52,6 +55,18 @@ function cli(
       resolve({ code: code ?? -1, stdout, stderr });
     });
   });
+}
+
+/** The JSON line the CLI printed last; its stderr in the error when there is none. */
+function lastJson<T>(result: { code: number; stdout: string; stderr: string }): T {
+  const line = result.stdout.trim().split('\n').at(-1) ?? '';
+  try {
+    return JSON.parse(line) as T;
+  } catch {
+    throw new Error(
+      `exit ${result.code} without a JSON result:\n${result.stdout.slice(-2000)}\n${result.stderr.slice(-3000)}`,
+    );
+  }
 }
 
 describe.skipIf(!!temporal.missing || !isRoot)('the drill catalogue on the demo topology', () => {
@@ -71,7 +86,7 @@ describe.skipIf(!!temporal.missing || !isRoot)('the drill catalogue on the demo 
         20 * 60_000,
       );
       const minutes = (Date.now() - started) / 60_000;
-      const report = JSON.parse(result.stdout.trim().split('\n').at(-1) ?? '{}') as { drills?: DrillJson[] };
+      const report = lastJson<{ drills?: DrillJson[] }>(result);
       const drills = report.drills ?? [];
       const summary = drills.map((d) => `${d.scenario} ${d.outage}: ${d.verdict} — ${d.reason}`).join('\n');
       expect(result.code, `exit ${result.code}\n${summary}\n${result.stderr.slice(-3000)}`).toBe(0);
@@ -125,7 +140,7 @@ describe.skipIf(!!temporal.missing || !isRoot)('the drill catalogue on the demo 
       const scenario = join(repoRoot, 'test', 'fixtures', 'scenarios', 'wrong-expectation.yaml');
       const result = await cli(['drill', 'run', scenario, '--outage', 'long', '--json'], home, 8 * 60_000);
       expect(result.code, result.stderr.slice(-3000)).toBe(1);
-      const drill = JSON.parse(result.stdout.trim().split('\n').at(-1)!) as DrillJson;
+      const drill = lastJson<DrillJson>(result);
       expect(drill.verdict).toBe('failed');
       const missed = drill.expectations.filter((e) => !e.met);
       expect(missed.map((e) => e.name)).toEqual(['no workload loses its identity']);
@@ -140,9 +155,7 @@ describe.skipIf(!!temporal.missing || !isRoot)('the drill catalogue on the demo 
       const scenario = join(repoRoot, 'test', 'fixtures', 'scenarios', 'stop-on-handshake-failures.yaml');
       const result = await cli(['drill', 'run', scenario, '--outage', 'long', '--json'], home, 8 * 60_000);
       expect(result.code, result.stderr.slice(-3000)).toBe(3);
-      const drill = JSON.parse(result.stdout.trim().split('\n').at(-1)!) as DrillJson & {
-        injections: { action: string; state: string }[];
-      };
+      const drill = lastJson<DrillJson & { injections: { action: string; state: string }[] }>(result);
       expect(drill.verdict).toBe('aborted');
       expect(drill.reason).toMatch(/stop condition: \d+ of \d+ handshakes failed in the last 10 s/);
       expect(drill.injections.map((i) => `${i.action} ${i.state}`)).toEqual([
