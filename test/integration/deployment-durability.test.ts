@@ -1,5 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { openSync, readFileSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client, Connection, WorkflowUpdateStage } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,6 +21,7 @@ import { DeploymentId, TASK_QUEUE, TrustDomain } from '../../workflows/search-at
 import { postgresAvailable } from '../support/postgres.js';
 import { makeRunDir } from '../support/run-dir.js';
 import { processesIn } from '../support/host.js';
+import { killHard, startWorkerProcess } from '../support/spire-drill-process.js';
 import { waitFor } from '../support/waits.js';
 import { pinnedTool, repoRoot } from '../support/tools.js';
 
@@ -70,19 +71,10 @@ describe.skipIf(!!temporal.missing || !pg.ok || !isRoot)('deployment workflows s
       headless: true,
     });
   const startWorker = (name: string) => {
-    const log = openSync(join(run.dir, `${name}.log`), 'a');
-    worker = spawn(process.execPath, [join(repoRoot, 'bin', 'spire-drill.js'), 'worker'], {
-      env: { ...process.env, TEMPORAL_ADDRESS: server.address, SPIRE_DRILL_HOME: home },
-      stdio: ['ignore', log, log],
-    });
+    worker = startWorkerProcess({ address: server.address, home, logFile: join(run.dir, `${name}.log`) });
     return worker;
   };
-  const killWorker = async () => {
-    const dying = worker!;
-    const gone = new Promise((r) => dying.once('exit', r));
-    dying.kill('SIGKILL');
-    await gone;
-  };
+  const killWorker = () => killHard(worker!);
   const handle = () => client.workflow.getHandle<typeof deploymentWorkflow>(`deployment/${id}`);
   const steps = async () => (await handle().query(statusQuery)).steps;
 

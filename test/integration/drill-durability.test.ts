@@ -1,5 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, openSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +12,7 @@ import { statusQuery, teardownUpdate, type deploymentWorkflow } from '../../work
 import { abortDrillSignal, drillStatusQuery, type drillWorkflow } from '../../workflows/drill-workflow.js';
 import { TASK_QUEUE } from '../../workflows/search-attributes.js';
 import { makeRunDir } from '../support/run-dir.js';
+import { killHard, runSpireDrill, startWorkerProcess } from '../support/spire-drill-process.js';
 import { waitFor } from '../support/waits.js';
 import { pinnedTool, repoRoot } from '../support/tools.js';
 
@@ -36,17 +37,14 @@ describe.skipIf(!!temporal.missing || !isRoot)('drills survive a dead worker', (
   let workers = 0;
 
   const startWorker = () => {
-    const log = openSync(join(run.dir, `worker-${++workers}.log`), 'a');
-    worker = spawn(process.execPath, [join(repoRoot, 'bin', 'spire-drill.js'), 'worker'], {
-      env: { ...process.env, TEMPORAL_ADDRESS: server.address, SPIRE_DRILL_HOME: home },
-      stdio: ['ignore', log, log],
+    worker = startWorkerProcess({
+      address: server.address,
+      home,
+      logFile: join(run.dir, `worker-${++workers}.log`),
     });
   };
   const killWorker = async () => {
-    const dying = worker!;
-    const gone = new Promise((r) => dying.once('exit', r));
-    dying.kill('SIGKILL');
-    await gone;
+    await killHard(worker!);
     worker = undefined;
   };
   const startDrill = async (runId: string, outage: 'short' | 'long') => {
@@ -182,16 +180,13 @@ describe.skipIf(!!temporal.missing || !isRoot)('drills survive a dead worker', (
   }, 300_000);
 
   it('creates a Temporal Schedule for a suite from the CLI, and refuses a bad cron', async () => {
-    const cli = (args: string[]) =>
-      new Promise<{ code: number; out: string }>((resolve) => {
-        const child = spawn(process.execPath, [join(repoRoot, 'bin', 'spire-drill.js'), ...args], {
-          env: { ...process.env, TEMPORAL_ADDRESS: server.address, SPIRE_DRILL_HOME: home },
-        });
-        let out = '';
-        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-        child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-        child.on('exit', (code) => resolve({ code: code ?? -1, out }));
+    const cli = async (args: string[]) => {
+      const r = await runSpireDrill(args, {
+        env: { ...process.env, TEMPORAL_ADDRESS: server.address, SPIRE_DRILL_HOME: home },
+        timeoutMs: 60_000,
       });
+      return { code: r.code, out: r.stdout + r.stderr };
+    };
     const made = await cli(['suite', 'schedule', 'ci', '--cron', '0 3 * * *']);
     expect(made.code, made.out).toBe(0);
     const schedule = client.schedule.getHandle('suite-ci');

@@ -1,9 +1,9 @@
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
 import { afterAll, describe, expect, it } from 'vitest';
 import { makeRunDir } from '../support/run-dir.js';
+import { runSpireDrill } from '../support/spire-drill-process.js';
 import { pinnedTool, repoRoot } from '../support/tools.js';
 
 /**
@@ -39,21 +39,11 @@ function cli(
   home: string,
   timeoutMs: number,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(repoRoot, 'bin', 'spire-drill.js'), ...args], {
-      // No TEMPORAL_ADDRESS: the CLI starts its own dev server and worker, as on a CI runner.
-      env: { ...withoutTemporal, SPIRE_DRILL_HOME: home },
-      cwd: join(home, '..'),
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGTERM'), timeoutMs);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout, stderr });
-    });
+  // No TEMPORAL_ADDRESS: the CLI starts its own dev server and worker, as on a CI runner.
+  return runSpireDrill(args, {
+    env: { ...withoutTemporal, SPIRE_DRILL_HOME: home },
+    timeoutMs,
+    cwd: join(home, '..'),
   });
 }
 
