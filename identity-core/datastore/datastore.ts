@@ -12,6 +12,11 @@ export interface DatastoreConfig {
   /** `postgres`: any PostgreSQL-wire server by URL; `pglite`: the embedded default, a directory. */
   databaseType: 'postgres' | 'pglite';
   connectionString: string;
+  /**
+   * A read-only copy (SPIRE's `ro_connection_string`, e.g. a hot standby): the schema is the
+   * primary's to migrate, so none is attempted here.
+   */
+  readOnly?: boolean;
 }
 
 export interface Repositories {
@@ -46,7 +51,7 @@ export async function openDatastore(config: DatastoreConfig): Promise<Datastore>
       ? await openPglite(config.connectionString)
       : openPostgres(config.connectionString);
   try {
-    await migrate(sql);
+    if (!config.readOnly) await migrate(sql);
   } catch (error) {
     await sql.close().catch(() => undefined);
     throw error;

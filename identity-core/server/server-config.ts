@@ -220,6 +220,15 @@ export const serverConfigSchema = rawServerConfig.transform(normalize).superRefi
       input: config.server.defaultX509SvidTtl,
     });
   }
+  const store = config.plugins.dataStore;
+  if (store.roConnectionString !== undefined && store.databaseType !== 'postgres') {
+    ctx.issues.push({
+      code: 'custom',
+      path: ['plugins', 'DataStore', 'sql', 'plugin_data', 'ro_connection_string'],
+      message: 'a read-only connection needs database_type "postgres": pglite serves one process',
+      input: store.roConnectionString,
+    });
+  }
 });
 
 /** SPIRE stops guaranteeing a full SVID lifetime across CA rotations beyond this. */

@@ -21,7 +21,7 @@ import { bundleService } from './bundle-service.js';
 import { CaManager } from './ca-manager.js';
 import { DownstreamAuthorizer } from './downstream-authorizer.js';
 import { UpstreamClient } from './upstream-client.js';
-import { EntryCache } from './entry-cache.js';
+import { EntryCache, type EntrySource } from './entry-cache.js';
 import { entryService } from './entry-service.js';
 import { healthService } from './health-service.js';
 import { localAuthorityService } from './local-authority-service.js';
@@ -99,17 +99,30 @@ export async function startServer(
     await ca.start();
     closers.push(() => ca.stop());
 
-    const entries = new EntryCache(
-      datastore.entries,
-      config.server.experimental.entryCacheReloadInterval * 1000,
-      {
-        reloaded: (count) => metrics.entryCacheReloaded(count),
-        reloadFailed: (error) => {
-          metrics.entryCacheReloadFailed();
-          logger.error({ err: (error as Error).message }, 'Failed to reload entry cache');
-        },
+    // As in SPIRE, the entry cache tolerates stale reads: with a read-only copy configured it
+    // reloads from there, so it stays current while the primary is down.
+    let entrySource: EntrySource = datastore.entries;
+    if (store.roConnectionString !== undefined) {
+      const readOnly = await openDatastore({
+        databaseType: store.databaseType,
+        connectionString: store.roConnectionString,
+        readOnly: true,
+      });
+      closers.push(() => readOnly.close());
+      logger.info('Opened read-only datastore for the entry cache');
+      // The first load reads the primary: the replica may not have replayed the schema just migrated.
+      let loads = 0;
+      entrySource = {
+        listAll: () => (loads++ === 0 ? datastore.entries : readOnly.entries).listAll(),
+      };
+    }
+    const entries = new EntryCache(entrySource, config.server.experimental.entryCacheReloadInterval * 1000, {
+      reloaded: (count) => metrics.entryCacheReloaded(count),
+      reloadFailed: (error) => {
+        metrics.entryCacheReloadFailed();
+        logger.error({ err: (error as Error).message }, 'Failed to reload entry cache');
       },
-    );
+    });
     await entries.start();
     closers.push(() => entries.stop());
 
