@@ -37,7 +37,8 @@ export class MissingPostgresBinaries extends Error {
   }
 }
 
-const run = (
+/** Runs a command to completion (as `uid`/`gid` when given); never rejects: a failure is a non-zero code. */
+export const run = (
   command: string,
   args: string[],
   options: { uid?: number; gid?: number; timeout?: number; env?: NodeJS.ProcessEnv } = {},
@@ -116,8 +117,11 @@ export async function findPostgresBinDir(major?: string, search = hostSearch()):
   throw new MissingPostgresBinaries(searched);
 }
 
+/** The OS user PostgreSQL and its tools run as: PostgreSQL refuses root, so as root the `postgres` user; else ourselves. */
+export type ServerUser = { uid: number; gid: number } | undefined;
+
 /** PostgreSQL refuses to run as root: then it runs as the `postgres` OS user. */
-async function serverUser(): Promise<{ uid: number; gid: number } | undefined> {
+export async function serverUser(): Promise<ServerUser> {
   if (process.getuid?.() !== 0) return undefined;
   const [uid, gid] = await Promise.all([run('id', ['-u', 'postgres']), run('id', ['-g', 'postgres'])]);
   if (uid.code !== 0 || gid.code !== 0)
@@ -204,14 +208,9 @@ export class PostgresInstance {
   async ensureRunning(timeoutMs = 60_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     if (this.pid() === undefined) {
-      const versionFile = join(this.dataDir, 'PG_VERSION');
-      const major = existsSync(versionFile) ? readFileSync(versionFile, 'utf8').trim() : undefined;
-      const binDir = this.options.binDir ?? (await findPostgresBinDir(major));
-      const user = await serverUser();
-      mkdirSync(this.options.dir, { recursive: true });
-      if (user) chownSync(this.options.dir, user.uid, user.gid);
-      await this.checkReachable(user);
-      if (!major) await this.initdb(binDir, user);
+      const binDir = await this.binDir();
+      const user = await this.prepareDir();
+      if (!this.major()) await this.initdb(binDir, user);
       await this.start(binDir, user, deadline);
     }
     while (!(await this.isUp())) {
@@ -270,6 +269,29 @@ export class PostgresInstance {
     return this.connectionString(name);
   }
 
+  /**
+   * This host's binaries for the cluster (also for its tools, such as pg_basebackup): `binDir` when
+   * given, else those of its data directory's major version, else the newest.
+   */
+  async binDir(): Promise<string> {
+    return this.options.binDir ?? (await findPostgresBinDir(this.major()));
+  }
+
+  /** Creates `dir` for the server's user and checks that user can reach it; returns that user. */
+  async prepareDir(): Promise<ServerUser> {
+    const user = await serverUser();
+    mkdirSync(this.options.dir, { recursive: true });
+    if (user) chownSync(this.options.dir, user.uid, user.gid);
+    await this.checkReachable(user);
+    return user;
+  }
+
+  /** The major version that created the data directory (its PG_VERSION); none before initdb. */
+  private major(): string | undefined {
+    const versionFile = join(this.dataDir, 'PG_VERSION');
+    return existsSync(versionFile) ? readFileSync(versionFile, 'utf8').trim() : undefined;
+  }
+
   private logTail(): string {
     return existsSync(this.logFile)
       ? readFileSync(this.logFile, 'utf8').split('\n').slice(-20).join('\n')
@@ -277,7 +299,7 @@ export class PostgresInstance {
   }
 
   /** PostgreSQL runs as another user, who must be able to reach `dir` through every directory above it. */
-  private async checkReachable(user: { uid: number; gid: number } | undefined): Promise<void> {
+  private async checkReachable(user: ServerUser): Promise<void> {
     if (!user || (await run('test', ['-w', this.options.dir, '-a', '-x', this.options.dir], user)).code === 0)
       return;
     let blocking = this.options.dir;
@@ -290,7 +312,7 @@ export class PostgresInstance {
   }
 
   /** Creates the cluster next to its final place and moves it there, so an interrupted initdb leaves nothing half made. */
-  private async initdb(binDir: string, user: { uid: number; gid: number } | undefined): Promise<void> {
+  private async initdb(binDir: string, user: ServerUser): Promise<void> {
     const partial = `${this.dataDir}.init`;
     rmSync(partial, { recursive: true, force: true });
     const result = await run(
@@ -305,11 +327,7 @@ export class PostgresInstance {
     renameSync(partial, this.dataDir);
   }
 
-  private async start(
-    binDir: string,
-    user: { uid: number; gid: number } | undefined,
-    deadline: number,
-  ): Promise<void> {
+  private async start(binDir: string, user: ServerUser, deadline: number): Promise<void> {
     // No postmaster runs on it (pid() said so): a lock file left by a crash would only make it refuse,
     // if its pid has since gone to another process.
     rmSync(join(this.dataDir, 'postmaster.pid'), { force: true });

@@ -1,0 +1,126 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../deployment/free-port.js';
+import { findPostgresBinDir, PostgresInstance } from '../../deployment/postgres-instance.js';
+import { PostgresReplica } from '../../deployment/postgres-replica.js';
+import { makeRunDir } from '../support/run-dir.js';
+
+/**
+ * A hot standby of a managed PostgreSQL, made with pg_basebackup from this host's binaries: what it
+ * serves, what it refuses, and how it lives through its primary's outage. Checked over connections.
+ */
+const binDir = await findPostgresBinDir().catch((error: Error) => {
+  console.warn(`skipping the PostgreSQL replica tests: ${error.message}`);
+  return undefined;
+});
+
+async function query(url: string, sql: string): Promise<pg.QueryResult> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
+const notes = async (url: string) =>
+  (await query(url, 'SELECT note FROM marks ORDER BY note')).rows.map((r: { note: string }) => r.note);
+
+async function eventually(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return true;
+}
+
+describe.skipIf(!binDir)('PostgresReplica', () => {
+  const run = makeRunDir('sdpgr-');
+  const instances: PostgresInstance[] = [];
+  afterAll(async () => {
+    for (const instance of instances) await instance.stop('immediate').catch(() => undefined);
+    run.remove();
+  });
+
+  it('serves what the primary wrote, refuses writes, outlives its primary, is adopted and catches up', async () => {
+    const primary = new PostgresInstance({ dir: join(run.dir, 'primary'), port: await freePort() });
+    instances.push(primary);
+    const options = { primary, dir: join(run.dir, 'standby'), port: await freePort() };
+    const replica = new PostgresReplica(options);
+    instances.push(replica.instance);
+    await primary.ensureRunning(90_000);
+    await query(primary.connectionString(), 'CREATE TABLE marks (note text)');
+
+    let started = Date.now();
+    await replica.ensureRunning(90_000);
+    console.log(`standby: pg_basebackup and start took ${Date.now() - started} ms`);
+    expect(existsSync(`${replica.instance.dataDir}.init`)).toBe(false);
+    expect((await query(replica.connectionString(), 'SELECT pg_is_in_recovery() AS r')).rows).toEqual([
+      { r: true },
+    ]);
+    expect(await eventually(() => replica.streaming(), 10_000)).toBe(true);
+
+    await query(primary.connectionString(), `INSERT INTO marks VALUES ('streamed')`);
+    started = Date.now();
+    await replica.waitCaughtUp(10_000);
+    console.log(`standby: caught up with one insert in ${Date.now() - started} ms`);
+    expect(await notes(replica.connectionString())).toEqual(['streamed']);
+    await expect(query(replica.connectionString(), `INSERT INTO marks VALUES ('refused')`)).rejects.toThrow(
+      /cannot execute INSERT in a read-only transaction/,
+    );
+
+    // Replay paused: the wait gives up, saying how far behind the standby is.
+    await query(replica.connectionString(), 'SELECT pg_wal_replay_pause()');
+    await query(primary.connectionString(), `INSERT INTO marks VALUES ('held back')`);
+    await expect(replica.waitCaughtUp(1000)).rejects.toThrow(
+      /did not replay the WAL of the primary \(port \d+\) up to [0-9A-F]+\/[0-9A-F]+ within 1000 ms: [1-9]\d* bytes behind \(replayed up to [0-9A-F]+\/[0-9A-F]+\)/,
+    );
+    await query(replica.connectionString(), 'SELECT pg_wal_replay_resume()');
+    await replica.waitCaughtUp(10_000);
+    expect(await notes(replica.connectionString())).toEqual(['held back', 'streamed']);
+
+    // A new worker's object finds the same standby instead of starting a twin.
+    const pid = replica.instance.pid()!;
+    const adopting = new PostgresReplica(options);
+    await adopting.ensureRunning();
+    expect(adopting.instance.pid()).toBe(pid);
+
+    // The primary down: the standby still serves reads, and a restarted standby too.
+    await primary.stop('fast');
+    expect(await notes(replica.connectionString())).toEqual(['held back', 'streamed']);
+    expect(await eventually(async () => !(await replica.streaming()), 10_000)).toBe(true);
+    await expect(replica.waitCaughtUp(1000)).rejects.toThrow(
+      new RegExp(`the primary on port ${primary.port} does not answer`),
+    );
+    await replica.stop('fast');
+    expect(await replica.streaming()).toBe(false);
+    const restarted = new PostgresReplica(options);
+    started = Date.now();
+    await restarted.ensureRunning();
+    console.log(`standby: restart with its primary down took ${Date.now() - started} ms`);
+    expect(restarted.instance.pid()).not.toBe(pid);
+    expect(await notes(restarted.connectionString())).toEqual(['held back', 'streamed']);
+
+    // No standby can be made while the primary is down, and a failed attempt leaves nothing behind.
+    const orphan = new PostgresReplica({ primary, dir: join(run.dir, 'orphan'), port: await freePort() });
+    instances.push(orphan.instance);
+    await expect(orphan.ensureRunning()).rejects.toThrow(
+      new RegExp(`pg_basebackup from the primary on port ${primary.port} failed`),
+    );
+    expect(existsSync(orphan.instance.dataDir)).toBe(false);
+    expect(existsSync(`${orphan.instance.dataDir}.init`)).toBe(false);
+
+    // The primary back: the standby reconnects by itself and catches up.
+    await primary.ensureRunning();
+    await query(primary.connectionString(), `INSERT INTO marks VALUES ('after the outage')`);
+    started = Date.now();
+    await restarted.waitCaughtUp(30_000);
+    console.log(`standby: reconnected and caught up ${Date.now() - started} ms after its primary came back`);
+    expect(await notes(restarted.connectionString())).toEqual(['after the outage', 'held back', 'streamed']);
+    expect(await restarted.streaming()).toBe(true);
+  }, 240_000);
+});
