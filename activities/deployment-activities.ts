@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Context, ApplicationFailure } from '@temporalio/activity';
+import { heartbeating } from './heartbeating.js';
 import { Deployment } from '../deployment/deployment.js';
 import { MissingPostgresBinaries } from '../deployment/postgres-instance.js';
 import type { Topology } from '../deployment/topology.js';
@@ -59,17 +60,6 @@ async function until<T>(what: string, check: () => Promise<T | undefined>, timeo
     await Context.current().sleep(POLL_MS);
   }
   throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}${last ? `: ${last}` : ''}`);
-}
-
-/** Awaits `work`, heartbeating meanwhile: starting a process can outlast the heartbeat timeout on a loaded host. */
-async function heartbeating<T>(what: string, work: Promise<T>): Promise<T> {
-  Context.current().heartbeat(what);
-  const timer = setInterval(() => Context.current().heartbeat(what), 5000);
-  try {
-    return await work;
-  } finally {
-    clearInterval(timer);
-  }
 }
 
 /**

@@ -15,11 +15,19 @@ import {
   resolveFault,
   verifyHealed,
 } from '../deployment/faults.js';
+import {
+  entryCacheReloadFailures,
+  prepareRestore,
+  registeredAfterBackup,
+  removeRestoreFiles,
+  restoreFindings,
+} from '../deployment/fault-datastore.js';
 import { ensureProbes, probeEndpoints, readSamples } from '../deployment/probe-fleet.js';
 import { handshake, type SvidCredentials } from '../deployment/probe-handshake.js';
 import { AdminApi } from '../identity-core/cli/admin-api.js';
 import { unary } from '../identity-core/cli/grpc-call.js';
 import { withResults } from '../results/results-store.js';
+import { heartbeating } from './heartbeating.js';
 import type {
   DrillRecord,
   ExpectationOutcome,
@@ -263,6 +271,27 @@ export const drillActivities = {
     }
   },
 
+  /**
+   * What the fault needs before the steady state: db-restore's backup, and the identities registered
+   * after it. `backupTakenAt` is when the backup began, which the drill's wait before the loss counts from.
+   */
+  async prepareFault(input: {
+    deploymentId: string;
+    runId: string;
+    fault: FaultSpec;
+  }): Promise<{ backupTakenAt?: number; detail?: string }> {
+    if (input.fault.kind !== 'db-restore') return {};
+    const deployment = await Deployment.open(input.deploymentId);
+    const prepared = await heartbeating(
+      'taking the backup',
+      prepareRestore(deployment, input.runId, input.fault),
+    );
+    return {
+      backupTakenAt: prepared.takenAt,
+      detail: `backup of ${(prepared.bytes / 1e6).toFixed(1)} MB taken; registered after it: ${prepared.registered.join(', ') || 'nothing'}`,
+    };
+  },
+
   async injectFault(input: {
     deploymentId: string;
     runId: string;
@@ -347,11 +376,10 @@ export const drillActivities = {
   }): Promise<{ at: number; detail: string }> {
     const deployment = await Deployment.open(input.deploymentId);
     const before = healedBy(deployment, input.runId);
-    Context.current().heartbeat('healing');
-    const detail = await healFault(deployment, input.runId, input.fault);
+    const healed = await heartbeating('healing', healFault(deployment, input.runId, input.fault));
     if (before)
       return { at: before.at, detail: `healed by the ${before.by} at ${new Date(before.at).toISOString()}` };
-    return { at: Date.now(), detail: String(detail ?? 'healed') };
+    return { at: healed.restoredAt, detail: healed.detail };
   },
 
   async verifyHealed(input: {
@@ -503,6 +531,10 @@ export const drillActivities = {
     }));
     let expectations: ExpectationOutcome[] = [];
     let outcome = input.forced;
+    const reloadFailures =
+      deployment && fault && input.scenario.fault.kind.startsWith('db-')
+        ? await entryCacheReloadFailures(deployment, fault)
+        : undefined;
     if (plan && steady && fault && recovery) {
       const authorityAtInjection: Record<string, string> = {};
       for (const w of workloads) {
@@ -519,11 +551,23 @@ export const drillActivities = {
         defaultTolerance: plan.tolerance,
         authorityAtInjection,
         ...(input.revokedReplay ? { revokedReplay: input.revokedReplay } : {}),
+        ...(deployment && input.scenario.fault.kind === 'db-restore'
+          ? { laterRegistrations: registeredAfterBackup(deployment, input.scenario.fault) }
+          : {}),
+        ...(reloadFailures ? { entryCacheReloadFailures: reloadFailures } : {}),
       });
       outcome ??= verdictOf(expectations);
     }
     outcome ??= { verdict: 'errored', reason: 'the drill ended before its fault was held' };
     const findings: string[] = [];
+    if (reloadFailures)
+      findings.push(
+        `entry cache reloads that failed while the fault held: ${reloadFailures.map((c) => `${c.server} ${c.failures}`).join(', ')}${deployment?.replica() ? ' (the servers reload it from the read replica)' : ''}`,
+      );
+    if (deployment && input.scenario.fault.kind === 'db-restore') {
+      findings.push(...restoreFindings(deployment, input.runId));
+      removeRestoreFiles(deployment, input.runId);
+    }
     if (deployment) {
       const watchdog = healedBy(deployment, input.runId);
       if (watchdog)

@@ -280,7 +280,7 @@ export function addDrillCommands(program: Command): void {
       out(`${scenario.name} at ${outageClass}: ${scenario.description}`);
       out(`  targets: ${targets.join(', ')}`);
       out(
-        `  timeline: steady ${scenario.steady} s → inject → hold ${seconds} s (${plan.lengthClass}; SVID lifetime ${policy.x509Ttl + policy.backdate} s) → heal → recover → steady ${scenario.steady} s`,
+        `  timeline: ${scenario.fault.kind === 'db-restore' ? `backup, ${scenario.fault.registerAfterBackup} identity(ies) registered after it → ` : ''}steady ${scenario.steady} s → ${scenario.fault.kind === 'db-restore' ? `loss once the backup is ${scenario.fault.backupAge} s old` : 'inject'} → hold ${seconds} s (${plan.lengthClass}; SVID lifetime ${policy.x509Ttl + policy.backdate} s) → heal → recover → steady ${scenario.steady} s`,
       );
       for (const w of workloads) {
         const p = w.predicted;

@@ -18,6 +18,7 @@ import { findProcess } from './managed-process.js';
 import { packageRoot } from './package-root.js';
 import { stopProbes } from './probe-fleet.js';
 import { findPostgresBinDir, PostgresInstance } from './postgres-instance.js';
+import { PostgresReplica } from './postgres-replica.js';
 import type { Topology } from './topology.js';
 
 /**
@@ -49,7 +50,13 @@ export interface DeploymentPlan {
    * `datastore: managed`: the deployment's own PostgreSQL and its databases; its data lives in
    * `<runDir>/postgres`, or in `dir` when the run directory is out of the postgres user's reach.
    */
-  postgres?: { port: number; databases: string[]; dir?: string };
+  postgres?: {
+    port: number;
+    databases: string[];
+    dir?: string;
+    /** `readReplica`: its streaming standby, in `<dir>/../postgres-replica` or `replica.dir`. */
+    replica?: { port: number; dir?: string };
+  };
 }
 
 export interface WorkloadSlot {
@@ -108,6 +115,7 @@ function reachableByOthers(dir: string): boolean {
 export class Deployment {
   private stacks: { upstream: IdentityStack; downstreams: Record<string, IdentityStack> } | undefined;
   private postgresInstance: PostgresInstance | undefined;
+  private postgresReplica: PostgresReplica | undefined;
 
   private constructor(readonly plan: DeploymentPlan) {}
 
@@ -124,7 +132,7 @@ export class Deployment {
     if (store === 'managed') await findPostgresBinDir();
     mkdirSync(runDir, { recursive: true });
     const createdDatabases: DeploymentPlan['createdDatabases'] = [];
-    const managed =
+    const managed: DeploymentPlan['postgres'] =
       store === 'managed'
         ? {
             port: await freePort(),
@@ -134,6 +142,11 @@ export class Deployment {
               : { dir: mkdtempSync(join(tmpdir(), `spire-drill-pg-${id}-`)) }),
           }
         : undefined;
+    if (managed && topology.upstream.readReplica)
+      managed.replica = {
+        port: await freePort(),
+        ...(managed.dir ? { dir: mkdtempSync(join(tmpdir(), `spire-drill-pgr-${id}-`)) } : {}),
+      };
     const database = async (group: string): Promise<DatabaseChoice> => {
       if (store === 'embedded') return { type: 'pglite', directory: join(runDir, group, 'datastore') };
       if (store === 'managed') {
@@ -143,6 +156,9 @@ export class Deployment {
         return {
           type: 'postgres',
           connectionString: `postgres://postgres@127.0.0.1:${managed!.port}/${name}`,
+          ...(managed!.replica
+            ? { roConnectionString: `postgres://postgres@127.0.0.1:${managed!.replica.port}/${name}` }
+            : {}),
         };
       }
       const name = `spire_drill_${id.replace(/-/g, '_')}_${group.replace(/-/g, '_')}`;
@@ -325,12 +341,34 @@ export class Deployment {
     return this.postgresInstance;
   }
 
-  /** The managed PostgreSQL running with every server group's database; nothing for other datastores. */
+  /** The managed PostgreSQL's streaming standby (`readReplica`); undefined without one. */
+  replica(): PostgresReplica | undefined {
+    const primary = this.postgres();
+    const replica = this.plan.postgres?.replica;
+    if (!primary || !replica) return undefined;
+    this.postgresReplica ??= new PostgresReplica({
+      primary,
+      dir: replica.dir ?? join(this.plan.runDir, 'postgres-replica'),
+      port: replica.port,
+    });
+    return this.postgresReplica;
+  }
+
+  /**
+   * The managed PostgreSQL running with every server group's database, and its replica streaming
+   * from it when the topology has one; nothing for other datastores.
+   */
   async ensureDatastore(timeoutMs = 90_000): Promise<void> {
     const postgres = this.postgres();
     if (!postgres) return;
     await postgres.ensureRunning(timeoutMs);
     for (const name of this.plan.postgres!.databases) await postgres.createDatabase(name);
+    const replica = this.replica();
+    if (replica) {
+      await replica.ensureRunning(timeoutMs);
+      // Servers read their entry cache from it: it must hold the databases just made.
+      await replica.waitCaughtUp(timeoutMs);
+    }
   }
 
   /** Stops every process of the deployment, leaves first and the datastore last; safe to repeat. */
@@ -341,6 +379,7 @@ export class Deployment {
     const { upstream, downstreams } = await this.identityStacks();
     for (const stack of Object.values(downstreams).reverse()) await stack.stop();
     await upstream.stop();
+    await this.replica()?.stop('fast');
     await this.postgres()?.stop('fast');
   }
 
@@ -356,6 +395,8 @@ export class Deployment {
       }
     }
     if (this.plan.postgres?.dir) rmSync(this.plan.postgres.dir, { recursive: true, force: true });
+    if (this.plan.postgres?.replica?.dir)
+      rmSync(this.plan.postgres.replica.dir, { recursive: true, force: true });
     rmSync(this.plan.runDir, { recursive: true, force: true });
   }
 
@@ -369,12 +410,16 @@ export class Deployment {
     const postgresPid = postgres?.pid();
     if (postgres && postgresPid !== undefined)
       found.push(`process postgres (pid ${postgresPid}) serving ${postgres.dataDir}`);
+    const standby = this.replica()?.instance;
+    const standbyPid = standby?.pid();
+    if (standby && standbyPid !== undefined)
+      found.push(`process postgres (pid ${standbyPid}) serving the replica ${standby.dataDir}`);
     const walk = (dir: string) => {
       if (!existsSync(dir)) return;
       for (const entry of readdirSync(dir, { withFileTypes: true })) {
         const path = join(dir, entry.name);
         // PostgreSQL's own files (postmaster.pid among them) are its business: reported above.
-        if (entry.isDirectory() && path === postgres?.dataDir) continue;
+        if (entry.isDirectory() && (path === postgres?.dataDir || path === standby?.dataDir)) continue;
         if (entry.isDirectory()) walk(path);
         else if (entry.name.endsWith('.pid')) {
           const proc = findProcess(dir, entry.name.slice(0, -4));
@@ -392,6 +437,7 @@ export class Deployment {
         ...(d.upstreamRelay !== undefined ? [d.upstreamRelay] : []),
       ]),
       ...(this.plan.postgres ? [this.plan.postgres.port] : []),
+      ...(this.plan.postgres?.replica ? [this.plan.postgres.replica.port] : []),
     ];
     for (const port of new Set(ports))
       if (await portAcceptsConnections(port)) found.push(`port 127.0.0.1:${port} accepts connections`);

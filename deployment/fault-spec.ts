@@ -3,6 +3,23 @@
  * comes from the schema alone, so a scenario file, the drill workflow and deployment/faults.ts agree.
  */
 import { z } from 'zod';
+import { parseDuration } from '../identity-core/cli/duration.js';
+
+/** A positive duration: seconds, or a Go duration string such as "20s". */
+export const seconds = z
+  .union([z.string(), z.number()], { error: 'expected a duration such as "20s"' })
+  .transform((value, ctx) => {
+    const s = typeof value === 'number' ? value : parseDuration(value);
+    if (s === undefined || !Number.isFinite(s) || s <= 0) {
+      ctx.issues.push({
+        code: 'custom',
+        message: `invalid duration ${JSON.stringify(value)} (a positive Go duration such as "20s" or "2m")`,
+        input: value,
+      });
+      return z.NEVER;
+    }
+    return s;
+  });
 
 /** A server group: the upstream cluster, or a downstream by its topology name. */
 const group = z
@@ -12,8 +29,28 @@ const group = z
 export const faultSpecSchema = z.discriminatedUnion(
   'kind',
   [
-    /** The group's datastore instance stopped (a deployment-managed PostgreSQL). */
+    /** The group's datastore stopped: the deployment-managed PostgreSQL, and its replica if it has one. */
     z.strictObject({ kind: z.literal('db-down'), group }),
+    /**
+     * The managed PostgreSQL's primary stopped while its read replica (`readReplica`) runs on: the
+     * servers' entry caches reload from the replica, everything else needs the primary.
+     */
+    z.strictObject({ kind: z.literal('db-primary-down'), group }),
+    /**
+     * The datastore lost and restored from a backup taken `backupAge` seconds before the loss;
+     * `registerAfterBackup` workloads of the group get one more identity between backup and loss,
+     * which the restore must take away again.
+     */
+    z.strictObject({
+      kind: z.literal('db-restore'),
+      group,
+      backupAge: seconds,
+      registerAfterBackup: z
+        .number({ error: 'expected how many workloads get an identity after the backup' })
+        .int({ error: 'expected a whole number of workloads' })
+        .min(0, { error: 'cannot be negative' })
+        .default(1),
+    }),
     /** The lowest-numbered `count` servers of the group stopped; fewer than all keeps issuance up. */
     z.strictObject({
       kind: z.literal('servers-down'),
@@ -51,7 +88,7 @@ export const faultSpecSchema = z.discriminatedUnion(
   ],
   {
     error:
-      'unknown fault kind: use db-down, servers-down, lb-down, server-loss, agent-down, upstream-outage or ca-compromise',
+      'unknown fault kind: use db-down, db-primary-down, db-restore, servers-down, lb-down, server-loss, agent-down, upstream-outage or ca-compromise',
   },
 );
 
@@ -67,6 +104,8 @@ export function describeFault(spec: FaultSpec): string {
       return `agent-down (${spec.group} agent-${spec.agent})`;
     case 'upstream-outage':
       return `upstream-outage (${spec.downstream} cut off)`;
+    case 'db-restore':
+      return `db-restore (${spec.group}, backup ${spec.backupAge} s old)`;
     default:
       return `${spec.kind} (${spec.group})`;
   }

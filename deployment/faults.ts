@@ -24,6 +24,7 @@ import {
   type FaultLease,
   type HealedRecord,
 } from './fault-lease.js';
+import { datastoreLost, loseForRestore, restoreFromBackup } from './fault-datastore.js';
 import { describeFault, type FaultSpec } from './fault-spec.js';
 import { ensureWatchdog } from './fault-watchdog.js';
 import { portAcceptsConnections } from './free-port.js';
@@ -126,6 +127,41 @@ export function resolveFault(deployment: Deployment, spec: FaultSpec): FaultReso
       return {
         targets: [
           `PostgreSQL 127.0.0.1:${deployment.plan.postgres!.port} (the datastore of ${groups.join(', ')})`,
+        ],
+        effect: 'issuance',
+        groups,
+      };
+    }
+    case 'db-primary-down': {
+      const g = groupShape(deployment, spec.group);
+      const groups = groupsOnPostgres(deployment);
+      if (!groups.includes(g.name) || !deployment.plan.postgres?.replica)
+        throw new FaultRefused(
+          "db-primary-down stops the primary of the deployment's own PostgreSQL under its read replica, which needs upstream.datastore: managed and upstream.readReplica: true",
+        );
+      return {
+        targets: [
+          `PostgreSQL primary 127.0.0.1:${deployment.plan.postgres.port} (the datastore of ${groups.join(', ')}; the replica on 127.0.0.1:${deployment.plan.postgres.replica.port} stays up)`,
+        ],
+        // As in SPIRE, only the entry cache reads the replica: agent authorization needs the primary.
+        effect: 'issuance',
+        groups,
+      };
+    }
+    case 'db-restore': {
+      const g = groupShape(deployment, spec.group);
+      const groups = groupsOnPostgres(deployment);
+      if (!groups.includes(g.name))
+        throw new FaultRefused(
+          "db-restore loses the deployment's own PostgreSQL and restores a backup of it, which needs upstream.datastore: managed",
+        );
+      if (spec.registerAfterBackup > deployment.workloadIdentities().filter((w) => w.group === g.name).length)
+        throw new FaultRefused(
+          `registerAfterBackup is ${spec.registerAfterBackup}, more than ${g.name}'s workloads`,
+        );
+      return {
+        targets: [
+          `PostgreSQL 127.0.0.1:${deployment.plan.postgres!.port} (the datastore of ${groups.join(', ')}), lost and restored from a backup ${spec.backupAge} s old`,
         ],
         effect: 'issuance',
         groups,
@@ -287,10 +323,19 @@ async function act(deployment: Deployment, runId: string, lease: FaultLease): Pr
   switch (spec.kind) {
     case 'db-down': {
       const postgres = deployment.postgres()!;
+      const replica = deployment.replica();
       // A crash, not a polite shutdown: the next start runs PostgreSQL's crash recovery.
+      await replica?.stop('immediate');
       await postgres.stop('immediate');
-      return `PostgreSQL on 127.0.0.1:${postgres.port} stopped (immediate)`;
+      return `PostgreSQL on 127.0.0.1:${postgres.port} stopped (immediate)${replica ? ', and its replica' : ''}`;
     }
+    case 'db-primary-down': {
+      const postgres = deployment.postgres()!;
+      await postgres.stop('immediate');
+      return `PostgreSQL primary on 127.0.0.1:${postgres.port} stopped (immediate); the replica runs on`;
+    }
+    case 'db-restore':
+      return loseForRestore(deployment, runId);
     case 'servers-down': {
       const stack = refresh(await stackOf(deployment, spec.group));
       for (let i = 0; i < spec.count; i++) await stack.servers[i]?.stop();
@@ -347,12 +392,28 @@ export async function confirmFault(
     if (process?.isRunning()) problems.push(`${what} still runs (pid ${process.pid})`);
   };
   switch (spec.kind) {
-    case 'db-down': {
+    case 'db-down':
+    case 'db-primary-down': {
       const postgres = deployment.postgres()!;
       const pid = postgres.pid();
       if (pid !== undefined) problems.push(`PostgreSQL still runs (pid ${pid})`);
       if (await postgres.isUp()) problems.push('PostgreSQL still answers queries');
       await portDown('PostgreSQL', postgres.port);
+      const replica = deployment.replica();
+      if (replica && spec.kind === 'db-down') await portDown('the PostgreSQL replica', replica.port);
+      if (replica && spec.kind === 'db-primary-down') {
+        if (await replica.instance.isUp()) seen.push('the replica answers queries');
+        else
+          problems.push(
+            `the replica on 127.0.0.1:${replica.port} does not answer: that is db-down, not db-primary-down`,
+          );
+      }
+      break;
+    }
+    case 'db-restore': {
+      const { lost, detail } = datastoreLost(deployment);
+      (lost ? seen : problems).push(detail);
+      await portDown('PostgreSQL', deployment.postgres()!.port);
       break;
     }
     case 'servers-down':
@@ -454,15 +515,22 @@ export function healedBy(deployment: Deployment, runId: string): HealedRecord | 
  * Undoes run `runId`'s fault, idempotently: safe after a partial injection, and a no-op once healed.
  * Restores with the stacks' ensure-methods, which start only what is not running; the lease goes last.
  */
-export function healFault(deployment: Deployment, runId: string, spec: FaultSpec): Promise<string> {
+export interface Healed {
+  detail: string;
+  /** When the fault's cause was gone: issuance resumes from here, often before healing has finished. */
+  restoredAt: number;
+}
+
+export function healFault(deployment: Deployment, runId: string, spec: FaultSpec): Promise<Healed> {
   const runDir = deployment.plan.runDir;
   return withFaultLock(runDir, async () => {
     const lease = readLease(runDir, runId);
     if (lease && !sameSpec(lease.spec, spec))
       throw new Error(`run ${runId} holds another fault: ${describeFault(lease.spec)}`);
-    const detail = await heal(deployment, spec, lease);
+    let restoredAt: number | undefined;
+    const detail = await heal(deployment, runId, spec, lease, () => (restoredAt ??= Date.now()));
     removeLease(runDir, runId);
-    return detail;
+    return { detail, restoredAt: restoredAt ?? Date.now() };
   });
 }
 
@@ -486,13 +554,33 @@ async function restoreGroup(deployment: Deployment, group: string): Promise<void
     }
 }
 
-async function heal(deployment: Deployment, spec: FaultSpec, lease: FaultLease | undefined): Promise<string> {
+/**
+ * Undoes the fault; `restored` is called once its cause is gone (the primary answering again), which
+ * for a datastore comes well before the replica, servers and agents are checked, and is when the
+ * deployment's issuance resumes. Kinds that do not call it are restored when healing ends.
+ */
+async function heal(
+  deployment: Deployment,
+  runId: string,
+  spec: FaultSpec,
+  lease: FaultLease | undefined,
+  restored: () => void,
+): Promise<string> {
   switch (spec.kind) {
-    case 'db-down': {
+    case 'db-down':
+    case 'db-primary-down': {
+      await deployment.postgres()!.ensureRunning();
+      restored();
       await deployment.ensureDatastore();
       const groups = groupsOnPostgres(deployment);
       for (const group of groups) await restoreGroup(deployment, group);
-      return `PostgreSQL on 127.0.0.1:${deployment.postgres()!.port} running; servers of ${groups.join(', ')} healthy`;
+      return `PostgreSQL on 127.0.0.1:${deployment.postgres()!.port} running${deployment.replica() ? ' with its replica' : ''}; servers of ${groups.join(', ')} healthy`;
+    }
+    case 'db-restore': {
+      const done = await restoreFromBackup(deployment, runId, restored);
+      const groups = groupsOnPostgres(deployment);
+      for (const group of groups) await restoreGroup(deployment, group);
+      return `${done.join('; ')}; servers of ${groups.join(', ')} healthy`;
     }
     case 'servers-down':
     case 'server-loss':
@@ -540,8 +628,13 @@ export async function verifyHealed(
     if (problems.length === 0) seen.push(`${group} healthy`);
   };
   switch (spec.kind) {
-    case 'db-down': {
+    case 'db-down':
+    case 'db-primary-down':
+    case 'db-restore': {
       if (!(await deployment.postgres()!.isUp())) problems.push('PostgreSQL does not answer');
+      const replica = deployment.replica();
+      if (replica && !(await replica.streaming()))
+        problems.push(`the replica on 127.0.0.1:${replica.port} does not stream from the primary`);
       for (const group of groupsOnPostgres(deployment)) await serversHealthy(group);
       break;
     }
@@ -596,9 +689,10 @@ export async function healLapsedFaults(
       const outcome = await withFaultLock(runDir, async () => {
         const lease = readLease(runDir, runId);
         if (!lease || lease.leaseUntil >= Date.now()) return undefined;
-        const detail = await heal(deployment, lease.spec, lease);
+        let restoredAt: number | undefined;
+        const detail = await heal(deployment, runId, lease.spec, lease, () => (restoredAt ??= Date.now()));
         // Recorded before the lease goes: a crash in between means healing again, never a silent loss.
-        writeHealed(runDir, runId, { by: 'watchdog', at: Date.now(), detail });
+        writeHealed(runDir, runId, { by: 'watchdog', at: restoredAt ?? Date.now(), detail });
         removeLease(runDir, runId);
         return detail;
       });

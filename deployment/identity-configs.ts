@@ -1,7 +1,9 @@
 /** Renders SPIRE-shaped HCL configs for the bundled server and agent from a few choices. */
 
 export type DatabaseChoice =
-  { type: 'pglite'; directory: string } | { type: 'postgres'; connectionString: string };
+  | { type: 'pglite'; directory: string }
+  /** `roConnectionString`: a read replica, rendered as SPIRE's ro_connection_string. */
+  | { type: 'postgres'; connectionString: string; roConnectionString?: string };
 
 export interface ServerConfigChoices {
   trustDomain: string;
@@ -70,7 +72,7 @@ plugins {
     plugin_data {
       database_type = ${q(c.database.type)}
       connection_string = ${q(connection)}
-    }
+${c.database.type === 'postgres' && c.database.roConnectionString ? `      ro_connection_string = ${q(c.database.roConnectionString)}\n` : ''}    }
   }
   KeyManager "disk" {
     plugin_data {

@@ -129,6 +129,8 @@ export async function startProbe(options: ProbeOptions): Promise<RunningProbe> {
   let bundlePem: string | undefined;
   let jwtBundle: TrustBundle | undefined;
   let streamUp: boolean | undefined;
+  // Every SPIFFE ID the agent offers this workload: registrations come and go (a restored backup).
+  let offered: string | undefined;
   // A restarted probe already recorded what it stored; the agent re-sends the SVID it holds.
   const recorded = new Set(storedSerials(options.svidDir));
 
@@ -139,6 +141,11 @@ export async function startProbe(options: ProbeOptions): Promise<RunningProbe> {
   const onSvids = (response: X509SVIDResponse__Output) => {
     if (streamUp !== true) record({ kind: 'stream', at: Date.now(), ok: true });
     streamUp = true;
+    const ids = response.svids.map((s) => s.spiffeId).sort();
+    if (ids.join('\n') !== offered) {
+      offered = ids.join('\n');
+      record({ kind: 'identities', at: Date.now(), spiffeIds: ids });
+    }
     const mine = response.svids.find((s) => s.spiffeId === options.spiffeId);
     if (!mine) {
       options.log('the agent sent no SVID for us', { spiffeIds: response.svids.map((s) => s.spiffeId) });

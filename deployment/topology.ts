@@ -75,6 +75,12 @@ const topologySchema = z
         servers: count(1, 9).default(1),
         loadBalancer: z.boolean({ error: 'expected true or false' }).default(false),
         datastore: datastore.default('embedded'),
+        readReplica: z
+          .boolean({ error: 'expected true or false' })
+          .default(false)
+          .describe(
+            "a streaming hot standby of the managed PostgreSQL, which servers read from as SPIRE's ro_connection_string",
+          ),
         agents: count(0, 20).default(0),
         workloadsPerAgent: count(0, 100).default(1),
       })
@@ -99,6 +105,11 @@ const topologySchema = z
       issue(
         ['upstream', 'datastore'],
         `${t.upstream.servers} servers share one datastore, which the embedded one cannot serve: use "managed" or give { postgres: URL }`,
+      );
+    if (t.upstream.readReplica && t.upstream.datastore !== 'managed')
+      issue(
+        ['upstream', 'readReplica'],
+        "a read replica is set up only for the deployment's own PostgreSQL: use datastore: managed",
       );
     if (t.ttls.x509Svid > t.ttls.ca) issue(['ttls', 'x509Svid'], 'longer than the CA TTL');
     if (t.ttls.jwtSvid > t.ttls.ca) issue(['ttls', 'jwtSvid'], 'longer than the CA TTL');

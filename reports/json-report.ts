@@ -126,6 +126,8 @@ function sample(s: ProbeSample): ProbeSample {
       };
     case 'stream':
       return { kind: s.kind, at: s.at, workload: s.workload, ok: s.ok, error: s.error };
+    case 'identities':
+      return { kind: s.kind, at: s.at, workload: s.workload, spiffeIds: s.spiffeIds };
   }
 }
 

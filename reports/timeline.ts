@@ -328,7 +328,7 @@ function gaps(workload: WorkloadOutcome, drill: DrillRecord, scale: Scale, y: nu
 function failureMarks(samples: ProbeSample[], drill: DrillRecord, scale: Scale, y: number): string[] {
   const parts: string[] = [];
   for (const s of samples) {
-    if (s.kind === 'svid' || s.ok) continue;
+    if (s.kind === 'svid' || s.kind === 'identities' || s.ok) continue;
     const x = scale.x(s.at);
     const when = secondsSince(drill.startedAt, s.at);
     const why = s.error ? `: ${s.error}` : '';

@@ -50,7 +50,15 @@ export interface StreamSample {
   error?: string;
 }
 
-export type ProbeSample = SvidSample | HandshakeSample | JwtSample | StreamSample;
+/** The SPIFFE IDs the agent offered the workload changed (an entry was registered or removed). */
+export interface IdentitiesSample {
+  kind: 'identities';
+  at: number;
+  workload: string;
+  spiffeIds: string[];
+}
+
+export type ProbeSample = SvidSample | HandshakeSample | JwtSample | StreamSample | IdentitiesSample;
 
 export interface TimeWindow {
   start: number;

@@ -18,6 +18,37 @@ export interface EvaluationInput {
   authorityAtInjection: Record<string, string>;
   /** A replayed pre-fault SVID against a peer after healing, when the scenario asks for it. */
   revokedReplay?: { refused: boolean; detail: string };
+  /** Failed entry cache reloads per server while the fault held, from the servers' logs. */
+  entryCacheReloadFailures?: { server: string; failures: number }[];
+  /** db-restore: identities registered between the backup and the loss, and the workload offered each. */
+  laterRegistrations?: { spiffeId: string; workload: string }[];
+}
+
+/** The server's entry cache reload period (SPIRE's default cache_reload_interval). */
+const ENTRY_CACHE_RELOAD_S = 5;
+
+/**
+ * When the workload was first offered `spiffeId` before the fault, and when, after healing, it was
+ * first offered a set without it: from the probes' identities samples.
+ */
+function offeredAndDropped(
+  samples: ProbeSample[],
+  workload: string,
+  spiffeId: string,
+  fault: TimeWindow,
+): { offeredAt?: number; droppedAt?: number } {
+  let offeredAt: number | undefined;
+  let droppedAt: number | undefined;
+  for (const sample of samples) {
+    if (sample.kind !== 'identities' || sample.workload !== workload) continue;
+    const has = sample.spiffeIds.includes(spiffeId);
+    if (has && offeredAt === undefined && sample.at < fault.start) offeredAt = sample.at;
+    if (!has && droppedAt === undefined && sample.at >= fault.end) droppedAt = sample.at;
+  }
+  return {
+    ...(offeredAt !== undefined ? { offeredAt } : {}),
+    ...(droppedAt !== undefined ? { droppedAt } : {}),
+  };
 }
 
 const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
@@ -167,6 +198,48 @@ export function evaluateExpectations(input: EvaluationInput): ExpectationOutcome
           name: `every workload holds an SVID from the new authority within ${s(1000 * e.within)}${scope}`,
           met: problems.length === 0,
           evidence: problems.length > 0 ? problems : seen,
+        };
+      }
+      case 'entry-cache-reloads': {
+        const counts = input.entryCacheReloadFailures ?? [];
+        const failing = counts.filter((c) => c.failures > 0);
+        return {
+          name: 'every server reloads its entry cache while the fault holds',
+          met: counts.length > 0 && failing.length === 0,
+          evidence:
+            counts.length === 0
+              ? ['no server of the datastore was checked']
+              : counts.map((c) => `${c.server}: ${c.failures} failed reload(s) during the fault`),
+        };
+      }
+      case 'restore-drops-later-registrations': {
+        const within = 1000 * (e.within ?? ENTRY_CACHE_RELOAD_S + 2 * input.defaultTolerance);
+        const later = input.laterRegistrations ?? [];
+        const problems: string[] = [];
+        const seen: string[] = [];
+        for (const r of later) {
+          const { offeredAt, droppedAt } = offeredAndDropped(
+            [...input.samples].sort((a, b) => a.at - b.at),
+            r.workload,
+            r.spiffeId,
+            input.fault,
+          );
+          if (offeredAt === undefined)
+            problems.push(`${r.workload}: never offered ${r.spiffeId} before the loss`);
+          else if (droppedAt === undefined || droppedAt - input.fault.end > within)
+            problems.push(
+              `${r.workload}: still offered ${r.spiffeId} ${droppedAt === undefined ? 'when the drill ended' : `until +${s(droppedAt - input.fault.end)} after the restore`}, expected gone within ${s(within)}`,
+            );
+          else
+            seen.push(
+              `${r.workload}: offered ${r.spiffeId} from ${s(input.fault.start - offeredAt)} before the loss; gone +${s(droppedAt - input.fault.end)} after the restore`,
+            );
+        }
+        return {
+          name: `identities registered after the backup are gone within ${s(within)} of the restore`,
+          met: later.length > 0 && problems.length === 0,
+          evidence:
+            later.length === 0 ? ['no identity was registered after the backup'] : [...problems, ...seen],
         };
       }
       case 'revoked-svid-refused': {

@@ -6,27 +6,11 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { faultSpecSchema } from '../deployment/fault-spec.js';
+import { faultSpecSchema, seconds } from '../deployment/fault-spec.js';
 import { issueLines, readYamlDocument } from '../deployment/yaml-document.js';
-import { parseDuration } from '../identity-core/cli/duration.js';
 import type { OutageClass } from './ttl-model.js';
 
 export const OUTAGE_CLASSES: readonly OutageClass[] = ['short', 'medium', 'long'];
-
-const seconds = z
-  .union([z.string(), z.number()], { error: 'expected a duration such as "20s"' })
-  .transform((value, ctx) => {
-    const s = typeof value === 'number' ? value : parseDuration(value);
-    if (s === undefined || !Number.isFinite(s) || s <= 0) {
-      ctx.issues.push({
-        code: 'custom',
-        message: `invalid duration ${JSON.stringify(value)} (a positive Go duration such as "20s" or "2m")`,
-        input: value,
-      });
-      return z.NEVER;
-    }
-    return s;
-  });
 
 /** An outage length: a duration, or `{ ttl: F }`, F times the X509-SVID TTL. */
 const outageLengthSchema = z.union([
@@ -70,10 +54,17 @@ const expectationSchema = z.discriminatedUnion(
       groups,
     }),
     z.strictObject({ expect: z.literal('revoked-svid-refused') }),
+    /** Every server's entry cache reloaded without failure while the fault held (from a replica). */
+    z.strictObject({ expect: z.literal('entry-cache-reloads') }),
+    z.strictObject({
+      expect: z.literal('restore-drops-later-registrations'),
+      /** After heal; default: an entry cache reload (5 s) plus twice the default tolerance. */
+      within: seconds.optional(),
+    }),
   ],
   {
     error:
-      'unknown expectation: use identity-as-predicted, no-identity-loss, recovers, handshake-success, new-authority or revoked-svid-refused',
+      'unknown expectation: use identity-as-predicted, no-identity-loss, recovers, handshake-success, new-authority, revoked-svid-refused, entry-cache-reloads or restore-drops-later-registrations',
   },
 );
 export type Expectation = z.output<typeof expectationSchema>;

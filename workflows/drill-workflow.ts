@@ -117,10 +117,28 @@ export async function drillWorkflow(input: DrillInput): Promise<DrillRecord> {
         `hold ${plan.outageSeconds} s on ${plan.targets.join(', ')}; the model predicts ${plan.predictedLosses} of ${plan.workloads.length} workload(s) may lose identity`,
       );
 
+      // A restore needs its backup first: the fault is the loss of what happened after it.
+      const backupTakenAt =
+        scenario.fault.kind === 'db-restore'
+          ? await drillQuick
+              .prepareFault({ deploymentId: id, runId, fault: scenario.fault })
+              .then((prepared) => {
+                step(prepared.detail!);
+                return prepared.backupTakenAt!;
+              })
+          : undefined;
+
       enter('steady-state', `waiting for ${scenario.steady} s of steady state`);
       const steady = await drillWaits.steadyState({ deploymentId: id, seconds: scenario.steady });
       windows.steady = steady.window;
       if (!steady.ok) throw new Verdicted('errored', `no steady state before the fault: ${steady.detail}`);
+      if (backupTakenAt !== undefined && scenario.fault.kind === 'db-restore') {
+        const due = backupTakenAt + scenario.fault.backupAge * 1000;
+        if (Date.now() < due) {
+          step(`waiting until the backup is ${scenario.fault.backupAge} s old`);
+          await sleep(due - Date.now());
+        }
+      }
 
       enter('injecting', `injecting ${scenario.fault.kind}`);
       record({ action: 'inject', state: 'started', detail: plan.targets.join(', ') });

@@ -30,6 +30,7 @@ interface DrillJson {
     observed: { lostIdentity: boolean; gaps: { start: number; end: number }[] };
   }[];
   expectations: { name: string; met: boolean; evidence: string[] }[];
+  findings: string[];
 }
 
 const { TEMPORAL_ADDRESS: _ignored, ...withoutTemporal } = process.env;
@@ -88,6 +89,8 @@ describe.skipIf(!!temporal.missing || !isRoot)('the drill catalogue on the demo 
           'agent-down',
           'ca-compromise',
           'db-down',
+          'db-primary-down',
+          'db-restore',
           'lb-down',
           'server-loss',
           'servers-down',
@@ -110,6 +113,25 @@ describe.skipIf(!!temporal.missing || !isRoot)('the drill catalogue on the demo 
       expect(
         lbLong.workloads.filter((w) => w.group !== 'upstream').every((w) => !w.observed.lostIdentity),
       ).toBe(true);
+
+      // db-primary-down: the replica kept every server's entry cache reloading while the primary was down.
+      for (const d of drills.filter((d) => d.scenario === 'db-primary-down')) {
+        const reloads = d.expectations.find((e) =>
+          e.name.startsWith('every server reloads its entry cache'),
+        )!;
+        expect(reloads.met, reloads.evidence.join('\n')).toBe(true);
+        expect(reloads.evidence).toContain('upstream server 1: 0 failed reload(s) during the fault');
+      }
+      // db-restore: the identity registered after the backup is gone again, and the report says the backup lacked it.
+      for (const d of drills.filter((d) => d.scenario === 'db-restore')) {
+        expect(d.findings.join('\n')).toMatch(
+          /upstream: 1 registration entry registered after the backup: spiffe:\/\/demo\.spire-drill\.test\/upstream\/agent-0\/workload-0\/after-backup/,
+        );
+        const dropped = d.expectations.find((e) =>
+          e.name.startsWith('identities registered after the backup'),
+        )!;
+        expect(dropped.evidence.join('\n')).toMatch(/gone \+\d+\.\d s after the restore/);
+      }
 
       const parsed = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '' }).parse(
         readFileSync(junit, 'utf8'),

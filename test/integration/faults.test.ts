@@ -6,6 +6,7 @@ import { Deployment } from '../../deployment/deployment.js';
 import { x509AuthorityView } from '../../deployment/fault-authority.js';
 import { faultSpecSchema, type FaultSpec } from '../../deployment/fault-spec.js';
 import { readLease } from '../../deployment/fault-lease.js';
+import { prepareRestore, removeRestoreFiles, restoreFindings } from '../../deployment/fault-datastore.js';
 import { ensureWatchdog } from '../../deployment/fault-watchdog.js';
 import {
   FaultRefused,
@@ -221,6 +222,7 @@ describe.skipIf(!isRoot || !!pgMissing)('faults on topologies/demo.yaml', () => 
     { kind: 'server-loss', group: 'east' },
     { kind: 'server-loss', group: 'upstream' },
     { kind: 'db-down', group: 'upstream' },
+    { kind: 'db-primary-down', group: 'upstream' },
     { kind: 'ca-compromise', group: 'upstream' },
   ];
   for (const spec of kinds) {
@@ -241,7 +243,7 @@ describe.skipIf(!isRoot || !!pgMissing)('faults on topologies/demo.yaml', () => 
 
       const healed = await healFault(deployment, runId, spec);
       const seen = await healedWithin(deployment, spec);
-      console.log(`${spec.kind}: ${healed} — verified: ${seen.detail}`);
+      console.log(`${spec.kind}: ${healed.detail} — verified: ${seen.detail}`);
       expect(readLease(deployment.plan.runDir, runId)).toBeUndefined();
       expect(healedBy(deployment, runId)).toBeUndefined();
 
@@ -252,6 +254,37 @@ describe.skipIf(!isRoot || !!pgMissing)('faults on topologies/demo.yaml', () => 
       await expect(renewLease(deployment, runId, 10_000)).rejects.toThrow(/holds no fault/);
     }, 240_000);
   }
+
+  it('db-restore: backup, a later registration, loss, restore without it, and a report of what the backup lacked', async () => {
+    const spec: FaultSpec = { kind: 'db-restore', group: 'upstream', backupAge: 1, registerAfterBackup: 1 };
+    const runId = 'run-db-restore';
+    const { upstream } = await deployment.identityStacks();
+    const later = `${deployment.workloadIdentities()[0]!.spiffeId}/after-backup`;
+    const shown = async () => (await upstream.serverCli(['entry', 'show', '-spiffeID', later])).stdout;
+
+    const prepared = await prepareRestore(deployment, runId, spec);
+    expect(prepared.registered).toEqual([later]);
+    expect(await prepareRestore(deployment, runId, spec)).toEqual(prepared);
+    expect(await shown()).toContain(later);
+
+    await injectFault(deployment, runId, spec, 120_000);
+    const confirmed = await confirmFault(deployment, spec);
+    expect(confirmed.injected, confirmed.detail).toBe(true);
+    expect(existsSync(deployment.postgres()!.dataDir)).toBe(false);
+
+    const healed = await healFault(deployment, runId, spec);
+    const seen = await healedWithin(deployment, spec);
+    console.log(`db-restore: ${healed.detail} — verified: ${seen.detail}`);
+    expect(await shown()).not.toContain(later);
+    const findings = restoreFindings(deployment, runId);
+    expect(findings).toContain(`upstream: 1 registration entry registered after the backup: ${later}`);
+
+    const running = pids(deployment);
+    await healFault(deployment, runId, spec);
+    expect(pids(deployment)).toEqual(running);
+    removeRestoreFiles(deployment, runId);
+    expect(restoreFindings(deployment, runId)).toEqual([]);
+  }, 240_000);
 
   it('after every fault, every workload holds a valid SVID from the active roots alone', async () => {
     const { upstream } = await deployment.identityStacks();

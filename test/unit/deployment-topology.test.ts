@@ -54,7 +54,14 @@ describe('topology files', () => {
       implementation: 'tspire',
       ttls: { x509Svid: 3600, jwtSvid: 300, agentSvid: 3600, ca: 86_400, downstreamCa: 86_400 },
       syncInterval: 5,
-      upstream: { servers: 1, loadBalancer: false, datastore: 'embedded', agents: 0, workloadsPerAgent: 1 },
+      upstream: {
+        servers: 1,
+        loadBalancer: false,
+        datastore: 'embedded',
+        readReplica: false,
+        agents: 0,
+        workloadsPerAgent: 1,
+      },
       downstreams: [],
     });
   });
@@ -110,6 +117,21 @@ describe('topology files', () => {
     ).toEqual([
       expect.stringMatching(/^downstreams\.1\.name: "upstream" names the upstream servers' own group/),
     ]);
+  });
+
+  it('sets up a read replica only for a managed datastore', () => {
+    expect(
+      parseTopology({ name: 'x', trustDomain: 'td', upstream: { datastore: 'managed', readReplica: true } })
+        .upstream.readReplica,
+    ).toBe(true);
+    expect(issuesOf({ name: 'x', trustDomain: 'td', upstream: { readReplica: true } })).toEqual([
+      expect.stringMatching(
+        /^upstream\.readReplica: a read replica is set up only for the deployment's own PostgreSQL/,
+      ),
+    ]);
+    expect(
+      issuesOf({ name: 'x', trustDomain: 'td', upstream: { datastore: 'managed', readReplica: 'yes' } }),
+    ).toEqual([expect.stringMatching(/^upstream\.readReplica: expected true or false/)]);
   });
 
   it('accepts a managed datastore, alone or shared by HA servers, and names it in datastore errors', () => {

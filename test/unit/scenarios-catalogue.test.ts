@@ -35,6 +35,8 @@ describe('the scenario catalogue', () => {
       'agent-down',
       'ca-compromise',
       'db-down',
+      'db-primary-down',
+      'db-restore',
       'lb-down',
       'server-loss',
       'servers-down',
@@ -49,10 +51,10 @@ describe('the scenario catalogue', () => {
 
   it('resolves the ci and full suites to every scenario at their classes', async () => {
     const ci = await loadSuite('ci', dirs);
-    expect(ci.drills).toHaveLength(14);
+    expect(ci.drills).toHaveLength(18);
     expect(new Set(ci.drills.map((d) => d.outage))).toEqual(new Set(['short', 'long']));
     expect(ci.topologyPath).toBe(join(repoRoot, 'topologies', 'demo.yaml'));
-    expect((await loadSuite('full', dirs)).drills).toHaveLength(21);
+    expect((await loadSuite('full', dirs)).drills).toHaveLength(27);
     await expect(loadSuite('nightly', dirs)).rejects.toThrow(/no such suite: known are ci, full/);
   });
 
@@ -67,6 +69,18 @@ describe('the scenario catalogue', () => {
       /^fault.kind: unknown fault kind/,
     );
     expect(issues(() => parseScenario({ ...base, expectations: [] }))[0]).toMatch(/without expectations/);
+    const restore = { kind: 'db-restore', group: 'upstream', backupAge: '15s' };
+    expect(parseScenario({ ...base, fault: restore }).fault).toEqual({
+      ...restore,
+      backupAge: 15,
+      registerAfterBackup: 1,
+    });
+    expect(
+      issues(() => parseScenario({ ...base, fault: { ...restore, backupAge: 'yesterday' } }))[0],
+    ).toMatch(/^fault.backupAge: invalid duration "yesterday"/);
+    expect(
+      issues(() => parseScenario({ ...base, fault: { ...restore, registerAfterBackup: -1 } }))[0],
+    ).toMatch(/^fault.registerAfterBackup: cannot be negative/);
     expect(issues(() => parseScenario({ ...base, expectations: [{ expect: 'miracles' }] }))[0]).toMatch(
       /unknown expectation/,
     );

@@ -104,4 +104,63 @@ describe('expectations', () => {
     });
     expect([within!.met, tooSlow!.met, refused!.met]).toEqual([true, false, true]);
   });
+
+  it('checks that identities registered after the backup are offered before the loss and gone soon after the restore', () => {
+    const offered = (at: number, spiffeIds: string[]): ProbeSample => ({
+      kind: 'identities',
+      at,
+      workload: 'a',
+      spiffeIds,
+    });
+    const later = [{ spiffeId: 'a/after-backup', workload: 'a' }];
+    const check = (samples: ProbeSample[], within?: number) =>
+      evaluateExpectations({
+        ...base([workload({ loss: 'never' }, [])], samples),
+        expectations: [{ expect: 'restore-drops-later-registrations', ...(within ? { within } : {}) }],
+        laterRegistrations: later,
+      })[0]!;
+    const dropped = check([
+      offered(80_000, ['a']),
+      offered(95_000, ['a', 'a/after-backup']),
+      offered(151_000, ['a']),
+    ]);
+    expect(dropped.met).toBe(true);
+    expect(dropped.evidence).toEqual([
+      'a: offered a/after-backup from 5.0 s before the loss; gone +6.0 s after the restore',
+    ]);
+    // Default bound: 5 s of entry cache reload plus twice the 2 s tolerance.
+    const slow = check([offered(95_000, ['a', 'a/after-backup']), offered(155_000, ['a'])]);
+    expect(slow.met).toBe(false);
+    expect(slow.evidence[0]).toMatch(
+      /still offered a\/after-backup until \+10\.0 s after the restore, expected gone within 9\.0 s/,
+    );
+    expect(check([offered(95_000, ['a', 'a/after-backup']), offered(155_000, ['a'])], 12).met).toBe(true);
+    const kept = check([offered(95_000, ['a', 'a/after-backup'])]);
+    expect(kept.evidence[0]).toMatch(/still offered a\/after-backup when the drill ended/);
+    const never = check([offered(95_000, ['a']), offered(151_000, ['a'])]);
+    expect(never.evidence[0]).toMatch(/never offered a\/after-backup before the loss/);
+    expect(
+      evaluateExpectations({
+        ...base([]),
+        expectations: [{ expect: 'restore-drops-later-registrations' }],
+      })[0]!.met,
+    ).toBe(false);
+  });
+
+  it('checks that entry cache reloads went on while the fault held', () => {
+    const check = (entryCacheReloadFailures?: { server: string; failures: number }[]) =>
+      evaluateExpectations({
+        ...base([]),
+        expectations: [{ expect: 'entry-cache-reloads' }],
+        ...(entryCacheReloadFailures ? { entryCacheReloadFailures } : {}),
+      })[0]!;
+    expect(check([{ server: 'upstream server 0', failures: 0 }]).met).toBe(true);
+    const failed = check([
+      { server: 'upstream server 0', failures: 0 },
+      { server: 'upstream server 1', failures: 3 },
+    ]);
+    expect(failed.met).toBe(false);
+    expect(failed.evidence).toContain('upstream server 1: 3 failed reload(s) during the fault');
+    expect(check().met).toBe(false);
+  });
 });

@@ -1,0 +1,282 @@
+/**
+ * The datastore faults beyond a plain outage: the primary lost under its read replica
+ * (db-primary-down), and the datastore lost and restored from an older backup (db-restore). For the
+ * restore, what the backup lacked is inventoried on both sides (live just before the loss, restored
+ * just after), and agents the restored datastore no longer recognises are found and re-attested.
+ */
+import { X509Certificate } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import {
+  describeInventoryDiff,
+  diffInventory,
+  readInventory,
+  type DatastoreInventory,
+} from './datastore-inventory.js';
+import type { Deployment } from './deployment.js';
+import type { FaultSpec } from './fault-spec.js';
+import { loseDatastore, restoreBackup, takeBackup } from './postgres-backup.js';
+
+type RestoreSpec = Extract<FaultSpec, { kind: 'db-restore' }>;
+
+/** Groups whose databases live in the deployment's own PostgreSQL, with their connection strings. */
+export function databasesOnPostgres(deployment: Deployment): { group: string; url: string }[] {
+  const port = deployment.plan.postgres?.port;
+  if (port === undefined) return [];
+  const all = [
+    { group: 'upstream', database: deployment.plan.upstream.database },
+    ...Object.entries(deployment.plan.downstreams).map(([group, d]) => ({ group, database: d.database })),
+  ];
+  return all.flatMap(({ group, database }) =>
+    database.type === 'postgres' && new URL(database.connectionString).port === String(port)
+      ? [{ group, url: database.connectionString }]
+      : [],
+  );
+}
+
+/** Where run `runId`'s backup and inventories live: beside the data directory, reachable by its user. */
+export function restoreDir(deployment: Deployment, runId: string): string {
+  return join(dirname(deployment.postgres()!.dataDir), 'backups', runId);
+}
+
+/** The identity each of the first `count` workloads of the group is given after the backup. */
+export function registeredAfterBackup(
+  deployment: Deployment,
+  spec: RestoreSpec,
+): { spiffeId: string; parentId: string; workload: string }[] {
+  return deployment
+    .workloadIdentities()
+    .filter((slot) => slot.group === spec.group)
+    .slice(0, spec.registerAfterBackup)
+    .map((slot) => ({
+      spiffeId: `${slot.spiffeId}/after-backup`,
+      parentId: deployment.agentNodeId(slot.group, slot.agent),
+      workload: slot.spiffeId,
+    }));
+}
+
+const writeJson = (file: string, value: unknown) => {
+  writeFileSync(`${file}.tmp`, JSON.stringify(value));
+  renameSync(`${file}.tmp`, file);
+};
+const readJson = <T>(file: string): T | undefined =>
+  existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as T) : undefined;
+
+/**
+ * Before the steady state: the backup (idempotent: one per run), then the identities registered after
+ * it. Returns when the backup was taken, so the drill can wait until it is `backupAge` old.
+ */
+export async function prepareRestore(
+  deployment: Deployment,
+  runId: string,
+  spec: RestoreSpec,
+): Promise<{ takenAt: number; bytes: number; registered: string[] }> {
+  const dir = restoreDir(deployment, runId);
+  const backup = await takeBackup(deployment.postgres()!, join(dir, 'backup'));
+  const { upstream, downstreams } = await deployment.identityStacks();
+  const stack = spec.group === 'upstream' ? upstream : downstreams[spec.group]!;
+  const registered: string[] = [];
+  for (const late of registeredAfterBackup(deployment, spec)) {
+    const shown = await stack.serverCli(['entry', 'show', '-spiffeID', late.spiffeId]);
+    if (!shown.stdout.includes(late.spiffeId)) {
+      const created = await stack.serverCli([
+        'entry',
+        'create',
+        '-parentID',
+        late.parentId,
+        '-spiffeID',
+        late.spiffeId,
+        '-selector',
+        `unix:uid:${process.getuid!()}`,
+      ]);
+      if (created.code !== 0)
+        throw new Error(`registering ${late.spiffeId} failed: ${created.stderr || created.stdout}`);
+    }
+    registered.push(late.spiffeId);
+  }
+  return { takenAt: backup.takenAt, bytes: backup.bytes, registered };
+}
+
+async function inventories(deployment: Deployment): Promise<Record<string, DatastoreInventory>> {
+  const found: Record<string, DatastoreInventory> = {};
+  for (const { group, url } of databasesOnPostgres(deployment)) found[group] = await readInventory(url);
+  return found;
+}
+
+/**
+ * The loss: the live inventory first (kept from the first attempt, so a retry after the loss does
+ * not read an empty datastore), then the primary crashed and its data deleted, and the replica too.
+ */
+export async function loseForRestore(deployment: Deployment, runId: string): Promise<string> {
+  const dir = restoreDir(deployment, runId);
+  const liveFile = join(dir, 'live.json');
+  if (!existsSync(liveFile)) {
+    mkdirSync(dir, { recursive: true });
+    writeJson(liveFile, await inventories(deployment));
+  }
+  const replica = deployment.replica();
+  if (replica) await replica.stop('immediate');
+  await loseDatastore(deployment.postgres()!);
+  return `PostgreSQL on 127.0.0.1:${deployment.postgres()!.port} crashed and its data deleted${replica ? ', and its replica stopped' : ''}`;
+}
+
+/** Whether the datastore is gone: no postmaster, no data directory. */
+export function datastoreLost(deployment: Deployment): { lost: boolean; detail: string } {
+  const postgres = deployment.postgres()!;
+  const pid = postgres.pid();
+  if (pid !== undefined) return { lost: false, detail: `PostgreSQL still runs (pid ${pid})` };
+  if (existsSync(join(postgres.dataDir, 'PG_VERSION')))
+    return { lost: false, detail: `PostgreSQL's data directory ${postgres.dataDir} is still there` };
+  return { lost: true, detail: `PostgreSQL is down and ${postgres.dataDir} is gone` };
+}
+
+/** An agent of the deployment and the SVID it holds on disk. */
+interface AgentSlot {
+  what: string;
+  group: string;
+  dataDir: string;
+  /** Stops it; started again by the group's restore (ensureAgent / ensureDownstream). */
+  stop(): Promise<void>;
+}
+
+async function agentSlots(deployment: Deployment): Promise<AgentSlot[]> {
+  const { upstream, downstreams } = await deployment.identityStacks();
+  const slots: AgentSlot[] = upstream.agentSockets.map((_, i) => ({
+    what: `upstream agent-${i}`,
+    group: 'upstream',
+    dataDir: upstream.agentDataDir(i),
+    stop: async () => void (await upstream.agents[i]?.stop()),
+  }));
+  for (const [name, stack] of Object.entries(downstreams)) {
+    stack.agentSockets.forEach((_, i) =>
+      slots.push({
+        what: `${name} agent-${i}`,
+        group: name,
+        dataDir: stack.agentDataDir(i),
+        stop: async () => void (await stack.agents[i]?.stop()),
+      }),
+    );
+    // The downstream servers' own agent is an agent of the upstream.
+    slots.push({
+      what: `${name}'s upstream agent`,
+      group: 'upstream',
+      dataDir: join(stack.options.runDir, 'upstream-agent-data'),
+      stop: async () => void (await stack.upstreamAgent?.stop()),
+    });
+  }
+  return slots;
+}
+
+function heldSvid(dataDir: string): { spiffeId: string; serial: string } | undefined {
+  const state = readJson<{ svid: string[] }>(join(dataDir, 'agent-state.json'));
+  const leaf = state?.svid[0];
+  if (leaf === undefined) return undefined;
+  const cert = new X509Certificate(Buffer.from(leaf, 'base64'));
+  const uri = /URI:([^,\s]+)/.exec(cert.subjectAltName ?? '')?.[1];
+  return uri ? { spiffeId: uri, serial: BigInt(`0x${cert.serialNumber}`).toString(10) } : undefined;
+}
+
+/**
+ * Heals a restore: the backup back in place and started, the replica made again from it, the
+ * restored inventory written, and every agent whose SVID the restored datastore does not know
+ * (attested or renewed after the backup) re-attested: the server would refuse it, as SPIRE does.
+ * `restored` is called once the restored primary answers. Returns what it did; the groups' servers and agents are brought back by the caller.
+ */
+export async function restoreFromBackup(
+  deployment: Deployment,
+  runId: string,
+  restored: () => void,
+): Promise<string[]> {
+  const dir = restoreDir(deployment, runId);
+  const postgres = deployment.postgres()!;
+  const done: string[] = [];
+  await restoreBackup(postgres, join(dir, 'backup'));
+  restored();
+  await deployment.ensureDatastore();
+  const replica = deployment.replica();
+  const restoredFile = join(dir, 'restored.json');
+  // The inventory is written once the replica has been made again: a later heal leaves it be.
+  if (replica && !existsSync(restoredFile)) {
+    // A standby of the lost primary cannot follow the restored one: it starts over from it.
+    await replica.recreate();
+    await replica.waitCaughtUp(60_000);
+  }
+  done.push(`PostgreSQL restored from the backup${replica ? ', replica made again from it' : ''}`);
+  const inventory =
+    readJson<Record<string, DatastoreInventory>>(restoredFile) ?? (await inventories(deployment));
+  if (!existsSync(restoredFile)) writeJson(restoredFile, inventory);
+  const known = new Map(
+    Object.values(inventory).flatMap((inventory) => inventory.agents.map((a) => [a.spiffeId, a] as const)),
+  );
+  for (const slot of await agentSlots(deployment)) {
+    const held = heldSvid(slot.dataDir);
+    if (!held) continue;
+    const node = known.get(held.spiffeId);
+    if (node && (node.serial === held.serial || node.newSerial === held.serial)) continue;
+    await slot.stop();
+    rmSync(join(slot.dataDir, 'agent-state.json'), { force: true });
+    done.push(
+      `${slot.what} (${held.spiffeId}) re-attested: the restored datastore ${node ? `knows serial ${node.serial}, not its ${held.serial}` : 'has no such agent'}`,
+    );
+  }
+  return done;
+}
+
+/** What the backup lacked, per group, as report lines; empty before the restore has been inventoried. */
+export function restoreFindings(deployment: Deployment, runId: string): string[] {
+  const dir = restoreDir(deployment, runId);
+  const live = readJson<Record<string, DatastoreInventory>>(join(dir, 'live.json'));
+  const restored = readJson<Record<string, DatastoreInventory>>(join(dir, 'restored.json'));
+  if (!live || !restored) return [];
+  const backup = readJson<{ takenAt: number }>(join(dir, 'backup', 'backup.json'));
+  const lines: string[] = [];
+  for (const [group, inventory] of Object.entries(live)) {
+    const before = restored[group];
+    if (!before) {
+      lines.push(`${group}: the restored datastore has no database for this group`);
+      continue;
+    }
+    const age = backup
+      ? ` (taken ${((inventory.takenAt - backup.takenAt) / 1000).toFixed(1)} s before the loss)`
+      : '';
+    const diff = describeInventoryDiff(diffInventory(inventory, before));
+    lines.push(
+      diff.length === 0
+        ? `${group}: the backup${age} had everything the datastore held at the loss`
+        : `${group}: the backup${age} lacked what follows`,
+      ...diff.map((line) => `${group}: ${line}`),
+    );
+  }
+  return lines;
+}
+
+/**
+ * How often each server of the groups on the managed PostgreSQL failed to reload its entry cache
+ * within `window`, from the servers' logs: with a read replica a lost primary costs none.
+ */
+export async function entryCacheReloadFailures(
+  deployment: Deployment,
+  window: { start: number; end: number },
+): Promise<{ server: string; failures: number }[]> {
+  const { upstream, downstreams } = await deployment.identityStacks();
+  const counts: { server: string; failures: number }[] = [];
+  for (const { group } of databasesOnPostgres(deployment)) {
+    const stack = group === 'upstream' ? upstream : downstreams[group]!;
+    stack.serverPorts.forEach((_, i) => {
+      const log = join(stack.options.runDir, i === 0 ? 'tspire-server.log' : `tspire-server-${i}.log`);
+      let failures = 0;
+      for (const line of existsSync(log) ? readFileSync(log, 'utf8').split('\n') : []) {
+        if (!line.includes('Failed to reload entry cache')) continue;
+        const { time } = JSON.parse(line) as { time: number };
+        if (time >= window.start && time <= window.end) failures++;
+      }
+      counts.push({ server: `${group} server ${i}`, failures });
+    });
+  }
+  return counts;
+}
+
+/** Removes run `runId`'s backup and inventories once the drill is over. */
+export function removeRestoreFiles(deployment: Deployment, runId: string): void {
+  if (deployment.postgres()) rmSync(restoreDir(deployment, runId), { recursive: true, force: true });
+}
