@@ -1,6 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
-import { ScheduleOverlapPolicy, type Client, type WorkflowHandle } from '@temporalio/client';
+import {
+  ScheduleOverlapPolicy,
+  WorkflowUpdateStage,
+  type Client,
+  type WorkflowHandle,
+} from '@temporalio/client';
 import { Command, Option } from 'commander';
 import { Deployment } from '../deployment/deployment.js';
 import { FaultRefused, resolveFault } from '../deployment/faults.js';
@@ -20,6 +25,7 @@ import { loadScenario, parseOutageClass, ScenarioError, type Scenario } from '..
 import { loadSuite, type ResolvedSuite } from '../scenarios/suite.js';
 import type { OutageClass } from '../scenarios/ttl-model.js';
 import { temporalSettings, workflowLink, type TemporalSettings } from '../workers/temporal-settings.js';
+import { drillUpdate, type deploymentWorkflow } from '../workflows/deployment-workflow.js';
 import { abortDrillSignal, drillStatusQuery, type drillWorkflow } from '../workflows/drill-workflow.js';
 import {
   DeploymentId,
@@ -69,6 +75,18 @@ async function followDrill(
   indent = '  ',
 ): Promise<DrillRecord> {
   const handle: WorkflowHandle<typeof drillWorkflow> = client.workflow.getHandle(`drill/${runId}`);
+  // A drill started by the deployment workflow's update exists a moment after the update is accepted.
+  for (
+    let tries = 0;
+    !(await handle.describe().then(
+      () => true,
+      () => false,
+    ));
+    tries++
+  ) {
+    if (tries >= 60) throw new CliFailure(`drill ${runId} did not start within 30 s`, 2);
+    await new Promise((r) => setTimeout(r, 500));
+  }
   let shown = 0;
   const done = handle.result();
   let finished = false;
@@ -92,6 +110,31 @@ export async function drillOnDeployment(
   json: boolean,
 ): Promise<DrillRecord> {
   const runId = `${scenario.name}-${outageClass}-${randomBytes(3).toString('hex')}`;
+  // A deployment whose lifecycle workflow runs gets the drill as that workflow's child, so the Web
+  // UI shows it under the deployment and rotations and teardown wait for it; others run it alone.
+  const lifecycle = client.workflow.getHandle<typeof deploymentWorkflow>(`deployment/${deploymentId}`);
+  const running = await lifecycle.describe().then(
+    (d) => d.status.name === 'RUNNING',
+    () => false,
+  );
+  if (running) {
+    await lifecycle
+      .startUpdate(drillUpdate, {
+        args: [{ runId, scenario, outage: outageClass }],
+        waitForStage: WorkflowUpdateStage.ACCEPTED,
+      })
+      .catch((error: Error) => {
+        throw new CliFailure(
+          `deployment ${deploymentId} refused the drill: ${error.cause instanceof Error ? error.cause.message : error.message}`,
+          2,
+        );
+      });
+    if (!json)
+      out(
+        `Drill ${runId}, a child of deployment/${deploymentId}. Web UI: ${workflowLink(settings, `drill/${runId}`)}`,
+      );
+    return followDrill(client, runId, json);
+  }
   await client.workflow.start('drillWorkflow', {
     taskQueue: TASK_QUEUE,
     workflowId: `drill/${runId}`,

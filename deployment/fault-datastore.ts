@@ -215,9 +215,12 @@ export async function restoreFromBackup(
     if (node && (node.serial === held.serial || node.newSerial === held.serial)) continue;
     await slot.stop();
     rmSync(join(slot.dataDir, 'agent-state.json'), { force: true });
-    done.push(
-      `${slot.what} (${held.spiffeId}) re-attested: the restored datastore ${node ? `knows serial ${node.serial}, not its ${held.serial}` : 'has no such agent'}`,
-    );
+    const line = `${slot.what} (${held.spiffeId}) re-attested with a new join token: the restored datastore ${node ? `knows serial ${node.serial}, not its ${held.serial}` : 'has no such agent'}, so the server would refuse it`;
+    done.push(line);
+    writeJson(join(dir, 'reattested.json'), [
+      ...(readJson<string[]>(join(dir, 'reattested.json')) ?? []),
+      line,
+    ]);
   }
   return done;
 }
@@ -247,6 +250,12 @@ export function restoreFindings(deployment: Deployment, runId: string): string[]
       ...diff.map((line) => `${group}: ${line}`),
     );
   }
+  const reattested = readJson<string[]>(join(dir, 'reattested.json')) ?? [];
+  lines.push(
+    ...(reattested.length > 0
+      ? reattested
+      : ['every agent presented an SVID the restored datastore knows: none had to re-attest']),
+  );
   return lines;
 }
 

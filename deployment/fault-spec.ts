@@ -3,23 +3,7 @@
  * comes from the schema alone, so a scenario file, the drill workflow and deployment/faults.ts agree.
  */
 import { z } from 'zod';
-import { parseDuration } from '../identity-core/cli/duration.js';
-
-/** A positive duration: seconds, or a Go duration string such as "20s". */
-export const seconds = z
-  .union([z.string(), z.number()], { error: 'expected a duration such as "20s"' })
-  .transform((value, ctx) => {
-    const s = typeof value === 'number' ? value : parseDuration(value);
-    if (s === undefined || !Number.isFinite(s) || s <= 0) {
-      ctx.issues.push({
-        code: 'custom',
-        message: `invalid duration ${JSON.stringify(value)} (a positive Go duration such as "20s" or "2m")`,
-        input: value,
-      });
-      return z.NEVER;
-    }
-    return s;
-  });
+import { durationSeconds as seconds } from './duration-schema.js';
 
 /** A server group: the upstream cluster, or a downstream by its topology name. */
 const group = z

@@ -3,25 +3,10 @@
  * normalized (durations in seconds, defaults applied) into the `Topology` the workflows carry.
  */
 import { z } from 'zod';
-import { parseDuration } from '../identity-core/cli/duration.js';
+import { durationSeconds as duration } from './duration-schema.js';
 import { issueLines, readYamlDocument } from './yaml-document.js';
 
 const NAME = /^[a-z][a-z0-9-]{0,30}$/;
-
-const duration = z
-  .union([z.string(), z.number()], { error: 'expected a duration such as "90s" or "1h"' })
-  .transform((value, ctx) => {
-    const seconds = typeof value === 'number' ? value : parseDuration(value);
-    if (seconds === undefined || !Number.isFinite(seconds) || seconds <= 0) {
-      ctx.issues.push({
-        code: 'custom',
-        message: `invalid duration ${JSON.stringify(value)} (a positive Go duration such as "90s", "5m", "1h")`,
-        input: value,
-      });
-      return z.NEVER;
-    }
-    return seconds;
-  });
 
 const count = (min: number, max: number) =>
   z

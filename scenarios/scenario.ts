@@ -6,7 +6,8 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { faultSpecSchema, seconds } from '../deployment/fault-spec.js';
+import { durationSeconds as seconds } from '../deployment/duration-schema.js';
+import { faultSpecSchema } from '../deployment/fault-spec.js';
 import { issueLines, readYamlDocument } from '../deployment/yaml-document.js';
 import type { OutageClass } from './ttl-model.js';
 

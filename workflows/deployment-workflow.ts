@@ -17,12 +17,22 @@ import {
 } from '@temporalio/workflow';
 import type { AuthorityKind, WorkloadReport } from '../activities/deployment-activities.js';
 import type { Topology } from '../deployment/topology.js';
+import type { DrillRecord } from '../scenarios/drill-record.js';
 import { quick } from './activity-options.js';
 import { rotationWorkflow, type RotationResult } from './rotation-workflow.js';
+import { drillWorkflow, type DrillInput } from './drill-workflow.js';
 import { spinUp } from './spin-up.js';
-import { DeploymentId, DeploymentStatus, Operation, TrustDomain } from './search-attributes.js';
+import {
+  DeploymentId,
+  DeploymentStatus,
+  OutageClass as OutageClassAttribute,
+  Operation,
+  Scenario as ScenarioAttribute,
+  TrustDomain,
+} from './search-attributes.js';
 
-export type Phase = 'spinning-up' | 'ready' | 'rotating' | 'tearing-down' | 'torn-down' | 'failed';
+export type Phase =
+  'spinning-up' | 'ready' | 'rotating' | 'drilling' | 'tearing-down' | 'torn-down' | 'failed';
 
 export interface DeploymentInput {
   deploymentId: string;
@@ -46,11 +56,13 @@ export const statusQuery = defineQuery<DeploymentStatusView>('status');
 export const rotateUpdate = defineUpdate<RotationResult, [{ kind: AuthorityKind }]>('rotate');
 export const teardownUpdate = defineUpdate<{ leftovers: string[] }, [{ keepData?: boolean }]>('teardown');
 export const abortSignal = defineSignal<[{ reason: string }]>('abort');
+/** Runs a drill on this deployment as a child workflow (`drill/<runId>`); answers with its record. */
+export const drillUpdate = defineUpdate<DrillRecord, [Omit<DrillInput, 'deploymentId' | 'suite'>]>('drill');
 
 /**
  * The long-lived entity of one deployment: spins it up (upstream servers, then each downstream
  * through a child workflow, then a check that every workload holds an SVID), then serves operator
- * updates — `rotate`, `teardown` — until torn down. A failed spin-up tears down what it started.
+ * updates — `rotate`, `drill`, `teardown` — until torn down. A failed spin-up tears down what it started.
  */
 export async function deploymentWorkflow(input: DeploymentInput): Promise<DeploymentStatusView> {
   const { deploymentId: id, topology } = input;
@@ -65,6 +77,7 @@ export async function deploymentWorkflow(input: DeploymentInput): Promise<Deploy
   let teardownRequest: { keepData?: boolean } | undefined;
   const teardown: { result?: { leftovers: string[] } } = {};
   let rotation: { kind: AuthorityKind; n: number; scope?: CancellationScope } | undefined;
+  let drill: { runId: string; scope?: CancellationScope } | undefined;
 
   const setPhase = (phase: Phase, operation?: string) => {
     state.phase = phase;
@@ -82,11 +95,55 @@ export async function deploymentWorkflow(input: DeploymentInput): Promise<Deploy
 
   setHandler(statusQuery, () => state);
   setHandler(abortSignal, ({ reason }) => {
-    if (rotation?.scope) {
+    const running = rotation?.scope ?? drill?.scope;
+    if (running) {
       step(`abort requested: ${reason}`);
-      rotation.scope.cancel();
+      running.cancel();
     }
   });
+  setHandler(
+    drillUpdate,
+    async (request) => {
+      drill = { runId: request.runId };
+      setPhase('drilling', `drill-${request.scenario.name}`);
+      step(`drill ${request.runId} (${request.scenario.name}, ${request.outage}) started`);
+      try {
+        // A cancelled drill (the abort signal) still heals and concludes, as an aborted one.
+        const record = await new CancellationScope().run(() => {
+          drill!.scope = CancellationScope.current();
+          return executeChild(drillWorkflow, {
+            workflowId: `drill/${request.runId}`,
+            args: [{ ...request, deploymentId: id }],
+            staticSummary: `${request.scenario.name} (${request.outage}) on ${id}`,
+            staticDetails: request.scenario.description,
+            typedSearchAttributes: [
+              { key: DeploymentId, value: id },
+              { key: ScenarioAttribute, value: request.scenario.name },
+              { key: OutageClassAttribute, value: request.outage },
+            ],
+          });
+        });
+        step(`drill ${request.runId}: ${record.verdict} (${record.reason})`);
+        return record;
+      } catch (error) {
+        step(`drill ${request.runId} failed: ${(error as Error).message}`);
+        throw ApplicationFailure.nonRetryable(
+          `drill ${request.runId} did not complete: ${(error as Error).message}`,
+        );
+      } finally {
+        drill = undefined;
+        setPhase('ready');
+      }
+    },
+    {
+      validator: (_request: Omit<DrillInput, 'deploymentId' | 'suite'>) => {
+        if (drill) throw new Error(`drill ${drill.runId} is already running`);
+        if (rotation) throw new Error(`a rotation (${rotation.kind}) is running`);
+        if (state.phase !== 'ready')
+          throw new Error(`cannot run a drill while the deployment is ${state.phase}`);
+      },
+    },
+  );
   setHandler(
     rotateUpdate,
     async ({ kind }) => {
@@ -124,6 +181,7 @@ export async function deploymentWorkflow(input: DeploymentInput): Promise<Deploy
       validator: ({ kind }) => {
         if (kind !== 'x509' && kind !== 'jwt') throw new Error(`unknown authority kind "${String(kind)}"`);
         if (rotation) throw new Error(`a rotation (${rotation.kind}) is already running`);
+        if (drill) throw new Error(`drill ${drill.runId} is running: abort it or wait for it`);
         if (state.phase !== 'ready') throw new Error(`cannot rotate while the deployment is ${state.phase}`);
       },
     },
@@ -138,6 +196,8 @@ export async function deploymentWorkflow(input: DeploymentInput): Promise<Deploy
     {
       validator: (_request: { keepData?: boolean }) => {
         if (rotation) throw new Error('a rotation is running: abort it or wait for it before teardown');
+        if (drill)
+          throw new Error(`drill ${drill.runId} is running: abort it or wait for it before teardown`);
         if (state.phase === 'tearing-down' || state.phase === 'torn-down')
           throw new Error(`the deployment is already ${state.phase}`);
       },
@@ -166,7 +226,7 @@ export async function deploymentWorkflow(input: DeploymentInput): Promise<Deploy
 
   // Operator requests arrive as updates; history is kept short with continueAsNew between them.
   await condition(
-    () => teardownRequest !== undefined || (workflowInfo().continueAsNewSuggested && !rotation),
+    () => teardownRequest !== undefined || (workflowInfo().continueAsNewSuggested && !rotation && !drill),
   );
   if (teardownRequest === undefined) {
     await condition(allHandlersFinished);

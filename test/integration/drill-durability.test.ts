@@ -1,14 +1,20 @@
 import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, WorkflowUpdateStage } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Deployment } from '../../deployment/deployment.js';
 import { freePort, portAcceptsConnections } from '../../deployment/free-port.js';
 import { loadTopology } from '../../deployment/topology.js';
 import { loadScenario } from '../../scenarios/scenario.js';
 import { startDevServer, type DevServer } from '../../workers/dev-server.js';
-import { statusQuery, teardownUpdate, type deploymentWorkflow } from '../../workflows/deployment-workflow.js';
+import {
+  drillUpdate,
+  rotateUpdate,
+  statusQuery,
+  teardownUpdate,
+  type deploymentWorkflow,
+} from '../../workflows/deployment-workflow.js';
 import { abortDrillSignal, drillStatusQuery, type drillWorkflow } from '../../workflows/drill-workflow.js';
 import { TASK_QUEUE } from '../../workflows/search-attributes.js';
 import { makeRunDir } from '../support/run-dir.js';
@@ -19,7 +25,8 @@ import { pinnedTool, repoRoot } from '../support/tools.js';
 /**
  * A drill survives its worker: SIGKILLed mid-hold and replaced, the drill still heals and reaches a
  * verdict; SIGKILLed and never replaced, the fault's lease lapses and the deployment's watchdog heals
- * it. An operator abort heals at once and ends the drill `aborted`.
+ * it. A drill run through the deployment workflow's `drill` update is its child; an operator abort
+ * heals at once and ends the drill `aborted`.
  */
 const temporal = pinnedTool('temporal');
 if (temporal.missing) console.warn(temporal.missing);
@@ -153,13 +160,25 @@ describe.skipIf(!!temporal.missing || !isRoot)('drills survive a dead worker', (
     expect(record.injections.at(-1)!.state).toBe('done');
   }, 300_000);
 
-  it('heals at once and ends aborted when an operator aborts', async () => {
+  it('runs a drill as a child of the deployment workflow, which refuses rotation and teardown meanwhile; an operator abort heals at once and ends it aborted', async () => {
     if (!worker) startWorker();
     const runId = `aborted-${process.pid}`;
-    const handle = await startDrill(runId, 'long');
+    const lifecycle = client.workflow.getHandle<typeof deploymentWorkflow>(`deployment/${id}`);
+    const scenario = await loadScenario('lb-down', join(repoRoot, 'scenarios', 'catalogue'));
+    const update = await lifecycle.startUpdate(drillUpdate, {
+      args: [{ runId, scenario, outage: 'long' }],
+      waitForStage: WorkflowUpdateStage.ACCEPTED,
+    });
     await whenHolding(runId);
+    const handle = client.workflow.getHandle<typeof drillWorkflow>(`drill/${runId}`);
+    expect((await handle.describe()).parentExecution?.workflowId).toBe(`deployment/${id}`);
+    expect((await lifecycle.query(statusQuery)).phase).toBe('drilling');
+    await expect(lifecycle.executeUpdate(rotateUpdate, { args: [{ kind: 'x509' }] })).rejects.toThrow();
+    await expect(lifecycle.executeUpdate(teardownUpdate, { args: [{}] })).rejects.toThrow();
     await handle.signal(abortDrillSignal, { reason: 'test abort' });
     const record = await handle.result();
+    expect((await update.result()).verdict).toBe('aborted');
+    expect((await lifecycle.query(statusQuery)).phase).toBe('ready');
     expect(record.verdict).toBe('aborted');
     expect(record.reason).toMatch(/test abort/);
     expect(record.fault!.end - record.fault!.start).toBeLessThan(30_000);

@@ -1,34 +1,18 @@
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../deployment/free-port.js';
 import { loseDatastore, restoreBackup, takeBackup } from '../../deployment/postgres-backup.js';
-import { findPostgresBinDir, PostgresInstance } from '../../deployment/postgres-instance.js';
+import { PostgresInstance } from '../../deployment/postgres-instance.js';
 import { PostgresReplica } from '../../deployment/postgres-replica.js';
+import { postgresBinDirOrSkip, queryOnce as query, notesIn as notes } from '../support/managed-postgres.js';
 import { makeRunDir } from '../support/run-dir.js';
 
 /**
  * A physical backup of a whole managed PostgreSQL, and a lost datastore brought back from it, with
  * this host's binaries. Checked over connections and on disk.
  */
-const binDir = await findPostgresBinDir().catch((error: Error) => {
-  console.warn(`skipping the PostgreSQL backup tests: ${error.message}`);
-  return undefined;
-});
-
-async function query(url: string, sql: string): Promise<pg.QueryResult> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
-
-const notes = async (url: string) =>
-  (await query(url, 'SELECT note FROM marks ORDER BY note')).rows.map((r: { note: string }) => r.note);
+const binDir = await postgresBinDirOrSkip('the PostgreSQL backup tests');
 
 describe.skipIf(!binDir)('PostgreSQL backup and restore', () => {
   const run = makeRunDir('sdpgk-');

@@ -2,7 +2,6 @@ import { execFile, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Deployment } from '../../deployment/deployment.js';
 import { freePort, portAcceptsConnections } from '../../deployment/free-port.js';
@@ -12,6 +11,7 @@ import {
   PostgresInstance,
 } from '../../deployment/postgres-instance.js';
 import { parseTopology } from '../../deployment/topology.js';
+import { postgresBinDirOrSkip, queryOnce as query } from '../support/managed-postgres.js';
 import { makeRunDir } from '../support/run-dir.js';
 import { repoRoot } from '../support/tools.js';
 
@@ -20,20 +20,7 @@ import { repoRoot } from '../support/tools.js';
  * as a detached process that a new PostgresInstance object (a new worker) adopts. Checked from the
  * outside: connections, the process table, its port and its log.
  */
-const binDir = await findPostgresBinDir().catch((error: Error) => {
-  console.warn(`skipping the managed PostgreSQL tests: ${error.message}`);
-  return undefined;
-});
-
-async function query(url: string, sql: string): Promise<pg.QueryResult> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
+const binDir = await postgresBinDirOrSkip('the managed PostgreSQL tests');
 
 /** The real uid a process runs as, from /proc. */
 const uidOf = (pid: number) => Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);

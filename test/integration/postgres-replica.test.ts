@@ -1,33 +1,17 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../deployment/free-port.js';
-import { findPostgresBinDir, PostgresInstance } from '../../deployment/postgres-instance.js';
+import { PostgresInstance } from '../../deployment/postgres-instance.js';
 import { PostgresReplica } from '../../deployment/postgres-replica.js';
+import { postgresBinDirOrSkip, queryOnce as query, notesIn as notes } from '../support/managed-postgres.js';
 import { makeRunDir } from '../support/run-dir.js';
 
 /**
  * A hot standby of a managed PostgreSQL, made with pg_basebackup from this host's binaries: what it
  * serves, what it refuses, and how it lives through its primary's outage. Checked over connections.
  */
-const binDir = await findPostgresBinDir().catch((error: Error) => {
-  console.warn(`skipping the PostgreSQL replica tests: ${error.message}`);
-  return undefined;
-});
-
-async function query(url: string, sql: string): Promise<pg.QueryResult> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
-
-const notes = async (url: string) =>
-  (await query(url, 'SELECT note FROM marks ORDER BY note')).rows.map((r: { note: string }) => r.note);
+const binDir = await postgresBinDirOrSkip('the PostgreSQL replica tests');
 
 async function eventually(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
