@@ -141,6 +141,8 @@ interface AgentSlot {
 
 async function agentSlots(deployment: Deployment): Promise<AgentSlot[]> {
   const { upstream, downstreams } = await deployment.identityStacks();
+  // A new Deployment object holds no process handles yet: find the running agents to stop them.
+  for (const stack of [upstream, ...Object.values(downstreams)]) stack.adoptRunning();
   const slots: AgentSlot[] = upstream.agentSockets.map((_, i) => ({
     what: `upstream agent-${i}`,
     group: 'upstream',
@@ -167,7 +169,7 @@ async function agentSlots(deployment: Deployment): Promise<AgentSlot[]> {
   return slots;
 }
 
-function heldSvid(dataDir: string): { spiffeId: string; serial: string } | undefined {
+export function heldSvid(dataDir: string): { spiffeId: string; serial: string } | undefined {
   const state = readJson<{ svid: string[] }>(join(dataDir, 'agent-state.json'));
   const leaf = state?.svid[0];
   if (leaf === undefined) return undefined;
@@ -202,8 +204,9 @@ export async function restoreFromBackup(
     await replica.waitCaughtUp(60_000);
   }
   done.push(`PostgreSQL restored from the backup${replica ? ', replica made again from it' : ''}`);
-  const inventory =
-    readJson<Record<string, DatastoreInventory>>(restoredFile) ?? (await inventories(deployment));
+  // The datastore as it is now: right after the restore that is the backup's content; on a later
+  // heal it also knows the agents re-attested since, which must not be re-attested again.
+  const inventory = await inventories(deployment);
   if (!existsSync(restoredFile)) writeJson(restoredFile, inventory);
   const known = new Map(
     Object.values(inventory).flatMap((inventory) => inventory.agents.map((a) => [a.spiffeId, a] as const)),

@@ -6,7 +6,12 @@ import { Deployment } from '../../deployment/deployment.js';
 import { x509AuthorityView } from '../../deployment/fault-authority.js';
 import { faultSpecSchema, type FaultSpec } from '../../deployment/fault-spec.js';
 import { readLease } from '../../deployment/fault-lease.js';
-import { prepareRestore, removeRestoreFiles, restoreFindings } from '../../deployment/fault-datastore.js';
+import {
+  heldSvid,
+  prepareRestore,
+  removeRestoreFiles,
+  restoreFindings,
+} from '../../deployment/fault-datastore.js';
 import { ensureWatchdog } from '../../deployment/fault-watchdog.js';
 import {
   FaultRefused,
@@ -23,6 +28,7 @@ import { findPostgresBinDir } from '../../deployment/postgres-instance.js';
 import { loadTopology, parseTopology } from '../../deployment/topology.js';
 import { fetchWorkloadSvids, verifyingRoots } from '../../deployment/workload-fetch.js';
 import { processesIn } from '../support/host.js';
+import { queryOnce } from '../support/managed-postgres.js';
 import { makeRunDir } from '../support/run-dir.js';
 import { repoRoot } from '../support/tools.js';
 import { ok, waitFor } from '../support/waits.js';
@@ -262,6 +268,14 @@ describe.skipIf(!isRoot || !!pgMissing)('faults on topologies/demo.yaml', () => 
     const later = `${deployment.workloadIdentities()[0]!.spiffeId}/after-backup`;
     const shown = async () => (await upstream.serverCli(['entry', 'show', '-spiffeID', later])).stdout;
 
+    // An agent the backup knows with another serial (as if it renewed its SVID after the backup):
+    // the restored datastore would refuse it, so healing must re-attest it.
+    const agentDir = upstream.agentDataDir(0);
+    const before = heldSvid(agentDir)!;
+    await queryOnce(
+      (deployment.plan.upstream.database as { connectionString: string }).connectionString,
+      `UPDATE attested_node_entries SET serial_number = '1', new_serial_number = '' WHERE spiffe_id = '${before.spiffeId}'`,
+    );
     const prepared = await prepareRestore(deployment, runId, spec);
     expect(prepared.registered).toEqual([later]);
     expect(await prepareRestore(deployment, runId, spec)).toEqual(prepared);
@@ -278,6 +292,14 @@ describe.skipIf(!isRoot || !!pgMissing)('faults on topologies/demo.yaml', () => 
     expect(await shown()).not.toContain(later);
     const findings = restoreFindings(deployment, runId);
     expect(findings).toContain(`upstream: 1 registration entry registered after the backup: ${later}`);
+    expect(findings.join('\n')).toMatch(
+      new RegExp(
+        `upstream agent-0 \\(${before.spiffeId}\\) re-attested with a new join token: the restored datastore knows serial 1, not its ${before.serial}`,
+      ),
+    );
+    const after = heldSvid(agentDir)!;
+    expect(after.spiffeId).not.toBe(before.spiffeId);
+    await everyWorkloadServed(deployment);
 
     const running = pids(deployment);
     await healFault(deployment, runId, spec);
