@@ -412,6 +412,8 @@ export class IdentityStack {
 
   /** Starts (or restarts, with no token) the agent that attaches this downstream stack to its upstream. */
   async startUpstreamAgent(joinToken: string | undefined, timeoutMs = 60_000): Promise<void> {
+    // As in startAgent: a new attestation trusts the upstream's bundle as it is now.
+    if (joinToken !== undefined) await this.options.upstream!.writeBootstrapBundle();
     const args = ['run', '-config', this.upstreamAgentConfigPath];
     if (joinToken) args.push('-joinToken', joinToken);
     const program = programFor('tspire', 'agent');
@@ -534,7 +536,9 @@ export class IdentityStack {
   }
 
   async startAgent(joinToken: string | undefined, timeoutMs = 60_000, index = 0): Promise<void> {
-    if (!existsSync(this.bundlePath)) await this.writeBootstrapBundle();
+    // Attesting trusts the bootstrap bundle alone: after a rotation the one written at spin-up may
+    // hold only revoked roots, so a new attestation takes the bundle as it is now.
+    if (joinToken !== undefined || !existsSync(this.bundlePath)) await this.writeBootstrapBundle();
     const program = programFor(this.implementation, 'agent');
     const name = index === 0 ? program.name : `${program.name}-${index}`;
     const args = [...program.prefix, 'run', '-config', this.agentConfigPaths[index]!];
