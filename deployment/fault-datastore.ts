@@ -62,6 +62,36 @@ const writeJson = (file: string, value: unknown) => {
 const readJson = <T>(file: string): T | undefined =>
   existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as T) : undefined;
 
+/** Beyond the backup's age, what a drill spends before the loss: steady state, and slack. */
+const RESTORE_MARGIN_S = 20;
+
+/**
+ * Waits until no agent is due to renew its SVID within `horizonMs`. An agent that renews between
+ * the backup and the loss is refused by the restored datastore and must be re-attested, which
+ * delays its workloads beyond what the TTL model predicts for an outage: the catalogue's drill
+ * stays deterministic by taking its backup clear of renewals (the faults test forces that case).
+ * Agents renew when 45–55 % of their SVID's lifetime remains.
+ */
+async function clearOfAgentRenewals(deployment: Deployment, horizonMs: number): Promise<void> {
+  for (;;) {
+    const now = Date.now();
+    let until = 0;
+    for (const slot of await agentSlots(deployment)) {
+      const state = readJson<{ svid: string[] }>(join(slot.dataDir, 'agent-state.json'));
+      const leaf = state?.svid[0];
+      if (leaf === undefined) continue;
+      const cert = new X509Certificate(Buffer.from(leaf, 'base64'));
+      const notBefore = Date.parse(cert.validFrom);
+      const lifetime = Date.parse(cert.validTo) - notBefore;
+      const windowStart = notBefore + 0.45 * lifetime;
+      const windowEnd = notBefore + 0.55 * lifetime;
+      if (windowStart < now + horizonMs && windowEnd > now) until = Math.max(until, windowEnd + 3000);
+    }
+    if (until === 0) return;
+    await new Promise((r) => setTimeout(r, Math.min(until - now, 5000)));
+  }
+}
+
 /**
  * Before the steady state: the backup (idempotent: one per run), then the identities registered after
  * it. Returns when the backup was taken, so the drill can wait until it is `backupAge` old.
@@ -72,6 +102,8 @@ export async function prepareRestore(
   spec: RestoreSpec,
 ): Promise<{ takenAt: number; bytes: number; registered: string[] }> {
   const dir = restoreDir(deployment, runId);
+  if (!existsSync(join(dir, 'backup', 'backup.json')))
+    await clearOfAgentRenewals(deployment, (spec.backupAge + RESTORE_MARGIN_S) * 1000);
   const backup = await takeBackup(deployment.postgres()!, join(dir, 'backup'));
   const { upstream, downstreams } = await deployment.identityStacks();
   const stack = spec.group === 'upstream' ? upstream : downstreams[spec.group]!;
