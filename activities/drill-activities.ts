@@ -3,6 +3,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFil
 import { dirname, join } from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { Deployment } from '../deployment/deployment.js';
+import { signingUntil } from '../deployment/fault-authority.js';
 import type { FaultSpec } from '../deployment/fault-spec.js';
 import {
   FaultRefused,
@@ -24,8 +25,6 @@ import {
 } from '../deployment/fault-datastore.js';
 import { ensureProbes, probeEndpoints, readSamples } from '../deployment/probe-fleet.js';
 import { handshake, type SvidCredentials } from '../deployment/probe-handshake.js';
-import { AdminApi } from '../identity-core/cli/admin-api.js';
-import { unary } from '../identity-core/cli/grpc-call.js';
 import { withResults } from '../results/results-store.js';
 import { heartbeating } from './heartbeating.js';
 import type {
@@ -95,20 +94,10 @@ function heldAt(samples: SvidSample[] | undefined, at: number): SvidSample | und
   return held;
 }
 
-/** The NotAfter (ms) of the X.509 authority a downstream's server signs with: it caps every SVID. */
+/** Up to when (ms) a downstream's server can sign once cut off from its upstream. */
 async function signingCaNotAfter(deployment: Deployment, group: string): Promise<number | undefined> {
-  const { downstreams } = await deployment.identityStacks();
-  const stack = downstreams[group];
-  if (!stack) return undefined;
-  const admin = new AdminApi(stack.serverSocket);
-  try {
-    const state = await unary<{ active: { expiresAt: number } | null }>((done) =>
-      admin.localAuthority().GetX509AuthorityState({}, done),
-    );
-    return state.active ? state.active.expiresAt * 1000 : undefined;
-  } finally {
-    admin.close();
-  }
+  const stack = (await deployment.identityStacks()).downstreams[group];
+  return stack ? signingUntil(stack.serverSocket) : undefined;
 }
 
 async function plannedWorkloads(deployment: Deployment, fault: FaultSpec, reach: FaultReach) {
@@ -297,11 +286,22 @@ export const drillActivities = {
     runId: string;
     fault: FaultSpec;
     leaseMs: number;
-  }): Promise<{ at: number; detail: string }> {
+  }): Promise<{ at: number; detail: string; workloads?: PlannedWorkload[] }> {
     const deployment = await Deployment.open(input.deploymentId);
     if (input.fault.kind === 'ca-compromise') await saveAgentSnapshot(deployment, input.runId);
+    // The intermediates that cap a cut-off downstream, as they are now: since planning, a downstream
+    // may have prepared or activated another (a restore's wait before the loss can be a minute).
+    const workloads = await plannedWorkloads(
+      deployment,
+      input.fault,
+      resolveFault(deployment, input.fault),
+    ).catch(() => undefined);
     const detail = await injectFault(deployment, input.runId, input.fault, input.leaseMs);
-    return { at: Date.now(), detail: String(detail ?? input.fault.kind) };
+    return {
+      at: Date.now(),
+      detail: String(detail ?? input.fault.kind),
+      ...(workloads ? { workloads } : {}),
+    };
   },
 
   /** Polls for the fault's effect, seen from outside, for up to 15 s. */

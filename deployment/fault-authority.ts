@@ -46,6 +46,20 @@ export function x509AuthorityView(socket: string): Promise<X509AuthorityView> {
   return withAdminApi(socket, view);
 }
 
+/**
+ * The instant (ms) up to which a server can sign X509-SVIDs without its upstream: its active
+ * authority's NotAfter, or a prepared one's, which it activates at the active's threshold by itself.
+ */
+export function signingUntil(socket: string): Promise<number | undefined> {
+  return withAdminApi(socket, async (admin) => {
+    const state = await unary<GetX509AuthorityStateResponse__Output>((done) =>
+      admin.localAuthority().GetX509AuthorityState({}, { deadline: deadlineIn(CALL_SECONDS) }, done),
+    );
+    const expiries = [state.active, state.prepared].flatMap((a) => (a ? [Number(a.expiresAt) * 1000] : []));
+    return expiries.length > 0 ? Math.max(...expiries) : undefined;
+  });
+}
+
 /** The X.509 authorities in a server's bundle (any server: a downstream mirrors its upstream's roots). */
 export function bundleX509Authorities(socket: string): Promise<Map<string, boolean>> {
   return withAdminApi(socket, bundleAuthorities);

@@ -48,6 +48,23 @@ export interface DrillStatusView {
 export const drillStatusQuery = defineQuery<DrillStatusView>('drillStatus');
 export const abortDrillSignal = defineSignal<[{ reason: string }]>('abortDrill');
 
+/** Which downstream intermediates cap issuance differently at injection than at planning, in words. */
+function capsMoved(planned: DrillPlanView['workloads'], now: DrillPlanView['workloads']): string | undefined {
+  const moved = new Map<string, number | undefined>();
+  for (const w of now) {
+    const before = planned.find((p) => p.spiffeId === w.spiffeId);
+    if (before?.caNotAfter !== w.caNotAfter) moved.set(w.group, w.caNotAfter);
+  }
+  if (moved.size === 0) return undefined;
+  return [...moved]
+    .map(([group, at]) =>
+      at === undefined
+        ? `${group}'s issuance is no longer capped by an intermediate`
+        : `${group} can sign until ${new Date(at).toISOString()} (its intermediates changed)`,
+    )
+    .join('; ');
+}
+
 /** How long a fault survives without its lease being renewed: the watchdog heals it after that. */
 export const LEASE_MS = 20_000;
 const RENEW_EVERY_MS = 4_000;
@@ -150,6 +167,11 @@ export async function drillWorkflow(input: DrillInput): Promise<DrillRecord> {
         leaseMs: LEASE_MS,
       });
       record({ action: 'inject', state: 'done', at: inject.at, detail: inject.detail });
+      if (inject.workloads) {
+        const moved = capsMoved(plan.workloads, inject.workloads);
+        plan.workloads = inject.workloads;
+        if (moved) step(`since planning, ${moved}`);
+      }
       const confirmed = await drillWaits.confirmFault({ deploymentId: id, runId, fault: scenario.fault });
       if (!confirmed.injected)
         throw new Verdicted('errored', `the fault did not take effect: ${confirmed.detail}`);

@@ -3,7 +3,7 @@ import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Deployment } from '../../deployment/deployment.js';
-import { x509AuthorityView } from '../../deployment/fault-authority.js';
+import { signingUntil, x509AuthorityStep, x509AuthorityView } from '../../deployment/fault-authority.js';
 import { faultSpecSchema, type FaultSpec } from '../../deployment/fault-spec.js';
 import { readLease } from '../../deployment/fault-lease.js';
 import {
@@ -317,6 +317,19 @@ describe.skipIf(!isRoot || !!pgMissing)('faults on topologies/demo.yaml', () => 
     expect(new Set(states[0]!.bundle.keys())).toEqual(active);
     for (const root of await everyWorkloadServed(deployment)) expect(active).toContain(root);
   }, 120_000);
+
+  it('a downstream cut off can sign until its prepared intermediate expires, not only its active one', async () => {
+    const east = (await deployment.identityStacks()).downstreams.east!;
+    const slot = (await deployment.workloads()).find((w) => w.group === 'east')!;
+    const [fetched] = await fetchWorkloadSvids([slot]);
+    const intermediate = new X509Certificate(fetched!.svid!.chain[1]!);
+    if ((await x509AuthorityView(east.serverSocket)).prepared === undefined)
+      await x509AuthorityStep(east.serverSocket, 'Prepare');
+    const until = (await signingUntil(east.serverSocket))!;
+    // The prepared intermediate was minted after the one east's workloads chain to, so it lasts longer.
+    expect(until).toBeGreaterThan(Date.parse(intermediate.validTo));
+    expect(until).toBeLessThanOrEqual(Date.now() + deployment.topology.ttls.downstreamCa * 1000 + 1000);
+  }, 60_000);
 
   it('heals a fault whose lease lapsed through the watchdog, which is adopted rather than doubled', async () => {
     const spec: FaultSpec = { kind: 'lb-down', group: 'upstream' };
