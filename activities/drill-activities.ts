@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { Deployment } from '../deployment/deployment.js';
 import { signingUntil } from '../deployment/fault-authority.js';
+import { keepLogs } from '../deployment/kept-logs.js';
 import type { FaultSpec } from '../deployment/fault-spec.js';
 import {
   FaultRefused,
@@ -22,6 +23,7 @@ import {
   registeredAfterBackup,
   removeRestoreFiles,
   restoreFindings,
+  withdrawLaterRegistrations,
 } from '../deployment/fault-datastore.js';
 import { ensureProbes, probeEndpoints, readSamples } from '../deployment/probe-fleet.js';
 import { handshake, type SvidCredentials } from '../deployment/probe-handshake.js';
@@ -566,7 +568,22 @@ export const drillActivities = {
       );
     if (deployment && input.scenario.fault.kind === 'db-restore') {
       findings.push(...restoreFindings(deployment, input.runId));
+      const withdrawn = await withdrawLaterRegistrations(deployment, input.runId, input.scenario.fault).catch(
+        (error: Error) => {
+          findings.push(`the registrations made after the backup could not be withdrawn: ${error.message}`);
+          return [];
+        },
+      );
+      if (withdrawn.length > 0)
+        findings.push(
+          `the datastore was never lost: withdrew what was registered after the backup: ${withdrawn.join(', ')}`,
+        );
       removeRestoreFiles(deployment, input.runId);
+    }
+    if (deployment && outcome.verdict !== 'passed') {
+      const kept = keepLogs(deployment.plan.runDir, input.runId);
+      if (kept.files > 0)
+        findings.push(`the logs of the deployment's processes at the verdict are kept in ${kept.dir}`);
     }
     if (deployment) {
       const watchdog = healedBy(deployment, input.runId);

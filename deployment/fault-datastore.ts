@@ -321,6 +321,33 @@ export async function entryCacheReloadFailures(
 }
 
 /** Removes run `runId`'s backup and inventories once the drill is over. */
+/**
+ * A restore drill that ended before the loss leaves no trace: the identities it registered after
+ * the backup are deleted again. Returns those it deleted; nothing once the loss has happened (the
+ * restore drops them) or when this run took no backup.
+ */
+export async function withdrawLaterRegistrations(
+  deployment: Deployment,
+  runId: string,
+  spec: RestoreSpec,
+): Promise<string[]> {
+  const dir = restoreDir(deployment, runId);
+  if (!existsSync(join(dir, 'backup')) || existsSync(join(dir, 'live.json'))) return [];
+  const { upstream, downstreams } = await deployment.identityStacks();
+  const stack = spec.group === 'upstream' ? upstream : downstreams[spec.group]!;
+  const withdrawn: string[] = [];
+  for (const late of registeredAfterBackup(deployment, spec)) {
+    const shown = await stack.serverCli(['entry', 'show', '-spiffeID', late.spiffeId]);
+    for (const [, id] of shown.stdout.matchAll(/^Entry ID\s*: (\S+)$/gm)) {
+      const deleted = await stack.serverCli(['entry', 'delete', '-entryID', id!]);
+      if (deleted.code !== 0)
+        throw new Error(`deleting ${late.spiffeId} failed: ${deleted.stderr || deleted.stdout}`);
+      withdrawn.push(late.spiffeId);
+    }
+  }
+  return withdrawn;
+}
+
 export function removeRestoreFiles(deployment: Deployment, runId: string): void {
   if (deployment.postgres()) rmSync(restoreDir(deployment, runId), { recursive: true, force: true });
 }

@@ -157,6 +157,12 @@ describe.skipIf(!!temporal.missing || !isRoot)('the drill catalogue on the demo 
       const missed = drill.expectations.filter((e) => !e.met);
       expect(missed.map((e) => e.name)).toEqual(['no workload loses its identity']);
       expect(missed[0]!.evidence.join('\n')).toMatch(/no valid SVID for \d+\.\d s \(model: always loss\)/);
+      // The deployment is torn down after the drill; its processes' logs outlive it for the post-mortem.
+      const kept = drill.findings
+        .join('\n')
+        .match(/logs of the deployment's processes at the verdict are kept in (\S+)/);
+      expect(kept, drill.findings.join('\n')).not.toBeNull();
+      expect(existsSync(join(kept![1]!, 'upstream', 'tspire-agent.log'))).toBe(true);
     },
     9 * 60_000,
   );

@@ -11,6 +11,7 @@ import {
   prepareRestore,
   removeRestoreFiles,
   restoreFindings,
+  withdrawLaterRegistrations,
 } from '../../deployment/fault-datastore.js';
 import { ensureWatchdog } from '../../deployment/fault-watchdog.js';
 import {
@@ -306,6 +307,22 @@ describe.skipIf(!isRoot || !!pgMissing)('faults on topologies/demo.yaml', () => 
     expect(pids(deployment)).toEqual(running);
     removeRestoreFiles(deployment, runId);
     expect(restoreFindings(deployment, runId)).toEqual([]);
+  }, 240_000);
+
+  it('db-restore that ends before the loss withdraws what it registered after the backup', async () => {
+    const spec: FaultSpec = { kind: 'db-restore', group: 'upstream', backupAge: 1, registerAfterBackup: 1 };
+    const runId = 'run-db-restore-unlost';
+    const { upstream } = await deployment.identityStacks();
+    const later = `${deployment.workloadIdentities()[0]!.spiffeId}/after-backup`;
+    const shown = async () => (await upstream.serverCli(['entry', 'show', '-spiffeID', later])).stdout;
+
+    expect(await withdrawLaterRegistrations(deployment, runId, spec)).toEqual([]);
+    await prepareRestore(deployment, runId, spec);
+    expect(await shown()).toContain(later);
+    expect(await withdrawLaterRegistrations(deployment, runId, spec)).toEqual([later]);
+    expect(await shown()).not.toContain(later);
+    expect(await withdrawLaterRegistrations(deployment, runId, spec)).toEqual([]);
+    removeRestoreFiles(deployment, runId);
   }, 240_000);
 
   it('after every fault, every workload holds a valid SVID from the active roots alone', async () => {
