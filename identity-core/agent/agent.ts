@@ -161,6 +161,7 @@ export async function startAgent(
         cache.bundle.x509Authorities.map((a) => a.der),
         identityPem(synchronizer.agentIdentity),
       ),
+    connection,
     logger,
   );
   peers.grpcServer.addService(

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { NewJWTSVIDResponse__Output } from '../proto/gen/spire/api/server/svid/v1/NewJWTSVIDResponse.js';
 import { RpcError } from '../transport/rpc-error.js';
 import type { JwtSvidCache } from './jwt-svid-cache.js';
-import { call, type ServerClients } from '../transport/server-connection.js';
+import { call, type ServerClients, type ServerConnection } from '../transport/server-connection.js';
 import type { JwtSvidSource } from './workload-api.js';
 
 /** JWT-SVIDs for the Workload API: the cached token while fresh, else a new one from the server, else a still-valid cached one. */
@@ -10,6 +10,7 @@ export class CachingJwtSvidSource implements JwtSvidSource {
   constructor(
     private readonly cache: JwtSvidCache,
     private readonly clients: () => ServerClients,
+    private readonly connection: Pick<ServerConnection, 'reset'>,
     private readonly logger: Logger,
   ) {}
 
@@ -17,8 +18,10 @@ export class CachingJwtSvidSource implements JwtSvidSource {
     const now = Date.now() / 1000;
     const fresh = this.cache.fresh(spiffeId, audience, now);
     if (fresh) return fresh.token;
+    let clients: ServerClients | undefined;
     try {
-      const svc = this.clients().svid;
+      clients = this.clients();
+      const svc = clients.svid;
       const response = await call<NewJWTSVIDResponse__Output>((o, done) =>
         svc.NewJWTSVID({ entryId, audience }, o, done),
       );
@@ -28,6 +31,7 @@ export class CachingJwtSvidSource implements JwtSvidSource {
       this.cache.prune(now);
       return token;
     } catch (error) {
+      if (clients) this.connection.reset(clients);
       const valid = this.cache.valid(spiffeId, audience, now);
       if (valid) {
         this.logger.warn(

@@ -76,8 +76,14 @@ export class ServerConnection {
     return clients;
   }
 
-  /** Drops the channel, e.g. after a failure, so the next call dials afresh. */
-  reset(): void {
+  /**
+   * Drops the channel after a failed call, so the next call dials afresh rather than failing fast on
+   * a channel still backing off from an outage (SPIRE's agent releases its connection on any error).
+   * With `used`, only when those clients are still the current ones: a late failure leaves a newer
+   * channel alone.
+   */
+  reset(used?: ServerClients): void {
+    if (used && this.current?.clients !== used) return;
     this.close();
   }
 
