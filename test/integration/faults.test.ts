@@ -262,12 +262,24 @@ describe.skipIf(!isRoot || !!pgMissing)('faults on topologies/demo.yaml', () => 
     }, 240_000);
   }
 
-  it('db-restore: backup, a later registration, loss, restore without it, and a report of what the backup lacked', async () => {
-    const spec: FaultSpec = { kind: 'db-restore', group: 'upstream', backupAge: 1, registerAfterBackup: 1 };
-    const runId = 'run-db-restore';
+  const restoreSpec: FaultSpec = {
+    kind: 'db-restore',
+    group: 'upstream',
+    backupAge: 1,
+    registerAfterBackup: 1,
+  };
+  /** The identity db-restore registers after its backup, and how the upstream server shows it. */
+  async function laterRegistration() {
     const { upstream } = await deployment.identityStacks();
     const later = `${deployment.workloadIdentities()[0]!.spiffeId}/after-backup`;
     const shown = async () => (await upstream.serverCli(['entry', 'show', '-spiffeID', later])).stdout;
+    return { upstream, later, shown };
+  }
+
+  it('db-restore: backup, a later registration, loss, restore without it, and a report of what the backup lacked', async () => {
+    const spec = restoreSpec;
+    const runId = 'run-db-restore';
+    const { upstream, later, shown } = await laterRegistration();
 
     // An agent the backup knows with another serial (as if it renewed its SVID after the backup):
     // the restored datastore would refuse it, so healing must re-attest it.
@@ -310,11 +322,9 @@ describe.skipIf(!isRoot || !!pgMissing)('faults on topologies/demo.yaml', () => 
   }, 240_000);
 
   it('db-restore that ends before the loss withdraws what it registered after the backup', async () => {
-    const spec: FaultSpec = { kind: 'db-restore', group: 'upstream', backupAge: 1, registerAfterBackup: 1 };
+    const spec = restoreSpec;
     const runId = 'run-db-restore-unlost';
-    const { upstream } = await deployment.identityStacks();
-    const later = `${deployment.workloadIdentities()[0]!.spiffeId}/after-backup`;
-    const shown = async () => (await upstream.serverCli(['entry', 'show', '-spiffeID', later])).stdout;
+    const { later, shown } = await laterRegistration();
 
     expect(await withdrawLaterRegistrations(deployment, runId, spec)).toEqual([]);
     await prepareRestore(deployment, runId, spec);
