@@ -6,6 +6,7 @@ import { freePort } from '../deployment/free-port.js';
 import { startDevServer, type DevServer } from '../workers/dev-server.js';
 import { temporalSettings, type TemporalSettings } from '../workers/temporal-settings.js';
 import { createWorker } from '../workers/worker.js';
+import { beforeLeaving } from './interrupts.js';
 
 /** A failure the CLI reports in one line (no stack) and turns into its exit code. */
 export class CliFailure extends Error {
@@ -51,6 +52,11 @@ export async function localTemporal(options: { keepServer?: boolean }): Promise<
     settings.address = server.address;
     settings.uiUrl = server.uiUrl;
   }
+  // A dev server is a child process: one left behind would hold its database file for the next command.
+  const started = server;
+  const forget = beforeLeaving(() => {
+    if (started && !options.keepServer) started.process.kill('SIGTERM');
+  });
   const { worker, connection } = await createWorker({
     address: settings.address,
     namespace: settings.namespace,
@@ -63,6 +69,7 @@ export async function localTemporal(options: { keepServer?: boolean }): Promise<
       await running;
       await connection.close();
       if (!options.keepServer) await server?.stop();
+      forget();
     },
   };
 }

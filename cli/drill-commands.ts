@@ -33,8 +33,14 @@ import {
   Scenario as ScenarioAttr,
   TASK_QUEUE,
 } from '../workflows/search-attributes.js';
-import { suiteStatusQuery, type suiteWorkflow } from '../workflows/suite-workflow.js';
+import {
+  stopSuiteSignal,
+  suiteStatusQuery,
+  type SuiteStatusView,
+  type suiteWorkflow,
+} from '../workflows/suite-workflow.js';
 import { CliFailure, connect, localTemporal, out } from './cli-support.js';
+import { stopOnInterrupt } from './interrupts.js';
 
 const EXIT: Record<Verdict, number> = { passed: 0, failed: 1, errored: 2, aborted: 3 };
 
@@ -100,7 +106,7 @@ async function followDrill(
   }
 }
 
-/** Starts one drill on a running deployment and follows it to its verdict. */
+/** Starts one drill on a running deployment and follows it to its verdict; an interrupt aborts it. */
 export async function drillOnDeployment(
   client: Client,
   settings: TemporalSettings,
@@ -133,7 +139,7 @@ export async function drillOnDeployment(
       out(
         `Drill ${runId}, a child of deployment/${deploymentId}. Web UI: ${workflowLink(settings, `drill/${runId}`)}`,
       );
-    return followDrill(client, runId, json);
+    return followAbortable(client, runId, json);
   }
   await client.workflow.start('drillWorkflow', {
     taskQueue: TASK_QUEUE,
@@ -148,7 +154,20 @@ export async function drillOnDeployment(
     ],
   });
   if (!json) out(`Drill ${runId}. Web UI: ${workflowLink(settings, `drill/${runId}`)}`);
-  return followDrill(client, runId, json);
+  return followAbortable(client, runId, json);
+}
+
+async function followAbortable(client: Client, runId: string, json: boolean): Promise<DrillRecord> {
+  const release = stopOnInterrupt(`drill ${runId}`, () =>
+    client.workflow
+      .getHandle(`drill/${runId}`)
+      .signal(abortDrillSignal, { reason: 'interrupted from the command line' }),
+  );
+  try {
+    return await followDrill(client, runId, json);
+  } finally {
+    release();
+  }
 }
 
 export function printDrill(record: DrillRecord): void {
@@ -247,23 +266,37 @@ async function runSuite(
   const result = handle.result();
   let finished = false;
   void result.finally(() => (finished = true)).catch(() => undefined);
-  for (;;) {
-    const status = await handle.query(suiteStatusQuery).catch(() => undefined);
-    if (status) {
-      if (!json) for (const line of status.steps.slice(shown)) out(`▸ ${line}`);
-      shown = status.steps.length;
-      if (status.currentRunId && !followed.has(status.currentRunId)) {
-        followed.add(status.currentRunId);
-        await followDrill(client, status.currentRunId, json, '    ').catch(() => undefined);
-        continue;
+  const release = stopOnInterrupt(
+    suite.drills.length === 1 ? `drill ${suite.drills[0]!.scenario.name}` : `suite ${workflowId}`,
+    () => handle.signal(stopSuiteSignal, { reason: 'interrupted from the command line' }),
+  );
+  let last: SuiteStatusView | undefined;
+  try {
+    for (;;) {
+      const status = await handle.query(suiteStatusQuery).catch(() => undefined);
+      if (status) {
+        last = status;
+        if (!json) for (const line of status.steps.slice(shown)) out(`▸ ${line}`);
+        shown = status.steps.length;
+        if (status.currentRunId && !followed.has(status.currentRunId)) {
+          followed.add(status.currentRunId);
+          await followDrill(client, status.currentRunId, json, '    ').catch(() => undefined);
+          continue;
+        }
       }
+      if (finished) break;
+      await new Promise((r) => setTimeout(r, 500));
     }
-    if (finished) break;
-    await new Promise((r) => setTimeout(r, 500));
+  } finally {
+    release();
   }
   return result.catch((error: Error) => {
     const cause = error.cause instanceof Error ? error.cause.message : error.message;
-    throw new CliFailure(`suite ${suite.name} did not complete: ${cause}`, 2);
+    const ended = (last?.done ?? []).map((d) => `${d.scenario} ${d.outage}: ${d.verdict}`);
+    throw new CliFailure(
+      `suite ${suite.name} did not complete: ${cause}; ${ended.length} of ${suite.drills.length} drill(s) ended${ended.length > 0 ? ` (${ended.join(', ')})` : ''}`,
+      2,
+    );
   });
 }
 
@@ -371,7 +404,9 @@ export function addDrillCommands(program: Command): void {
             target,
             options.json ?? false,
           );
-          return suite.drills[0]!;
+          if (!suite.drills[0])
+            throw new CliFailure(`stopped before the drill began: ${suite.stopped?.reason}`, EXIT.aborted);
+          return suite.drills[0];
         });
         const report = options.report
           ? await reportFromStore(options.report, record.scenario, [record.runId])
@@ -451,7 +486,8 @@ export function addDrillCommands(program: Command): void {
         );
         const runIds = record.drills.map((d) => d.runId);
         let html: string | undefined;
-        if (options.report) html = await reportFromStore(options.report, resolved.name, runIds);
+        if (options.report && runIds.length > 0)
+          html = await reportFromStore(options.report, resolved.name, runIds);
         if (options.junit) writeJunitFile(resolve(options.junit), record);
         const counts = (v: Verdict) => record.drills.filter((d) => d.verdict === v).length;
         if (options.json)
@@ -460,6 +496,7 @@ export function addDrillCommands(program: Command): void {
               suite: resolved.name,
               drills: record.drills.map((d) => drillJson(d)),
               report: html,
+              ...(record.stopped ? { stopped: record.stopped } : {}),
             }),
           );
         else {
@@ -467,9 +504,13 @@ export function addDrillCommands(program: Command): void {
           out(
             `\nSuite ${resolved.name}: ${counts('passed')} passed, ${counts('failed')} failed, ${counts('errored')} errored, ${counts('aborted')} aborted in ${Math.round((Date.now() - started) / 1000)} s`,
           );
+          if (record.stopped)
+            out(`Stopped: ${record.stopped.reason}; ${record.stopped.notRun} drill(s) did not run`);
           if (html) out(`Report: ${html}`);
         }
-        const worst = record.drills.map((d) => EXIT[d.verdict]).reduce((a, b) => Math.max(a, b), 0);
+        const worst = record.drills
+          .map((d) => EXIT[d.verdict])
+          .reduce((a, b) => Math.max(a, b), record.stopped ? EXIT.aborted : 0);
         if (worst !== 0) throw new CliFailure('', worst);
       },
     );

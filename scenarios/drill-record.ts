@@ -137,4 +137,6 @@ export interface SuiteRecord {
   startedAt: number;
   finishedAt: number;
   drills: DrillRecord[];
+  /** Set when an operator stopped the suite: why, and how many of its drills never started. */
+  stopped?: { reason: string; notRun: number };
 }

@@ -142,7 +142,11 @@ export function longestUnnoticedOutage(policy: IssuancePolicy): number {
 /** The scenario outage classes, as fractions of the full SVID lifetime. */
 export type OutageClass = 'short' | 'medium' | 'long';
 
-/** A representative outage length for a class: short < 0.45 L, medium between 0.5 L and L, long > L. */
+/**
+ * A representative outage length for a class: short < 0.45 L, medium between 0.5 L and L, long > L.
+ * Long is 1.25 L: a held SVID has at most its TTL (< L) left, so every SVID expires a quarter of a
+ * lifetime before the heal, and a suite spends no longer in holds than that needs.
+ */
 export function outageLength(outageClass: OutageClass, policy: IssuancePolicy): number {
   const lifetime = fullLifetime(policy);
   switch (outageClass) {
@@ -151,6 +155,6 @@ export function outageLength(outageClass: OutageClass, policy: IssuancePolicy): 
     case 'medium':
       return Math.round(0.75 * lifetime);
     case 'long':
-      return Math.round(1.5 * lifetime);
+      return Math.round(1.25 * lifetime);
   }
 }

@@ -30,6 +30,8 @@ function installRuntime(): void {
       }
     })(),
     telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }) } },
+    // Each command decides what a signal means: a CLI following a drill aborts it first, so it heals.
+    shutdownSignals: [],
   });
 }
 

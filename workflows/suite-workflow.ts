@@ -2,7 +2,9 @@ import {
   ApplicationFailure,
   CancellationScope,
   defineQuery,
+  defineSignal,
   executeChild,
+  getExternalWorkflowHandle,
   isCancellation,
   log,
   setCurrentDetails,
@@ -15,7 +17,7 @@ import type { DrillRecord, SuiteRecord } from '../scenarios/drill-record.js';
 import type { Scenario } from '../scenarios/scenario.js';
 import type { OutageClass } from '../scenarios/ttl-model.js';
 import { quick } from './activity-options.js';
-import { drillWorkflow } from './drill-workflow.js';
+import { abortDrillSignal, drillWorkflow } from './drill-workflow.js';
 import {
   DeploymentId,
   OutageClass as OutageClassAttribute,
@@ -42,6 +44,8 @@ export interface SuiteStatusView {
 }
 
 export const suiteStatusQuery = defineQuery<SuiteStatusView>('suiteStatus');
+/** Stop the suite: the running drill aborts (and heals), no further drill starts, a fresh deployment is torn down. */
+export const stopSuiteSignal = defineSignal<[{ reason: string }]>('stopSuite');
 
 /** A suite run's id, from its workflow id (a Schedule appends the time to it). */
 export function suiteRunIdOf(workflowId: string): string {
@@ -76,6 +80,16 @@ export async function suiteWorkflow(input: SuiteInput): Promise<SuiteRecord> {
     log.info(text, { suiteRunId });
   };
   setHandler(suiteStatusQuery, () => state);
+  let stopped: string | undefined;
+  setHandler(stopSuiteSignal, ({ reason }) => {
+    if (stopped) return;
+    stopped = reason;
+    step(`stop requested: ${reason}`);
+    if (state.currentRunId)
+      void getExternalWorkflowHandle(`drill/${state.currentRunId}`)
+        .signal(abortDrillSignal, { reason })
+        .catch((error: Error) => log.warn(`could not abort drill ${state.currentRunId}: ${error.message}`));
+  });
   upsertSearchAttributes([{ key: DeploymentId, value: id }]);
 
   const startedAt = Date.now();
@@ -86,6 +100,10 @@ export async function suiteWorkflow(input: SuiteInput): Promise<SuiteRecord> {
       await spinUp(id, input.topology!, step);
     }
     for (const [i, { scenario, outage }] of input.drills.entries()) {
+      if (stopped) {
+        step(`stopped before drill ${i + 1}: ${stopped}`);
+        break;
+      }
       const runId = `${suiteRunId}-${i + 1}-${scenario.name}-${outage}`;
       state.currentRunId = runId;
       step(`drill ${i + 1}/${input.drills.length}: ${scenario.name} at ${outage}`);
@@ -115,5 +133,11 @@ export async function suiteWorkflow(input: SuiteInput): Promise<SuiteRecord> {
         await quick.teardownDeployment({ id });
       });
   }
-  return { suite: input.suite, startedAt, finishedAt: Date.now(), drills };
+  return {
+    suite: input.suite,
+    startedAt,
+    finishedAt: Date.now(),
+    drills,
+    ...(stopped ? { stopped: { reason: stopped, notRun: input.drills.length - drills.length } } : {}),
+  };
 }

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -39,13 +39,29 @@ function cli(
   args: string[],
   home: string,
   timeoutMs: number,
+  interruptWhen?: RegExp,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   // No TEMPORAL_ADDRESS: the CLI starts its own dev server and worker, as on a CI runner.
   return runSpireDrill(args, {
     env: { ...withoutTemporal, SPIRE_DRILL_HOME: home },
     timeoutMs,
     cwd: join(home, '..'),
+    ...(interruptWhen ? { interruptWhen } : {}),
   });
+}
+
+/** Processes whose command line names `path`: what a run left behind. */
+function processesUsing(path: string): string[] {
+  const found: string[] = [];
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p) && Number(p) !== process.pid)) {
+    try {
+      const command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      if (command.includes(path)) found.push(`${pid}: ${command}`);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
 }
 
 /** The JSON line the CLI printed last; its stderr in the error when there is none. */
@@ -143,7 +159,30 @@ describe.skipIf(!!temporal.missing || !isRoot)('the drill catalogue on the demo 
       expect(existsSync(join(out, 'report.html'))).toBe(true);
       expect(readFileSync(join(out, 'report.html'), 'utf8')).toContain('lb-down');
     },
-    21 * 60_000,
+    22 * 60_000,
+  );
+
+  it(
+    'aborts a drill on an interrupt: it heals, tears its fresh deployment down, and the dev server stops',
+    async () => {
+      const interruptHome = join(run.dir, 'interrupted', 'deployments');
+      mkdirSync(interruptHome, { recursive: true });
+      const result = await cli(
+        ['drill', 'run', 'lb-down', '--outage', 'long'],
+        interruptHome,
+        8 * 60_000,
+        /holding the fault/,
+      );
+      expect(result.code, `${result.stdout.slice(-3000)}\n${result.stderr.slice(-3000)}`).toBe(3);
+      expect(result.stderr).toMatch(/SIGTERM: stopping drill lb-down; it heals/);
+      expect(result.stdout).toMatch(/abort requested: interrupted from the command line/);
+      expect(result.stdout).toMatch(/healed: /);
+      expect(result.stdout).toMatch(/lb-down \(long, \d+ s\): ABORTED/);
+      expect(result.stdout).toMatch(/tearing down/);
+      // Nothing of the run is left: no process of the deployment, no dev server on its database.
+      expect(processesUsing(join(run.dir, 'interrupted'))).toEqual([]);
+    },
+    9 * 60_000,
   );
 
   it(

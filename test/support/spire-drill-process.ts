@@ -5,23 +5,59 @@ import { repoRoot } from './tools.js';
 
 const program = join(repoRoot, 'bin', 'spire-drill.js');
 
-/** Runs the spire-drill CLI to completion (SIGTERM after `timeoutMs`); never throws on a non-zero exit. */
+/**
+ * Runs the spire-drill CLI to completion; never throws on a non-zero exit. After `timeoutMs` it gets
+ * SIGTERM, which stops its run (a drill heals, a suite tears down) so its output says how far it got;
+ * after `graceMs` more its whole process group (its dev server too) is killed.
+ */
 export function runSpireDrill(
   args: string[],
-  options: { env: NodeJS.ProcessEnv; timeoutMs: number; cwd?: string },
+  options: {
+    env: NodeJS.ProcessEnv;
+    timeoutMs: number;
+    graceMs?: number;
+    cwd?: string;
+    /** SIGTERM, once, as soon as the standard output matches (an operator's Ctrl-C). */
+    interruptWhen?: RegExp;
+  },
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [program, ...args], {
       env: options.env,
+      detached: true,
       ...(options.cwd ? { cwd: options.cwd } : {}),
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    let interrupted = false;
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      if (options.interruptWhen && !interrupted && options.interruptWhen.test(stdout)) {
+        interrupted = true;
+        child.kill('SIGTERM');
+      }
+    });
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGTERM'), options.timeoutMs);
+    let kill: NodeJS.Timeout | undefined;
+    const term = setTimeout(() => {
+      stderr += `\n[test harness: SIGTERM after ${options.timeoutMs / 1000} s]\n`;
+      child.kill('SIGTERM');
+      kill = setTimeout(() => {
+        stderr += `\n[test harness: SIGKILL to the process group after ${(options.graceMs ?? 60_000) / 1000} s more]\n`;
+        try {
+          process.kill(-child.pid!, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }, options.graceMs ?? 60_000);
+    }, options.timeoutMs);
+    child.on('error', (error) => {
+      clearTimeout(term);
+      resolve({ code: -1, stdout, stderr: `${stderr}\n[test harness: ${error.message}]` });
+    });
     child.on('exit', (code) => {
-      clearTimeout(timer);
+      clearTimeout(term);
+      clearTimeout(kill);
       resolve({ code: code ?? -1, stdout, stderr });
     });
   });

@@ -194,7 +194,7 @@ describe('TTL model', () => {
     expect(outageLength('short', policy)).toBeLessThan(0.45 * 40);
     expect(outageLength('short', policy)).toBeLessThanOrEqual(outageWithoutLoss(policy));
     expect(outageLength('medium', policy)).toBe(30);
-    expect(outageLength('long', policy)).toBe(60);
+    expect(outageLength('long', policy)).toBe(50);
   });
 
   it('picks a short outage that no steady-state workload can notice, backoff included', () => {
