@@ -26,13 +26,17 @@ describe('topology files', () => {
     expect(demo).toMatchObject({
       name: 'demo',
       implementation: 'tspire',
-      ttls: { x509Svid: 20, jwtSvid: 20, agentSvid: 300, ca: 600, downstreamCa: 300 },
+      ttls: { x509Svid: 20, jwtSvid: 20, agentSvid: 300, ca: 10_800, downstreamCa: 1800 },
       syncInterval: 1,
       upstream: { servers: 2, loadBalancer: true, datastore: 'managed', agents: 1, workloadsPerAgent: 2 },
       downstreams: [{ name: 'east', agents: 1, workloadsPerAgent: 2 }],
     });
-    // The only surprise in the demo is true: agents' 5 m SVIDs outlast a sixth of east's 5 m intermediate.
-    expect(topologyWarnings(demo)).toEqual([
+    // Every CA in the demo lives six times what it signs: no rotation caps anything under it.
+    expect(topologyWarnings(demo)).toEqual([]);
+    expect(
+      topologyWarnings({ ...demo, ttls: { ...demo.ttls, agentSvid: 300, ca: 600, downstreamCa: 300 } }),
+    ).toEqual([
+      'ttls.downstreamCa exceeds a sixth of ttls.ca (100 s): the upstream may sign downstreams shorter intermediates than asked, which a cut-off downstream outlives less',
       'ttls.agentSvid exceeds a sixth of ttls.downstreamCa (50 s): a CA rotation may issue agents shorter SVIDs than asked',
     ]);
     const reference = await loadTopology(join(topologies, 'reference.yaml'));
