@@ -226,15 +226,13 @@ export async function restoreFromBackup(
   const done: string[] = [];
   await restoreBackup(postgres, join(dir, 'backup'));
   restored();
-  await deployment.ensureDatastore();
   const replica = deployment.replica();
   const restoredFile = join(dir, 'restored.json');
+  // A standby of the lost primary cannot follow the restored one, whose history parts from its own
+  // after the backup: it starts over from it before anything waits for it to catch up.
   // The inventory is written once the replica has been made again: a later heal leaves it be.
-  if (replica && !existsSync(restoredFile)) {
-    // A standby of the lost primary cannot follow the restored one: it starts over from it.
-    await replica.recreate();
-    await replica.waitCaughtUp(60_000);
-  }
+  if (replica && !existsSync(restoredFile)) await replica.recreate();
+  await deployment.ensureDatastore();
   done.push(`PostgreSQL restored from the backup${replica ? ', replica made again from it' : ''}`);
   // The datastore as it is now: right after the restore that is the backup's content; on a later
   // heal it also knows the agents re-attested since, which must not be re-attested again.
