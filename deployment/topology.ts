@@ -159,14 +159,15 @@ export function topologyWarnings(t: Topology): string[] {
     t.downstreams.length > 0 && t.ttls.downstreamCa < t.ttls.ca
       ? ['ttls.downstreamCa', t.ttls.downstreamCa]
       : ['ttls.ca', t.ttls.ca];
-  const sixth = `${Number((caTtl / 6).toFixed(1))} s`;
+  const sixthOf = (ttl: number) => `${Number((ttl / 6).toFixed(1))} s`;
+  const sixth = sixthOf(caTtl);
   if (t.ttls.x509Svid > caTtl / 6)
     warnings.push(
       `ttls.x509Svid exceeds a sixth of ${caName} (${sixth}): a CA rotation may issue shorter SVIDs than asked`,
     );
   if (t.downstreams.length > 0 && t.ttls.downstreamCa > t.ttls.ca / 6)
     warnings.push(
-      `ttls.downstreamCa exceeds a sixth of ttls.ca (${Number((t.ttls.ca / 6).toFixed(1))} s): the upstream may sign downstreams shorter intermediates than asked, which a cut-off downstream outlives less`,
+      `ttls.downstreamCa exceeds a sixth of ttls.ca (${sixthOf(t.ttls.ca)}): the upstream may sign downstreams shorter intermediates than asked, which a cut-off downstream outlives less`,
     );
   // Equal to the X509-SVID TTL (its default), the agents' TTL would only repeat the warning above.
   if (t.ttls.agentSvid !== t.ttls.x509Svid && t.ttls.agentSvid > caTtl / 6)
