@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { Deployment } from '../deployment/deployment.js';
 import { signingUntil } from '../deployment/fault-authority.js';
+import { ensureWatchdog } from '../deployment/fault-watchdog.js';
 import { keepLogs } from '../deployment/kept-logs.js';
 import type { FaultSpec } from '../deployment/fault-spec.js';
 import {
@@ -217,8 +218,10 @@ export const drillActivities = {
       if (error instanceof FaultRefused) throw ApplicationFailure.nonRetryable(error.message, 'FaultRefused');
       throw error;
     }
-    Context.current().heartbeat('starting probes');
+    Context.current().heartbeat('starting probes and the fault watchdog');
     await ensureProbes(deployment);
+    // Started here, while the steady state is still to be waited for, rather than inside the injection.
+    await ensureWatchdog(deployment);
     const policy = drillPolicy(deployment.topology);
     const seconds = outageSeconds(input.scenario, input.outage, policy);
     const workloads = await plannedWorkloads(deployment, input.fault, resolved);
@@ -235,6 +238,39 @@ export const drillActivities = {
       workloads,
       predictedLosses,
     };
+  },
+
+  /**
+   * A probe under every workload, started or adopted, and waited for until each holds an SVID and
+   * has shaken hands with its peer: spin-up ends with its workloads observed, so the first drill's
+   * steady state is measured from its first second rather than from the probes' start.
+   */
+  async startProbes(input: {
+    deploymentId: string;
+    timeoutMs?: number;
+  }): Promise<{ started: number; adopted: number }> {
+    const deployment = await Deployment.open(input.deploymentId).catch((error: Error) => {
+      throw badInput(error.message);
+    });
+    const calledAt = Date.now();
+    const fleet = await ensureProbes(deployment);
+    const workloads = (await deployment.workloads()).map((w) => w.spiffeId);
+    const deadline = calledAt + (input.timeoutMs ?? 60_000);
+    for (;;) {
+      const samples = readSamples(deployment, calledAt - HOUR);
+      const waiting = workloads.filter(
+        (w) =>
+          !samples.some((s) => s.workload === w && s.kind === 'svid') ||
+          !samples.some((s) => s.workload === w && s.kind === 'handshake' && s.ok && s.at >= calledAt),
+      );
+      Context.current().heartbeat(waiting[0] ?? 'observed');
+      if (waiting.length === 0) return fleet;
+      if (Date.now() > deadline)
+        throw new Error(
+          `no SVID or no successful handshake from the probe of ${waiting.join(', ')} within ${(deadline - calledAt) / 1000} s`,
+        );
+      await sleep(POLL_MS);
+    }
   },
 
   async steadyState(input: {
@@ -494,6 +530,14 @@ export const drillActivities = {
       refused: false,
       detail: `no credential issued before the fault was still valid to replay (${candidates.length} considered): the revocation could not be exercised`,
     };
+  },
+
+  /**
+   * The results store made ready (created with its tables on first use, which takes seconds for
+   * the embedded one), so that the first drill's conclusion only writes. Safe to repeat.
+   */
+  async prepareResultsStore(): Promise<void> {
+    await withResults(async () => undefined);
   },
 
   /** Observations, predictions, expectations and the verdict, stored with the samples. */

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { Client } from '@temporalio/client';
 import { join } from 'node:path';
 import { connect, localTemporal } from '../cli/cli-support.js';
 import { packageRoot } from '../deployment/package-root.js';
@@ -32,6 +33,46 @@ const picks = (
   return { scenario: scenario!, outage: (outage ?? 'short') as OutageClass };
 });
 
+/** Seconds since the epoch of a history event. */
+function eventSeconds(event: { eventTime?: { seconds?: unknown; nanos?: number | null } | null }): number {
+  const t = event.eventTime;
+  return Number(t?.seconds ?? 0) + (t?.nanos ?? 0) / 1e9;
+}
+
+/**
+ * Where a drill's wall time went, from its workflow history: seconds spent in each activity type
+ * (scheduled → completed, summed over calls) and on durable timers.
+ */
+async function breakdown(client: Client, runId: string): Promise<Record<string, number>> {
+  const history = await client.workflow.getHandle(`drill/${runId}`).fetchHistory();
+  const scheduled = new Map<string, { type: string; at: number }>();
+  const timers = new Map<string, number>();
+  const spent: Record<string, number> = {};
+  const add = (key: string, seconds: number) => (spent[key] = (spent[key] ?? 0) + seconds);
+  for (const event of history.events ?? []) {
+    const id = String(event.eventId);
+    if (event.activityTaskScheduledEventAttributes)
+      scheduled.set(id, {
+        type: event.activityTaskScheduledEventAttributes.activityType?.name ?? '?',
+        at: eventSeconds(event),
+      });
+    const closed =
+      event.activityTaskCompletedEventAttributes ??
+      event.activityTaskFailedEventAttributes ??
+      event.activityTaskTimedOutEventAttributes;
+    if (closed) {
+      const from = scheduled.get(String(closed.scheduledEventId));
+      if (from) add(from.type, eventSeconds(event) - from.at);
+    }
+    if (event.timerStartedEventAttributes) timers.set(id, eventSeconds(event));
+    if (event.timerFiredEventAttributes) {
+      const from = timers.get(String(event.timerFiredEventAttributes.startedEventId));
+      if (from !== undefined) add('timers', eventSeconds(event) - from);
+    }
+  }
+  return Object.fromEntries(Object.entries(spent).map(([k, v]) => [k, Math.round(v * 100) / 100]));
+}
+
 /** Seconds the scenario itself asks for: waited steady state, the held fault, recovery and steady again. */
 function inherent(d: DrillRecord): number {
   const waitedSteady = d.steady ? Math.max(0, d.steady.end - Math.max(d.steady.start, d.startedAt)) : 0;
@@ -58,14 +99,18 @@ try {
   const suite = await handle.result();
   const wall = (suite.drills.at(-1)!.finishedAt - suite.drills[0]!.startedAt) / 1000;
   const needed = suite.drills.reduce((sum, d) => sum + inherent(d), 0);
+  const spent = await Promise.all(suite.drills.map((d) => breakdown(client, d.runId)));
   console.log(
     JSON.stringify({
       bench: 'drill-overhead',
       drills: suite.drills.map((d) => `${d.scenario}:${d.outage}:${d.verdict}`),
-      per_drill: suite.drills.map((d) => ({
+      per_drill: suite.drills.map((d, i) => ({
         drill: `${d.scenario}:${d.outage}`,
         wall_s: Math.round((d.finishedAt - d.startedAt) / 100) / 10,
         inherent_s: Math.round(inherent(d) * 10) / 10,
+        // Seconds since the previous drill finished: conclusion, child completion, next child start.
+        ...(i > 0 ? { gap_before_s: (d.startedAt - suite.drills[i - 1]!.finishedAt) / 1000 } : {}),
+        spent_s: spent[i],
       })),
       wall_s: Math.round(wall * 10) / 10,
       inherent_s: Math.round(needed * 10) / 10,

@@ -1,13 +1,13 @@
-import { startChild, type ChildWorkflowHandle } from '@temporalio/workflow';
+import { patched, startChild, type ChildWorkflowHandle } from '@temporalio/workflow';
 import type { WorkloadReport } from '../activities/deployment-activities.js';
 import type { Topology } from '../deployment/topology.js';
-import { quick, waits } from './activity-options.js';
+import { drillWaits, quick, waits } from './activity-options.js';
 import { downstreamBootstrapWorkflow } from './downstream-bootstrap-workflow.js';
 import { DeploymentId, Operation, TrustDomain } from './search-attributes.js';
 
 /**
  * The spin-up runbook shared by the deployment workflow and standalone drills and suites: plan,
- * upstream servers, each downstream through a child workflow, then every workload verified.
+ * upstream servers, each downstream through a child workflow, then every workload verified and probed.
  */
 export async function spinUp(
   id: string,
@@ -39,5 +39,13 @@ export async function spinUp(
   }
   for (const child of children) await child.result();
   step('verifying that every workload holds an SVID chaining to the root');
-  return waits.verifyWorkloads({ id });
+  const report = await waits.verifyWorkloads({ id });
+  // Deployments spun up before probes started here replay without this step.
+  if (patched('spin-up-starts-probes')) {
+    step(
+      `starting a probe under each of the ${report.workloads} workload(s), to record what its identity does`,
+    );
+    await drillWaits.startProbes({ deploymentId: id });
+  }
+  return report;
 }

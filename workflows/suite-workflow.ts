@@ -16,7 +16,7 @@ import type { Topology } from '../deployment/topology.js';
 import type { DrillRecord, SuiteRecord } from '../scenarios/drill-record.js';
 import type { Scenario } from '../scenarios/scenario.js';
 import type { OutageClass } from '../scenarios/ttl-model.js';
-import { quick } from './activity-options.js';
+import { drillQuick, quick } from './activity-options.js';
 import { abortDrillSignal, drillWorkflow } from './drill-workflow.js';
 import {
   DeploymentId,
@@ -95,10 +95,13 @@ export async function suiteWorkflow(input: SuiteInput): Promise<SuiteRecord> {
   const startedAt = Date.now();
   const drills: DrillRecord[] = [];
   try {
+    // A results store made for the first time takes seconds: not between the first two drills.
+    const resultsReady = drillQuick.prepareResultsStore();
     if (fresh) {
       step(`spinning up deployment ${id} (${input.topology!.name})`);
       await spinUp(id, input.topology!, step);
     }
+    await resultsReady;
     for (const [i, { scenario, outage }] of input.drills.entries()) {
       if (stopped) {
         step(`stopped before drill ${i + 1}: ${stopped}`);

@@ -130,8 +130,10 @@ describe.skipIf(!!temporal.missing || !pg.ok || !isRoot)('deployment workflows s
       Object.values(counts).every((n) => n === 1),
       JSON.stringify(counts),
     ).toBe(true);
-    // Upstream server; east's upstream agent, relay, server and agent.
-    expect(Object.keys(counts)).toHaveLength(5);
+    const probes = Object.keys(counts).filter((key) => key.startsWith('/probes/'));
+    // Upstream server; east's upstream agent, relay, server and agent; a probe per workload.
+    expect(Object.keys(counts).length - probes.length, JSON.stringify(counts)).toBe(5);
+    expect(probes).toHaveLength((await handle().query(statusQuery)).workloads!.workloads);
   }, 300_000);
 
   it('finishes a rotation whose worker was SIGKILLed mid-way', async () => {
