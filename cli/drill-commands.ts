@@ -12,7 +12,7 @@ import { FaultRefused, resolveFault } from '../deployment/faults.js';
 import { packageRoot } from '../deployment/package-root.js';
 import { loadTopology, TopologyError, type Topology } from '../deployment/topology.js';
 import { writeJunitFile, writeReport } from '../reports/write-report.js';
-import { withResults } from '../results/results-store.js';
+import { checkResultsStore, withResults } from '../results/results-store.js';
 import type { DrillRecord, ProbeSample, SuiteRecord, Verdict } from '../scenarios/drill-record.js';
 import {
   classOf,
@@ -300,6 +300,13 @@ async function runSuite(
   });
 }
 
+/** Exit 2 with the reason when the results store cannot take a verdict, before anything starts. */
+async function resultsStoreUsable(): Promise<void> {
+  await checkResultsStore().catch((error: Error) => {
+    throw new CliFailure(error.message, 2);
+  });
+}
+
 async function resolveTarget(options: { deployment?: string; topology?: string }) {
   if (options.deployment && options.topology)
     throw new CliFailure('give --deployment or --topology, not both', 2);
@@ -387,6 +394,7 @@ export function addDrillCommands(program: Command): void {
         const scenario = await badInput(loadScenario(name, scenarioDirs().catalogue));
         const outageClass = await badInput(Promise.resolve().then(() => parseOutageClass(options.outage)));
         const target = await resolveTarget(options);
+        await resultsStoreUsable();
         const record = await withTemporal(async (client, settings) => {
           if (target.deploymentId)
             return drillOnDeployment(
@@ -480,6 +488,7 @@ export function addDrillCommands(program: Command): void {
           ...options,
           ...(options.deployment ? {} : { topology: options.topology ?? resolved.topologyPath }),
         });
+        await resultsStoreUsable();
         const started = Date.now();
         const record = await withTemporal((client, settings) =>
           runSuite(client, settings, resolved, target, options.json ?? false),

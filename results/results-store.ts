@@ -83,6 +83,35 @@ export async function withResults<T>(fn: (store: ResultsStore) => Promise<T>): P
   return withLock(where.directory, async () => run(await openPglite(where.directory)));
 }
 
+/** The URL with its password hidden, for messages. */
+function shown(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return url;
+  }
+}
+
+/**
+ * Fails, saying why, when SPIRE_DRILL_RESULTS_URL is malformed or its PostgreSQL cannot be used
+ * (its tables are made if missing): checked before a drill or suite starts anything, so that none
+ * runs for a quarter of an hour to find nowhere to record its verdict. The embedded store is made
+ * ready by the suite workflow while it spins up.
+ */
+export async function checkResultsStore(): Promise<void> {
+  const where = resultsLocation();
+  if (!('url' in where)) return;
+  try {
+    await withResults(async () => undefined);
+  } catch (error) {
+    throw new Error(`the results store at ${shown(where.url)} cannot be used: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+}
+
 export interface DrillSummary {
   runId: string;
   suite: string | null;

@@ -96,12 +96,21 @@ export async function suiteWorkflow(input: SuiteInput): Promise<SuiteRecord> {
   const drills: DrillRecord[] = [];
   try {
     // A results store made for the first time takes seconds: not between the first two drills.
-    const resultsReady = drillQuick.prepareResultsStore();
+    // Its failure is kept, not thrown, so that a spin-up failing first is what the suite reports.
+    const resultsReady = drillQuick.prepareResultsStore().then(
+      () => undefined,
+      (error: Error) => error,
+    );
     if (fresh) {
       step(`spinning up deployment ${id} (${input.topology!.name})`);
       await spinUp(id, input.topology!, step);
     }
-    await resultsReady;
+    const storeFailed = await resultsReady;
+    if (storeFailed)
+      throw ApplicationFailure.nonRetryable(
+        `the results store cannot be used, so no drill would be recorded: ${storeFailed.cause instanceof Error ? storeFailed.cause.message : storeFailed.message}`,
+        'ResultsStore',
+      );
     for (const [i, { scenario, outage }] of input.drills.entries()) {
       if (stopped) {
         step(`stopped before drill ${i + 1}: ${stopped}`);
