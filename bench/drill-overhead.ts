@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import type { Client } from '@temporalio/client';
 import { join } from 'node:path';
+import type { Client } from '@temporalio/client';
 import { connect, localTemporal } from '../cli/cli-support.js';
 import { packageRoot } from '../deployment/package-root.js';
 import { loadTopology } from '../deployment/topology.js';
