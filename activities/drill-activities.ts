@@ -28,7 +28,7 @@ import {
 } from '../deployment/fault-datastore.js';
 import { ensureProbes, probeEndpoints, readSamples } from '../deployment/probe-fleet.js';
 import { handshake, type SvidCredentials } from '../deployment/probe-handshake.js';
-import { withResults } from '../results/results-store.js';
+import { ensureResultsStore, withResults } from '../results/results-store.js';
 import { heartbeating } from './heartbeating.js';
 import type {
   DrillRecord,
@@ -537,7 +537,7 @@ export const drillActivities = {
    * the embedded one), so that the first drill's conclusion only writes. Safe to repeat.
    */
   async prepareResultsStore(): Promise<void> {
-    await withResults(async () => undefined);
+    await ensureResultsStore();
   },
 
   /** Observations, predictions, expectations and the verdict, stored with the samples. */

@@ -83,6 +83,11 @@ export async function withResults<T>(fn: (store: ResultsStore) => Promise<T>): P
   return withLock(where.directory, async () => run(await openPglite(where.directory)));
 }
 
+/** The store opened once, made with its tables if it does not exist yet, and closed. */
+export async function ensureResultsStore(): Promise<void> {
+  await withResults(async () => undefined);
+}
+
 /** The URL with its password hidden, for messages. */
 function shown(url: string): string {
   try {
@@ -104,7 +109,7 @@ export async function checkResultsStore(): Promise<void> {
   const where = resultsLocation();
   if (!('url' in where)) return;
   try {
-    await withResults(async () => undefined);
+    await ensureResultsStore();
   } catch (error) {
     throw new Error(`the results store at ${shown(where.url)} cannot be used: ${(error as Error).message}`, {
       cause: error,
