@@ -27,6 +27,7 @@ import type { OutageClass } from '../scenarios/ttl-model.js';
 import { temporalSettings, workflowLink, type TemporalSettings } from '../workers/temporal-settings.js';
 import { drillUpdate, type deploymentWorkflow } from '../workflows/deployment-workflow.js';
 import { abortDrillSignal, drillStatusQuery, type drillWorkflow } from '../workflows/drill-workflow.js';
+import { failureMessage } from '../workflows/failure-message.js';
 import {
   DeploymentId,
   OutageClass as OutageAttr,
@@ -130,10 +131,7 @@ export async function drillOnDeployment(
         waitForStage: WorkflowUpdateStage.ACCEPTED,
       })
       .catch((error: Error) => {
-        throw new CliFailure(
-          `deployment ${deploymentId} refused the drill: ${error.cause instanceof Error ? error.cause.message : error.message}`,
-          2,
-        );
+        throw new CliFailure(`deployment ${deploymentId} refused the drill: ${failureMessage(error)}`, 2);
       });
     if (!json)
       out(
@@ -291,7 +289,7 @@ async function runSuite(
     release();
   }
   return result.catch((error: Error) => {
-    const cause = error.cause instanceof Error ? error.cause.message : error.message;
+    const cause = failureMessage(error);
     const ended = (last?.done ?? []).map((d) => `${d.scenario} ${d.outage}: ${d.verdict}`);
     throw new CliFailure(
       `suite ${suite.name} did not complete: ${cause}; ${ended.length} of ${suite.drills.length} drill(s) ended${ended.length > 0 ? ` (${ended.join(', ')})` : ''}`,

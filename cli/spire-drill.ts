@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Client, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { Client, type WorkflowHandle } from '@temporalio/client';
 import { Command, CommanderError, Option } from 'commander';
 import { deploymentsHome, validateDeploymentId } from '../deployment/deployment.js';
 import { packageRoot } from '../deployment/package-root.js';
@@ -33,15 +33,14 @@ import {
   type deploymentWorkflow,
   type DeploymentStatusView,
 } from '../workflows/deployment-workflow.js';
+import { failureMessage } from '../workflows/failure-message.js';
 import { DeploymentId, Operation, TASK_QUEUE, TrustDomain } from '../workflows/search-attributes.js';
 
 const workflowIdOf = (id: string) => `deployment/${id}`;
 
 /** Why an update was refused (its validator) or failed (its handler), in the workflow's words. */
 function updateFailure(error: unknown): string {
-  return error instanceof WorkflowUpdateFailedError
-    ? (error.cause?.message ?? error.message)
-    : (error as Error).message;
+  return failureMessage(error);
 }
 
 /** Prints the workflow's steps as they appear, until `done` says stop. */

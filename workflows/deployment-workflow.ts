@@ -19,6 +19,7 @@ import type { AuthorityKind, WorkloadReport } from '../activities/deployment-act
 import type { Topology } from '../deployment/topology.js';
 import type { DrillRecord } from '../scenarios/drill-record.js';
 import { quick } from './activity-options.js';
+import { failureMessage } from './failure-message.js';
 import { rotationWorkflow, type RotationResult } from './rotation-workflow.js';
 import { drillWorkflow, type DrillInput } from './drill-workflow.js';
 import { spinUp } from './spin-up.js';
@@ -126,9 +127,9 @@ export async function deploymentWorkflow(input: DeploymentInput): Promise<Deploy
         step(`drill ${request.runId}: ${record.verdict} (${record.reason})`);
         return record;
       } catch (error) {
-        step(`drill ${request.runId} failed: ${(error as Error).message}`);
+        step(`drill ${request.runId} failed: ${failureMessage(error)}`);
         throw ApplicationFailure.nonRetryable(
-          `drill ${request.runId} did not complete: ${(error as Error).message}`,
+          `drill ${request.runId} did not complete: ${failureMessage(error)}`,
         );
       } finally {
         drill = undefined;
@@ -170,8 +171,8 @@ export async function deploymentWorkflow(input: DeploymentInput): Promise<Deploy
         step(`rotation ${n} done: ${result.oldAuthority} → ${result.newAuthority}`);
         return result;
       } catch (error) {
-        step(`rotation ${n} ${isCancellation(error) ? 'aborted' : `failed: ${(error as Error).message}`}`);
-        throw ApplicationFailure.nonRetryable(`rotation ${n} did not complete: ${(error as Error).message}`);
+        step(`rotation ${n} ${isCancellation(error) ? 'aborted' : `failed: ${failureMessage(error)}`}`);
+        throw ApplicationFailure.nonRetryable(`rotation ${n} did not complete: ${failureMessage(error)}`);
       } finally {
         rotation = undefined;
         setPhase('ready');
@@ -216,7 +217,7 @@ export async function deploymentWorkflow(input: DeploymentInput): Promise<Deploy
       step(`ready: ${state.workloads.workloads} workload(s) hold SVIDs`);
       setPhase('ready', 'idle');
     } catch (error) {
-      state.error = (error as Error).message;
+      state.error = failureMessage(error);
       step(`spin-up failed: ${state.error}; tearing down what was started`);
       setPhase('failed', 'compensate');
       await CancellationScope.nonCancellable(() => quick.teardownDeployment({ id }));

@@ -14,6 +14,7 @@ import type { DrillRecord, InjectionRecord, TimeWindow, Verdict } from '../scena
 import type { Scenario } from '../scenarios/scenario.js';
 import type { OutageClass } from '../scenarios/ttl-model.js';
 import { drillQuick, drillWaits } from './activity-options.js';
+import { failureMessage } from './failure-message.js';
 import {
   DeploymentId,
   OutageClass as OutageClassAttribute,
@@ -201,7 +202,7 @@ export async function drillWorkflow(input: DrillInput): Promise<DrillRecord> {
     if (error instanceof Verdicted) outcome = { verdict: error.verdict, reason: error.message };
     else if (isCancellation(error) || abortReason)
       outcome = { verdict: 'aborted', reason: abortReason ?? 'the drill was cancelled' };
-    else outcome = { verdict: 'errored', reason: (error as Error).message };
+    else outcome = { verdict: 'errored', reason: failureMessage(error) };
     step(`${outcome.verdict}: ${outcome.reason}`);
   }
 
@@ -223,8 +224,8 @@ export async function drillWorkflow(input: DrillInput): Promise<DrillRecord> {
       });
       step(`healed: ${healed.detail}`);
     } catch (error) {
-      record({ action: 'heal', state: 'failed', detail: (error as Error).message });
-      outcome = { verdict: 'errored', reason: `healing failed: ${(error as Error).message}` };
+      record({ action: 'heal', state: 'failed', detail: failureMessage(error) });
+      outcome = { verdict: 'errored', reason: `healing failed: ${failureMessage(error)}` };
       step(outcome.reason!);
       return;
     }
@@ -256,7 +257,7 @@ export async function drillWorkflow(input: DrillInput): Promise<DrillRecord> {
       windows.recovery.end = after.window.end;
       if (!after.ok) step(`no steady state after recovery: ${after.detail}`);
     } catch (error) {
-      outcome = { verdict: 'errored', reason: `recovery could not be observed: ${(error as Error).message}` };
+      outcome = { verdict: 'errored', reason: `recovery could not be observed: ${failureMessage(error)}` };
       step(outcome.reason!);
     }
   });

@@ -17,6 +17,7 @@ import type { DrillRecord, SuiteRecord } from '../scenarios/drill-record.js';
 import type { Scenario } from '../scenarios/scenario.js';
 import type { OutageClass } from '../scenarios/ttl-model.js';
 import { drillQuick, quick } from './activity-options.js';
+import { failureMessage } from './failure-message.js';
 import { abortDrillSignal, drillWorkflow } from './drill-workflow.js';
 import {
   DeploymentId,
@@ -108,7 +109,7 @@ export async function suiteWorkflow(input: SuiteInput): Promise<SuiteRecord> {
     const storeFailed = await resultsReady;
     if (storeFailed)
       throw ApplicationFailure.nonRetryable(
-        `the results store cannot be used, so no drill would be recorded: ${storeFailed.cause instanceof Error ? storeFailed.cause.message : storeFailed.message}`,
+        `the results store cannot be used, so no drill would be recorded: ${failureMessage(storeFailed)}`,
         'ResultsStore',
       );
     for (const [i, { scenario, outage }] of input.drills.entries()) {
@@ -135,7 +136,7 @@ export async function suiteWorkflow(input: SuiteInput): Promise<SuiteRecord> {
       step(`drill ${i + 1}: ${record.verdict} — ${record.reason}`);
     }
   } catch (error) {
-    step(isCancellation(error) ? 'suite cancelled' : `suite failed: ${(error as Error).message}`);
+    step(isCancellation(error) ? 'suite cancelled' : `suite failed: ${failureMessage(error)}`);
     throw error;
   } finally {
     state.currentRunId = undefined;
