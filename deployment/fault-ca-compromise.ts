@@ -4,6 +4,7 @@
  * authority and taints it, so agents and downstreams re-issue everything that chained to it; healing
  * revokes it, once nothing depends on it any more.
  */
+import { agentTrust } from './agent-states.js';
 import type { Deployment } from './deployment.js';
 import {
   bundleX509Authorities,
@@ -20,16 +21,46 @@ function describeState(state: X509AuthorityView): string {
   return `active ${state.active ?? 'none'}, prepared ${state.prepared ?? 'none'}, old ${state.old ?? 'none'}, tainted in the bundle ${tainted.join(', ') || 'none'}`;
 }
 
+/** Polls `pending` (what is still awaited, or undefined once nothing is) until it clears or `deadline` passes. */
+async function waitFor(
+  pending: () => Promise<string | undefined>,
+  deadline: number,
+  giveUp: (waited: string) => string,
+): Promise<void> {
+  for (let waiting = await pending(); waiting; waiting = await pending()) {
+    if (Date.now() > deadline) throw new Error(giveUp(waiting));
+    await sleep(POLL_MS);
+  }
+}
+
+const POLL_MS = 250;
+
+/** What of `roots` some agent or downstream server does not trust yet, or undefined once all do. */
+async function untrusted(deployment: Deployment, roots: string[]): Promise<string | undefined> {
+  const missing: string[] = [];
+  for (const [name, stack] of Object.entries((await deployment.identityStacks()).downstreams)) {
+    const bundle = await bundleX509Authorities(stack.serverSocket).catch(() => new Map<string, boolean>());
+    if (!roots.every((id) => bundle.has(id))) missing.push(`${name}'s server`);
+  }
+  for (const agent of await agentTrust(deployment))
+    if (!roots.every((id) => agent.roots.has(id))) missing.push(agent.agent);
+  return missing.length > 0 ? `${missing.join(', ')} not yet trusting ${roots.join(', ')}` : undefined;
+}
+
 /**
  * Rotates each upstream server away from its active authority and taints that, step by step, so a
  * retry finishes what an earlier attempt began. `recorded` holds the authorities of an earlier
  * attempt; otherwise the active ones are handed to `record` before anything changes, so that a
- * retry, the heal and the watchdog all know which authorities are the bad ones.
+ * retry, the heal and the watchdog all know which authorities are the bad ones. The new authorities
+ * are prepared first and activated only once every agent and downstream trusts them, as SPIRE asks
+ * of an operator: an agent shown a server certificate under a root it has not seen cannot sync, so
+ * it never learns of the taint, keeps its SVID under the bad root and is locked out at revocation.
  */
 export async function compromiseAuthorities(
   deployment: Deployment,
   recorded: string[] | undefined,
   record: (authorities: string[]) => void,
+  timeoutMs = 60_000,
 ): Promise<string> {
   const sockets = (await deployment.identityStacks()).upstream.serverSockets;
   let compromised = recorded;
@@ -41,13 +72,26 @@ export async function compromiseAuthorities(
     });
     record(compromised);
   }
+  const coming: string[] = [];
+  for (const [i, socket] of sockets.entries()) {
+    const state = await x509AuthorityView(socket);
+    if (state.active === compromised[i])
+      coming.push(state.prepared ?? (await x509AuthorityStep(socket, 'Prepare')));
+  }
+  if (coming.length > 0)
+    await waitFor(
+      () => untrusted(deployment, coming),
+      Date.now() + timeoutMs,
+      (waited) => `${waited} after ${timeoutMs / 1000} s: not activating them`,
+    );
   const done: string[] = [];
   for (const [i, socket] of sockets.entries()) {
     const bad = compromised[i]!;
     let state = await x509AuthorityView(socket);
     if (state.active === bad) {
-      const next = state.prepared ?? (await x509AuthorityStep(socket, 'Prepare'));
-      await x509AuthorityStep(socket, 'Activate', next);
+      if (!state.prepared)
+        throw new Error(`upstream server ${i} lost its prepared X.509 authority (${describeState(state)})`);
+      await x509AuthorityStep(socket, 'Activate', state.prepared);
       state = await x509AuthorityView(socket);
     }
     if (state.old !== bad && !state.bundle.has(bad)) {
@@ -82,9 +126,10 @@ export async function compromiseSeen(deployment: Deployment): Promise<{ seen: bo
 
 /**
  * Revokes the compromised authorities once every downstream has rotated away from them (a downstream
- * marks an upstream root tainted in its own bundle only then) and every workload served holds an SVID
- * that no longer chains to them, as an operator would: no server is left signing under a root about
- * to vanish, and no workload loses its identity to the revocation itself. Nothing to do when the
+ * marks an upstream root tainted in its own bundle only then), every agent has renewed its own SVID
+ * away from them, and every workload served holds an SVID that no longer chains to them, as an
+ * operator would: no server is left signing under a root about to vanish, and no agent or workload
+ * loses its identity to the revocation itself. Nothing to do when the
  * injection never got as far as rotating.
  */
 export async function revokeCompromised(
@@ -113,13 +158,12 @@ export async function revokeCompromised(
   }
   const bad = toRevoke.map((r) => r.authority);
   const deadline = Date.now() + timeoutMs;
-  const waitUntil = async (what: () => Promise<string | undefined>) => {
-    for (let pending = await what(); pending; pending = await what()) {
-      if (Date.now() > deadline)
-        throw new Error(`${pending} after ${timeoutMs / 1000} s: not revoking ${bad.join(', ')} yet`);
-      await sleep(500);
-    }
-  };
+  const waitUntil = (pending: () => Promise<string | undefined>) =>
+    waitFor(
+      pending,
+      deadline,
+      (waited) => `${waited} after ${timeoutMs / 1000} s: not revoking ${bad.join(', ')} yet`,
+    );
   for (const [name, stack] of Object.entries(downstreams))
     await waitUntil(async () => {
       const bundle = await bundleX509Authorities(stack.serverSocket).catch(() => undefined);
@@ -127,6 +171,15 @@ export async function revokeCompromised(
         ? undefined
         : `${name} has not rotated away from ${bad.join(', ')}`;
     });
+  // An agent whose own SVID still chains to a revoked root cannot reach its server again.
+  await waitUntil(async () => {
+    const still = (await agentTrust(deployment))
+      .filter((agent) => agent.svidAuthorities.some((id) => bad.includes(id)))
+      .map((agent) => agent.agent);
+    return still.length > 0
+      ? `${still.join(', ')} still hold an agent SVID under ${bad.join(', ')}`
+      : undefined;
+  });
   const slots = await deployment.workloads();
   await waitUntil(async () => {
     const still = (await fetchWorkloadSvids(slots))

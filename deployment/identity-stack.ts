@@ -375,6 +375,16 @@ export class IdentityStack {
     return join(this.options.runDir, index === 0 ? 'agent-data' : `agent-${index}-data`);
   }
 
+  /** The data directory of every agent of this stack, its upstream agent (a downstream's) included. */
+  agentDataDirs(): { agent: string; dir: string }[] {
+    return [
+      ...this.agentSockets.map((_, i) => ({ agent: `agent-${i}`, dir: this.agentDataDir(i) })),
+      ...(this.options.upstream
+        ? [{ agent: 'upstream agent', dir: join(this.options.runDir, 'upstream-agent-data') }]
+        : []),
+    ];
+  }
+
   /**
    * A downstream stack up, idempotently: a `downstream` entry on the upstream, the upstream agent
    * (attested with a fresh join token the first time), then the servers, which fetch their SVID from

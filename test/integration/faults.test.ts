@@ -2,6 +2,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { agentTrust } from '../../deployment/agent-states.js';
 import { Deployment } from '../../deployment/deployment.js';
 import { signingUntil, x509AuthorityStep, x509AuthorityView } from '../../deployment/fault-authority.js';
 import { faultSpecSchema, type FaultSpec } from '../../deployment/fault-spec.js';
@@ -261,6 +262,35 @@ describe.skipIf(!isRoot || !!pgMissing)('faults on topologies/demo.yaml', () => 
       await expect(renewLease(deployment, runId, 10_000)).rejects.toThrow(/holds no fault/);
     }, 240_000);
   }
+
+  it("ca-compromise twice running: every agent, the downstream's upstream agent too, trusts the new roots before a server signs from them and has left the bad ones before they are revoked", async () => {
+    const spec: FaultSpec = { kind: 'ca-compromise', group: 'upstream' };
+    const { upstream } = await deployment.identityStacks();
+    for (const round of [1, 2]) {
+      const runId = `run-ca-compromise-round-${round}`;
+      await injectFault(deployment, runId, spec, 120_000);
+      const bad = readLease(deployment.plan.runDir, runId)!.authorities!;
+      const active = (await Promise.all(upstream.serverSockets.map((s) => x509AuthorityView(s)))).map(
+        (state) => state.active!,
+      );
+      const agents = await agentTrust(deployment);
+      expect(agents.map((a) => a.agent)).toContain('east upstream agent');
+      for (const agent of agents)
+        expect(
+          active.filter((id) => !agent.roots.has(id)),
+          `${agent.agent} does not trust the servers' new roots`,
+        ).toEqual([]);
+
+      await healFault(deployment, runId, spec);
+      for (const agent of await agentTrust(deployment))
+        expect(
+          agent.svidAuthorities.filter((id) => bad.includes(id)),
+          `${agent.agent}'s own SVID chains to a revoked root`,
+        ).toEqual([]);
+      const seen = await healedWithin(deployment, spec);
+      expect(seen.healed, seen.detail).toBe(true);
+    }
+  }, 300_000);
 
   const restoreSpec: FaultSpec = {
     kind: 'db-restore',
