@@ -2,6 +2,7 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Context, ApplicationFailure } from '@temporalio/activity';
 import { heartbeating } from './heartbeating.js';
+import { agentTrust } from '../deployment/agent-states.js';
 import { Deployment } from '../deployment/deployment.js';
 import { MissingPostgresBinaries } from '../deployment/postgres-instance.js';
 import type { Topology } from '../deployment/topology.js';
@@ -355,6 +356,9 @@ export const deploymentActivities = {
           for (const { svid } of await fetchWorkloadSvids(await deployment.workloads())) {
             if (!svid || !holds(svid.bundle.map((d) => x509AuthorityId(d)))) return undefined;
           }
+          // Agents serving no workload count too: a downstream's upstream agent that does not trust
+          // a root its servers sign from cannot sync, and the downstream is cut off with it.
+          for (const agent of await agentTrust(deployment)) if (!holds([...agent.roots])) return undefined;
         }
         return { servers: stacks.length };
       },
@@ -368,13 +372,16 @@ export const deploymentActivities = {
     const slots = await deployment.workloads();
     const accepted = withCounterparts(deployment, [input.authorityId]);
     return until(
-      `every workload on authority ${input.authorityId}`,
+      `every workload and agent on authority ${input.authorityId}`,
       async () => {
         for (const { svid } of await fetchWorkloadSvids(slots)) {
           if (!svid) return undefined;
           const roots = verifyingRoots(svid);
           if (roots.length !== 1 || !accepted.includes(roots[0]!)) return undefined;
         }
+        // An agent still on the old root when it is revoked cannot reach its server again.
+        for (const agent of await agentTrust(deployment))
+          if (!agent.svidAuthorities.some((id) => accepted.includes(id))) return undefined;
         return { workloads: slots.length };
       },
       input.timeoutMs ?? 180_000,

@@ -43,7 +43,7 @@ export async function rotationWorkflow(input: RotationInput): Promise<RotationRe
   step(`tainting ${oldAuthority}`);
   await quick.localAuthority({ id, kind, action: 'taint', authorityId: oldAuthority });
   if (kind === 'x509') {
-    step(`waiting until every workload holds an SVID from ${newAuthority}`);
+    step(`waiting until every workload and agent holds an SVID from ${newAuthority}`);
     await waits.waitWorkloadsOn({ id, authorityId: newAuthority });
   }
   step(`revoking ${oldAuthority}`);
