@@ -129,8 +129,8 @@ export async function compromiseSeen(deployment: Deployment): Promise<{ seen: bo
  * marks an upstream root tainted in its own bundle only then), every agent has renewed its own SVID
  * away from them, and every workload served holds an SVID that no longer chains to them, as an
  * operator would: no server is left signing under a root about to vanish, and no agent or workload
- * loses its identity to the revocation itself. Nothing to do when the
- * injection never got as far as rotating.
+ * loses its identity to the revocation itself. Nothing to do when the injection never got as far
+ * as rotating.
  */
 export async function revokeCompromised(
   deployment: Deployment,

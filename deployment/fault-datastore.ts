@@ -194,7 +194,7 @@ async function agentSlots(deployment: Deployment): Promise<AgentSlot[]> {
     slots.push({
       what: `${name}'s upstream agent`,
       group: 'upstream',
-      dataDir: join(stack.options.runDir, 'upstream-agent-data'),
+      dataDir: stack.upstreamAgentDataDir(),
       stop: async () => void (await stack.upstreamAgent?.stop()),
     });
   }

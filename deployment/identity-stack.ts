@@ -296,7 +296,7 @@ export class IdentityStack {
           trustDomain: stack.trustDomain,
           serverPort: stack.upstreamDialPort,
           socketPath: stack.upstreamAgentSocket,
-          dataDir: join(options.runDir, 'upstream-agent-data'),
+          dataDir: stack.upstreamAgentDataDir(),
           trustBundlePath: options.upstream.bundlePath,
           syncInterval: options.syncInterval ?? '5s',
           logLevel: options.logLevel ?? 'INFO',
@@ -375,13 +375,16 @@ export class IdentityStack {
     return join(this.options.runDir, index === 0 ? 'agent-data' : `agent-${index}-data`);
   }
 
+  /** Where a downstream's upstream agent keeps its SVID and bundle. */
+  upstreamAgentDataDir(): string {
+    return join(this.options.runDir, 'upstream-agent-data');
+  }
+
   /** The data directory of every agent of this stack, its upstream agent (a downstream's) included. */
   agentDataDirs(): { agent: string; dir: string }[] {
     return [
       ...this.agentSockets.map((_, i) => ({ agent: `agent-${i}`, dir: this.agentDataDir(i) })),
-      ...(this.options.upstream
-        ? [{ agent: 'upstream agent', dir: join(this.options.runDir, 'upstream-agent-data') }]
-        : []),
+      ...(this.options.upstream ? [{ agent: 'upstream agent', dir: this.upstreamAgentDataDir() }] : []),
     ];
   }
 
@@ -414,7 +417,7 @@ export class IdentityStack {
     }
     if (this.relayPort !== undefined) await this.ensureRelay();
     if (!this.upstreamAgent?.isRunning()) {
-      const resumable = canResume(join(this.options.runDir, 'upstream-agent-data'));
+      const resumable = canResume(this.upstreamAgentDataDir());
       await this.startUpstreamAgent(resumable ? undefined : await upstream.generateToken(nodeId), timeoutMs);
     }
     await this.ensureServers(timeoutMs);
