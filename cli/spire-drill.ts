@@ -38,11 +38,6 @@ import { DeploymentId, Operation, TASK_QUEUE, TrustDomain } from '../workflows/s
 
 const workflowIdOf = (id: string) => `deployment/${id}`;
 
-/** Why an update was refused (its validator) or failed (its handler), in the workflow's words. */
-function updateFailure(error: unknown): string {
-  return failureMessage(error);
-}
-
 /** Prints the workflow's steps as they appear, until `done` says stop. */
 async function follow(
   handle: WorkflowHandle<typeof deploymentWorkflow>,
@@ -139,7 +134,7 @@ async function rotate(
   } catch (error) {
     finished = true;
     await progress.catch(() => undefined);
-    const cause = updateFailure(error);
+    const cause = failureMessage(error);
     throw new CliFailure(`rotation refused or failed: ${cause}`);
   }
 }
@@ -161,7 +156,7 @@ async function down(
       out(`Deployment ${id} is torn down; nothing left behind.`);
     } else out(JSON.stringify({ deploymentId: id, ...result }));
   } catch (error) {
-    const cause = updateFailure(error);
+    const cause = failureMessage(error);
     throw new CliFailure(`teardown refused or failed: ${cause}`);
   }
 }

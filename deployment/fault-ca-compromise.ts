@@ -12,28 +12,13 @@ import {
   x509AuthorityView,
   type X509AuthorityView,
 } from './fault-authority.js';
+import { pollUntilDone } from './poll.js';
 import { fetchWorkloadSvids, verifyingRoots } from './workload-fetch.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function describeState(state: X509AuthorityView): string {
   const tainted = [...state.bundle].filter(([, t]) => t).map(([id]) => id);
   return `active ${state.active ?? 'none'}, prepared ${state.prepared ?? 'none'}, old ${state.old ?? 'none'}, tainted in the bundle ${tainted.join(', ') || 'none'}`;
 }
-
-/** Polls `pending` (what is still awaited, or undefined once nothing is) until it clears or `deadline` passes. */
-async function waitFor(
-  pending: () => Promise<string | undefined>,
-  deadline: number,
-  giveUp: (waited: string) => string,
-): Promise<void> {
-  for (let waiting = await pending(); waiting; waiting = await pending()) {
-    if (Date.now() > deadline) throw new Error(giveUp(waiting));
-    await sleep(POLL_MS);
-  }
-}
-
-const POLL_MS = 250;
 
 /** What of `roots` some agent or downstream server does not trust yet, or undefined once all do. */
 async function untrusted(deployment: Deployment, roots: string[]): Promise<string | undefined> {
@@ -79,7 +64,7 @@ export async function compromiseAuthorities(
       coming.push(state.prepared ?? (await x509AuthorityStep(socket, 'Prepare')));
   }
   if (coming.length > 0)
-    await waitFor(
+    await pollUntilDone(
       () => untrusted(deployment, coming),
       Date.now() + timeoutMs,
       (waited) => `${waited} after ${timeoutMs / 1000} s: not activating them`,
@@ -159,7 +144,7 @@ export async function revokeCompromised(
   const bad = toRevoke.map((r) => r.authority);
   const deadline = Date.now() + timeoutMs;
   const waitUntil = (pending: () => Promise<string | undefined>) =>
-    waitFor(
+    pollUntilDone(
       pending,
       deadline,
       (waited) => `${waited} after ${timeoutMs / 1000} s: not revoking ${bad.join(', ')} yet`,

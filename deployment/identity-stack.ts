@@ -6,6 +6,7 @@ import { freePort } from './free-port.js';
 import { renderAgentConfig, renderServerConfig, type DatabaseChoice } from './identity-configs.js';
 import { findProcess, startProcess, type ManagedProcess } from './managed-process.js';
 import { packageRoot, programFor, type Implementation } from './package-root.js';
+import { pollUntilDone } from './poll.js';
 
 export interface CliResult {
   code: number;
@@ -79,12 +80,12 @@ async function waitFor(
   timeoutMs: number,
   describe: () => string,
 ): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`${what} did not become ready within ${timeoutMs} ms\n${describe()}`);
+  await pollUntilDone(
+    async () => ((await check()) ? undefined : 'not ready'),
+    Date.now() + timeoutMs,
+    () => `${what} did not become ready within ${timeoutMs} ms\n${describe()}`,
+    200,
+  );
 }
 
 /**

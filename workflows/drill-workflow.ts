@@ -224,8 +224,9 @@ export async function drillWorkflow(input: DrillInput): Promise<DrillRecord> {
       });
       step(`healed: ${healed.detail}`);
     } catch (error) {
-      record({ action: 'heal', state: 'failed', detail: failureMessage(error) });
-      outcome = { verdict: 'errored', reason: `healing failed: ${failureMessage(error)}` };
+      const why = failureMessage(error);
+      record({ action: 'heal', state: 'failed', detail: why });
+      outcome = { verdict: 'errored', reason: `healing failed: ${why}` };
       step(outcome.reason!);
       return;
     }
