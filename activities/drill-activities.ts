@@ -3,10 +3,10 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFil
 import { dirname, join } from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { Deployment } from '../deployment/deployment.js';
-import { signingUntil } from '../deployment/fault-authority.js';
-import { ensureWatchdog } from '../deployment/fault-watchdog.js';
-import { keepLogs } from '../deployment/kept-logs.js';
-import type { FaultSpec } from '../deployment/fault-spec.js';
+import { signingUntil } from '../deployment/faults/fault-authority.js';
+import { ensureWatchdog } from '../deployment/lease/fault-watchdog.js';
+import { keepLogs } from '../deployment/stack/kept-logs.js';
+import type { FaultSpec } from '../deployment/faults/fault-spec.js';
 import {
   FaultRefused,
   type FaultResolution,
@@ -17,7 +17,7 @@ import {
   renewLease,
   resolveFault,
   verifyHealed,
-} from '../deployment/faults.js';
+} from '../deployment/faults/faults.js';
 import {
   entryCacheReloadFailures,
   prepareRestore,
@@ -25,9 +25,9 @@ import {
   removeRestoreFiles,
   restoreFindings,
   withdrawLaterRegistrations,
-} from '../deployment/fault-datastore.js';
-import { ensureProbes, probeEndpoints, readSamples } from '../deployment/probe-fleet.js';
-import { handshake, type SvidCredentials } from '../deployment/probe-handshake.js';
+} from '../deployment/faults/fault-datastore.js';
+import { ensureProbes, probeEndpoints, readSamples } from '../deployment/probes/probe-fleet.js';
+import { handshake, type SvidCredentials } from '../deployment/probes/probe-handshake.js';
 import { ensureResultsStore, withResults } from '../results/results-store.js';
 import { heartbeating } from './heartbeating.js';
 import type {

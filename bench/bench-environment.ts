@@ -1,8 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { DatabaseChoice } from '../deployment/identity-configs.js';
-import { createScratchDatabase, postgresReachable } from '../deployment/scratch-database.js';
+import type { DatabaseChoice } from '../deployment/stack/identity-configs.js';
+import { createScratchDatabase, postgresReachable } from '../deployment/postgres/scratch-database.js';
 
 /** A scratch run directory for one benchmark, removed afterwards. */
 export function benchRunDir(prefix: string): { dir: string; remove(): void } {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { IdentityStack } from '../deployment/identity-stack.js';
-import { AdminApi } from '../identity-core/cli/admin-api.js';
-import { unary } from '../identity-core/cli/grpc-call.js';
+import { IdentityStack } from '../deployment/stack/identity-stack.js';
+import { AdminApi } from '../identity-core/client/admin-api.js';
+import { unary } from '../identity-core/client/grpc-call.js';
 import type { BatchCreateEntryResponse__Output } from '../identity-core/proto/gen/spire/api/server/entry/v1/BatchCreateEntryResponse.js';
 import * as grpc from '@grpc/grpc-js';
 import { WorkloadClient, workloadMetadata } from '../identity-core/proto/services.js';

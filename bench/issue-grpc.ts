@@ -4,12 +4,12 @@ import { attestWithJoinToken } from '../identity-core/agent/node-attestation.js'
 import { ServerConnection, call } from '../identity-core/transport/server-connection.js';
 import { agentIdentityFrom, identityPem } from '../identity-core/agent/synchronizer.js';
 import { newKeyAndCsr } from '../identity-core/agent/workload-key.js';
-import { AdminApi } from '../identity-core/cli/admin-api.js';
-import { unary } from '../identity-core/cli/grpc-call.js';
+import { AdminApi } from '../identity-core/client/admin-api.js';
+import { unary } from '../identity-core/client/grpc-call.js';
 import type { BatchCreateEntryResponse__Output } from '../identity-core/proto/gen/spire/api/server/entry/v1/BatchCreateEntryResponse.js';
 import type { BatchNewX509SVIDResponse__Output } from '../identity-core/proto/gen/spire/api/server/svid/v1/BatchNewX509SVIDResponse.js';
 import { parsePemCertificates } from '../identity-core/spiffe/pem.js';
-import { IdentityStack } from '../deployment/identity-stack.js';
+import { IdentityStack } from '../deployment/stack/identity-stack.js';
 import { benchDatabase, benchRunDir } from './bench-environment.js';
 
 /**

@@ -1,5 +1,5 @@
-import { NestedTree } from '../deployment/identity-tree.js';
-import { verifyingRoots } from '../deployment/workload-fetch.js';
+import { NestedTree } from '../deployment/stack/identity-tree.js';
+import { verifyingRoots } from '../deployment/probes/workload-fetch.js';
 import { parsePemCertificates, splitDerCertificates } from '../identity-core/spiffe/pem.js';
 import type { X509SVIDResponse__Output } from '../identity-core/proto/gen/X509SVIDResponse.js';
 import { WorkloadClient, workloadMetadata } from '../identity-core/proto/services.js';

@@ -5,15 +5,15 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { attestWithJoinToken } from '../identity-core/agent/node-attestation.js';
 import { agentIdentityFrom, identityPem } from '../identity-core/agent/synchronizer.js';
-import { AdminApi } from '../identity-core/cli/admin-api.js';
-import { unary } from '../identity-core/cli/grpc-call.js';
+import { AdminApi } from '../identity-core/client/admin-api.js';
+import { unary } from '../identity-core/client/grpc-call.js';
 import type { BatchCreateEntryResponse__Output } from '../identity-core/proto/gen/spire/api/server/entry/v1/BatchCreateEntryResponse.js';
 import type { GetAuthorizedEntriesResponse__Output } from '../identity-core/proto/gen/spire/api/server/entry/v1/GetAuthorizedEntriesResponse.js';
 import type { Bundle__Output } from '../identity-core/proto/gen/spire/api/types/Bundle.js';
 import type { JoinToken__Output } from '../identity-core/proto/gen/spire/api/types/JoinToken.js';
 import { parsePemCertificates } from '../identity-core/spiffe/pem.js';
 import { ServerConnection, call, type ServerClients } from '../identity-core/transport/server-connection.js';
-import { IdentityStack } from '../deployment/identity-stack.js';
+import { IdentityStack } from '../deployment/stack/identity-stack.js';
 import { benchDatabase, benchRunDir } from './bench-environment.js';
 
 /**

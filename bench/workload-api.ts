@@ -1,8 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { IdentityStack } from '../deployment/identity-stack.js';
-import { packageRoot, type Implementation } from '../deployment/package-root.js';
+import { IdentityStack } from '../deployment/stack/identity-stack.js';
+import { packageRoot, type Implementation } from '../deployment/host/package-root.js';
 import { WorkloadClient, workloadMetadata } from '../identity-core/proto/services.js';
 import { benchDatabase, benchRunDir } from './bench-environment.js';
 

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { deploymentsHome } from '../deployment/deployment.js';
-import { freePort } from '../deployment/free-port.js';
+import { freePort } from '../deployment/host/free-port.js';
 import { startDevServer, type DevServer } from '../workers/dev-server.js';
 import { temporalSettings, type TemporalSettings } from '../workers/temporal-settings.js';
 import { createWorker } from '../workers/worker.js';

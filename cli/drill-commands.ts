@@ -8,9 +8,9 @@ import {
 } from '@temporalio/client';
 import { Command, Option } from 'commander';
 import { Deployment } from '../deployment/deployment.js';
-import { FaultRefused, resolveFault } from '../deployment/faults.js';
-import { packageRoot } from '../deployment/package-root.js';
-import { loadTopology, TopologyError, type Topology } from '../deployment/topology.js';
+import { FaultRefused, resolveFault } from '../deployment/faults/faults.js';
+import { packageRoot } from '../deployment/host/package-root.js';
+import { loadTopology, TopologyError, type Topology } from '../deployment/topology/topology.js';
 import { writeJunitFile, writeReport } from '../reports/write-report.js';
 import { checkResultsStore, withResults } from '../results/results-store.js';
 import type { DrillRecord, ProbeSample, SuiteRecord, Verdict } from '../scenarios/drill-record.js';

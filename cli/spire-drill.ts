@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { Client, type WorkflowHandle } from '@temporalio/client';
 import { Command, CommanderError, Option } from 'commander';
 import { deploymentsHome, validateDeploymentId } from '../deployment/deployment.js';
-import { packageRoot } from '../deployment/package-root.js';
-import { loadTopology, topologyWarnings, TopologyError } from '../deployment/topology.js';
+import { packageRoot } from '../deployment/host/package-root.js';
+import { loadTopology, topologyWarnings, TopologyError } from '../deployment/topology/topology.js';
 import { startDevServer } from '../workers/dev-server.js';
 import {
   temporalSettings,

@@ -11,15 +11,15 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import pg from 'pg';
-import type { DatabaseChoice } from './identity-configs.js';
-import { IdentityStack } from './identity-stack.js';
-import { freePort, portAcceptsConnections } from './free-port.js';
-import { findProcess } from './managed-process.js';
-import { packageRoot } from './package-root.js';
-import { stopProbes } from './probe-fleet.js';
-import { findPostgresBinDir, PostgresInstance } from './postgres-instance.js';
-import { PostgresReplica } from './postgres-replica.js';
-import type { Topology } from './topology.js';
+import type { DatabaseChoice } from './stack/identity-configs.js';
+import { IdentityStack } from './stack/identity-stack.js';
+import { freePort, portAcceptsConnections } from './host/free-port.js';
+import { findProcess } from './host/managed-process.js';
+import { packageRoot } from './host/package-root.js';
+import { stopProbes } from './probes/probe-fleet.js';
+import { findPostgresBinDir, PostgresInstance } from './postgres/postgres-instance.js';
+import { PostgresReplica } from './postgres/postgres-replica.js';
+import type { Topology } from './topology/topology.js';
 
 /**
  * One deployment under test on this host, rebuilt the same by any worker from its run directory:

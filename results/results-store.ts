@@ -7,7 +7,7 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deploymentsHome } from '../deployment/deployment.js';
-import { processAlive } from '../deployment/managed-process.js';
+import { processAlive } from '../deployment/host/managed-process.js';
 import { openPglite } from '../identity-core/datastore/pglite-client.js';
 import { openPostgres } from '../identity-core/datastore/postgres-client.js';
 import type { SqlClient } from '../identity-core/datastore/sql-client.js';

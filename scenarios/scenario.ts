@@ -6,9 +6,9 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { durationSeconds as seconds } from '../deployment/duration-schema.js';
-import { faultSpecSchema } from '../deployment/fault-spec.js';
-import { issueLines, readYamlDocument } from '../deployment/yaml-document.js';
+import { durationSeconds as seconds } from '../deployment/topology/duration-schema.js';
+import { faultSpecSchema } from '../deployment/faults/fault-spec.js';
+import { issueLines, readYamlDocument } from '../deployment/topology/yaml-document.js';
 import type { OutageClass } from './ttl-model.js';
 
 export const OUTAGE_CLASSES: readonly OutageClass[] = ['short', 'medium', 'long'];

@@ -5,7 +5,7 @@
 import { readdir } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { z } from 'zod';
-import { issueLines, readYamlDocument } from '../deployment/yaml-document.js';
+import { issueLines, readYamlDocument } from '../deployment/topology/yaml-document.js';
 import { catalogue, loadScenario, OUTAGE_CLASSES, ScenarioError, type Scenario } from './scenario.js';
 import type { OutageClass } from './ttl-model.js';
 

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
-import { packageRoot } from '../deployment/package-root.js';
+import { packageRoot } from '../deployment/host/package-root.js';
 import { SEARCH_ATTRIBUTE_REGISTRATIONS } from '../workflows/search-attributes.js';
 
 export interface DevServer {

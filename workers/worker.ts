@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { NativeConnection, Runtime, Worker, makeTelemetryFilterString } from '@temporalio/worker';
 import { deploymentActivities } from '../activities/deployment-activities.js';
 import { drillActivities } from '../activities/drill-activities.js';
-import { packageRoot } from '../deployment/package-root.js';
+import { packageRoot } from '../deployment/host/package-root.js';
 import { TASK_QUEUE } from '../workflows/search-attributes.js';
 
 /** The compiled workflows (npm run build), also when this module itself runs from source under vitest. */

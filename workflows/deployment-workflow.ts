@@ -16,7 +16,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { AuthorityKind, WorkloadReport } from '../activities/deployment-activities.js';
-import type { Topology } from '../deployment/topology.js';
+import type { Topology } from '../deployment/topology/topology.js';
 import type { DrillRecord } from '../scenarios/drill-record.js';
 import { quick } from './activity-options.js';
 import { failureMessage } from './failure-message.js';

@@ -1,6 +1,6 @@
 import { patched, startChild, type ChildWorkflowHandle } from '@temporalio/workflow';
 import type { WorkloadReport } from '../activities/deployment-activities.js';
-import type { Topology } from '../deployment/topology.js';
+import type { Topology } from '../deployment/topology/topology.js';
 import { drillWaits, quick, waits } from './activity-options.js';
 import { downstreamBootstrapWorkflow } from './downstream-bootstrap-workflow.js';
 import { DeploymentId, Operation, TrustDomain } from './search-attributes.js';

@@ -12,7 +12,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { Topology } from '../deployment/topology.js';
+import type { Topology } from '../deployment/topology/topology.js';
 import type { DrillRecord, SuiteRecord } from '../scenarios/drill-record.js';
 import type { Scenario } from '../scenarios/scenario.js';
 import type { OutageClass } from '../scenarios/ttl-model.js';

@@ -20,7 +20,7 @@ import {
   type HealthChecksConfig,
   type LogLevel,
   type TelemetryConfig,
-} from '../cli/config-fields.js';
+} from '../config/config-fields.js';
 
 export const AGENT_DEFAULTS = {
   dataDir: '.',

@@ -15,7 +15,7 @@ import {
   SilentFailure,
   type CliIo,
 } from './cli-program.js';
-import { deadlineIn, unary, unixTarget } from './grpc-call.js';
+import { deadlineIn, unary, unixTarget } from '../client/grpc-call.js';
 import { loadAgentConfig, type AgentOverrides } from './hcl-config.js';
 import { runUntilStopped, type RunningService, type SignalSource } from './run-until-signal.js';
 import { addWorkloadApiCommands, DEFAULT_AGENT_SOCKET_PATH } from './workload-api-commands.js';

@@ -3,12 +3,12 @@ import type { Command } from 'commander';
 import type { Agent__Output } from '../proto/gen/spire/api/types/Agent.js';
 import type { ListAgentsRequest } from '../proto/gen/spire/api/server/agent/v1/ListAgentsRequest.js';
 import type { ListAgentsResponse__Output } from '../proto/gen/spire/api/server/agent/v1/ListAgentsResponse.js';
-import { DEFAULT_SERVER_SOCKET_PATH, withAdminApi } from './admin-api.js';
+import { DEFAULT_SERVER_SOCKET_PATH, withAdminApi } from '../client/admin-api.js';
 import { CommandError, errorMessage, repeatable, type CliIo } from './cli-program.js';
 import { parseSelector } from './entry-commands.js';
 import { parseGoBool } from './go-flags.js';
 import { formatUnixTime, pluralize } from './go-format.js';
-import { unary } from './grpc-call.js';
+import { unary } from '../client/grpc-call.js';
 import { spiffeIdArg, spiffeIdText } from './spiffe-id-arg.js';
 
 const LIST_PAGE_SIZE = 1000;

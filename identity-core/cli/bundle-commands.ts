@@ -1,11 +1,11 @@
 /** `tspire-server bundle show`: the server's trust bundle as PEM or as a SPIFFE bundle (JWKS). */
 import type { Command } from 'commander';
 import type { Bundle__Output } from '../proto/gen/spire/api/types/Bundle.js';
-import { DEFAULT_SERVER_SOCKET_PATH, withAdminApi } from './admin-api.js';
+import { DEFAULT_SERVER_SOCKET_PATH, withAdminApi } from '../client/admin-api.js';
 import { CommandError, type CliIo } from './cli-program.js';
 import { bundleFromProto } from '../proto/convert.js';
 import { toSpiffeBundleJson, x509AuthoritiesPem } from '../spiffe/trust-bundle.js';
-import { unary } from './grpc-call.js';
+import { unary } from '../client/grpc-call.js';
 
 export type BundleFormat = 'pem' | 'spiffe';
 

@@ -6,7 +6,7 @@ import type { ListEntriesRequest } from '../proto/gen/spire/api/server/entry/v1/
 import type { ListEntriesResponse__Output } from '../proto/gen/spire/api/server/entry/v1/ListEntriesResponse.js';
 import type { BatchCreateEntryResponse__Output } from '../proto/gen/spire/api/server/entry/v1/BatchCreateEntryResponse.js';
 import type { BatchDeleteEntryResponse__Output } from '../proto/gen/spire/api/server/entry/v1/BatchDeleteEntryResponse.js';
-import { DEFAULT_SERVER_SOCKET_PATH, withAdminApi } from './admin-api.js';
+import { DEFAULT_SERVER_SOCKET_PATH, withAdminApi } from '../client/admin-api.js';
 import {
   boolFlag,
   CommandError,
@@ -18,7 +18,7 @@ import {
   type OutputStream,
 } from './cli-program.js';
 import { formatUnixTime, pluralize } from './go-format.js';
-import { goCodeName, unary } from './grpc-call.js';
+import { goCodeName, unary } from '../client/grpc-call.js';
 import { spiffeIdArg, spiffeIdText } from './spiffe-id-arg.js';
 
 const LIST_PAGE_SIZE = 500;

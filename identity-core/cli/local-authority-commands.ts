@@ -5,10 +5,10 @@
 import type { Command } from 'commander';
 import type { AuthorityState__Output } from '../proto/gen/spire/api/server/localauthority/v1/AuthorityState.js';
 import type { LocalAuthorityClient } from '../proto/services.js';
-import { DEFAULT_SERVER_SOCKET_PATH, withAdminApi } from './admin-api.js';
+import { DEFAULT_SERVER_SOCKET_PATH, withAdminApi } from '../client/admin-api.js';
 import { CommandError, errorMessage, type CliIo } from './cli-program.js';
 import { formatUnixTime } from './go-format.js';
-import { unary } from './grpc-call.js';
+import { unary } from '../client/grpc-call.js';
 
 type Kind = 'x509' | 'jwt';
 

@@ -4,7 +4,7 @@
  */
 import type { HealthCheckResponse__Output } from '../proto/gen/grpc/health/v1/HealthCheckResponse.js';
 import type { ServerConfig } from '../server/server-config.js';
-import { DEFAULT_SERVER_SOCKET_PATH, withAdminApi } from './admin-api.js';
+import { DEFAULT_SERVER_SOCKET_PATH, withAdminApi } from '../client/admin-api.js';
 import { addAgentCommands } from './agent-commands.js';
 import { addBundleCommands } from './bundle-commands.js';
 import {
@@ -17,7 +17,7 @@ import {
   type CliIo,
 } from './cli-program.js';
 import { addEntryCommands } from './entry-commands.js';
-import { unary } from './grpc-call.js';
+import { unary } from '../client/grpc-call.js';
 import { loadServerConfig, type ServerOverrides } from './hcl-config.js';
 import { addLocalAuthorityCommands } from './local-authority-commands.js';
 import { runUntilStopped, type RunningService, type SignalSource } from './run-until-signal.js';

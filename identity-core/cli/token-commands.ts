@@ -1,9 +1,9 @@
 /** `tspire-server token generate`: a join token for an agent's first attestation. */
 import type { Command } from 'commander';
 import type { JoinToken__Output } from '../proto/gen/spire/api/types/JoinToken.js';
-import { DEFAULT_SERVER_SOCKET_PATH, withAdminApi } from './admin-api.js';
+import { DEFAULT_SERVER_SOCKET_PATH, withAdminApi } from '../client/admin-api.js';
 import { int32Value, type CliIo } from './cli-program.js';
-import { unary } from './grpc-call.js';
+import { unary } from '../client/grpc-call.js';
 import { spiffeIdArg } from './spiffe-id-arg.js';
 
 export function addTokenCommands(program: Command, io: CliIo): void {

@@ -15,10 +15,10 @@ import type { ValidateJWTSVIDResponse__Output } from '../proto/gen/ValidateJWTSV
 import type { X509SVIDResponse__Output } from '../proto/gen/X509SVIDResponse.js';
 import { WorkloadClient, workloadMetadata, type SpiffeWorkloadAPIClient } from '../proto/services.js';
 import { boolFlag, CommandError, errorMessage, repeatable, type CliIo } from './cli-program.js';
-import { formatGoDuration, parseDuration } from './duration.js';
+import { formatGoDuration, parseDuration } from '../config/duration.js';
 import { formatGoTime } from './go-format.js';
 import { splitDerCertificates, toPem } from '../spiffe/pem.js';
-import { deadlineIn, firstMessage, RpcCallError, unary, unixTarget } from './grpc-call.js';
+import { deadlineIn, firstMessage, RpcCallError, unary, unixTarget } from '../client/grpc-call.js';
 
 export const DEFAULT_AGENT_SOCKET_PATH = '/tmp/spire-agent/public/api.sock';
 

@@ -19,8 +19,8 @@ import {
   type HealthChecksConfig,
   type LogLevel,
   type TelemetryConfig,
-} from '../cli/config-fields.js';
-import { formatShortDuration } from '../cli/duration.js';
+} from '../config/config-fields.js';
+import { formatShortDuration } from '../config/duration.js';
 
 export const SERVER_DEFAULTS = {
   bindAddress: '0.0.0.0',

@@ -1,5 +1,5 @@
 import type { Registry } from 'prom-client';
-import type { HealthChecksConfig, TelemetryConfig } from '../cli/config-fields.js';
+import type { HealthChecksConfig, TelemetryConfig } from '../config/config-fields.js';
 import { serveHttp } from './http-endpoint.js';
 
 export interface TelemetryListeners {

@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { IdentityStack, runCommand } from '../../deployment/identity-stack.js';
+import { IdentityStack, runCommand } from '../../deployment/stack/identity-stack.js';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from '../support/postgres.js';
 import { makeRunDir } from '../support/run-dir.js';
 import { pinnedTool } from '../support/tools.js';

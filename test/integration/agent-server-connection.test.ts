@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { generateKeyPairSync } from 'node:crypto';
 import { pino } from 'pino';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../deployment/free-port.js';
+import { freePort } from '../../deployment/host/free-port.js';
 import { JwtSvidCache } from '../../identity-core/agent/jwt-svid-cache.js';
 import { CachingJwtSvidSource } from '../../identity-core/agent/jwt-svid-source.js';
 import { createSelfSignedCa } from '../../identity-core/pki/x509-ca.js';

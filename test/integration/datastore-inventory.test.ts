@@ -6,7 +6,7 @@ import {
   diffInventory,
   readInventory,
   type DatastoreInventory,
-} from '../../deployment/datastore-inventory.js';
+} from '../../deployment/postgres/datastore-inventory.js';
 import { openDatastore, type Datastore } from '../../identity-core/datastore/datastore.js';
 import type { AttestedNode } from '../../identity-core/datastore/records.js';
 import { CaJournal } from '../../identity-core/pki/ca-journal.js';

@@ -5,9 +5,9 @@ import { Client, Connection, WorkflowUpdateStage } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { Deployment } from '../../deployment/deployment.js';
-import { fetchWorkloadSvids } from '../../deployment/workload-fetch.js';
-import { freePort } from '../../deployment/free-port.js';
-import { loadTopology } from '../../deployment/topology.js';
+import { fetchWorkloadSvids } from '../../deployment/probes/workload-fetch.js';
+import { freePort } from '../../deployment/host/free-port.js';
+import { loadTopology } from '../../deployment/topology/topology.js';
 import { x509AuthorityId } from '../../identity-core/spiffe/trust-bundle.js';
 import { startDevServer, type DevServer } from '../../workers/dev-server.js';
 import {

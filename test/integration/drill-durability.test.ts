@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { Client, Connection, WorkflowUpdateStage } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Deployment } from '../../deployment/deployment.js';
-import { freePort, portAcceptsConnections } from '../../deployment/free-port.js';
-import { loadTopology } from '../../deployment/topology.js';
+import { freePort, portAcceptsConnections } from '../../deployment/host/free-port.js';
+import { loadTopology } from '../../deployment/topology/topology.js';
 import { loadScenario } from '../../scenarios/scenario.js';
 import { startDevServer, type DevServer } from '../../workers/dev-server.js';
 import {

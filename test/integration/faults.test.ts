@@ -2,19 +2,23 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { agentTrust } from '../../deployment/agent-states.js';
+import { agentTrust } from '../../deployment/stack/agent-states.js';
 import { Deployment } from '../../deployment/deployment.js';
-import { signingUntil, x509AuthorityStep, x509AuthorityView } from '../../deployment/fault-authority.js';
-import { faultSpecSchema, type FaultSpec } from '../../deployment/fault-spec.js';
-import { readLease } from '../../deployment/fault-lease.js';
+import {
+  signingUntil,
+  x509AuthorityStep,
+  x509AuthorityView,
+} from '../../deployment/faults/fault-authority.js';
+import { faultSpecSchema, type FaultSpec } from '../../deployment/faults/fault-spec.js';
+import { readLease } from '../../deployment/lease/fault-lease.js';
 import {
   heldSvid,
   prepareRestore,
   removeRestoreFiles,
   restoreFindings,
   withdrawLaterRegistrations,
-} from '../../deployment/fault-datastore.js';
-import { ensureWatchdog } from '../../deployment/fault-watchdog.js';
+} from '../../deployment/faults/fault-datastore.js';
+import { ensureWatchdog } from '../../deployment/lease/fault-watchdog.js';
 import {
   FaultRefused,
   activeLeases,
@@ -25,10 +29,10 @@ import {
   renewLease,
   resolveFault,
   verifyHealed,
-} from '../../deployment/faults.js';
-import { findPostgresBinDir } from '../../deployment/postgres-instance.js';
-import { loadTopology, parseTopology } from '../../deployment/topology.js';
-import { fetchWorkloadSvids, verifyingRoots } from '../../deployment/workload-fetch.js';
+} from '../../deployment/faults/faults.js';
+import { findPostgresBinDir } from '../../deployment/postgres/postgres-instance.js';
+import { loadTopology, parseTopology } from '../../deployment/topology/topology.js';
+import { fetchWorkloadSvids, verifyingRoots } from '../../deployment/probes/workload-fetch.js';
 import { processesIn } from '../support/host.js';
 import { queryOnce } from '../support/managed-postgres.js';
 import { makeRunDir } from '../support/run-dir.js';
@@ -48,7 +52,7 @@ const pgMissing = await findPostgresBinDir().then(
   (error: Error) => error.message,
 );
 if (pgMissing) console.warn(`skipping the fault tests on demo.yaml: ${pgMissing}`);
-const watchdogScript = join(repoRoot, 'dist', 'deployment', 'fault-watchdog-main.js');
+const watchdogScript = join(repoRoot, 'dist', 'deployment', 'lease', 'fault-watchdog-main.js');
 if (!existsSync(watchdogScript))
   throw new Error(
     `${watchdogScript} is missing: build first (npm run build, or npx tsc -p tsconfig.build.json)`,

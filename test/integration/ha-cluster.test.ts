@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { IdentityStack } from '../../deployment/identity-stack.js';
+import { IdentityStack } from '../../deployment/stack/identity-stack.js';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from '../support/postgres.js';
 import { makeRunDir } from '../support/run-dir.js';
 import { waitUntil, watchOnceServed, watchX509Svids } from '../support/workload-client.js';

@@ -1,12 +1,12 @@
 import { createPrivateKey } from 'node:crypto';
 import * as tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { IdentityStack } from '../../deployment/identity-stack.js';
-import { NestedTree, type TreeWorkload } from '../../deployment/identity-tree.js';
+import type { IdentityStack } from '../../deployment/stack/identity-stack.js';
+import { NestedTree, type TreeWorkload } from '../../deployment/stack/identity-tree.js';
 import { toPem } from '../../identity-core/spiffe/pem.js';
 import { x509AuthorityId } from '../../identity-core/spiffe/trust-bundle.js';
 import { verifyX509Svid } from '../../identity-core/spiffe/x509-svid.js';
-import { verifyingRoots } from '../../deployment/workload-fetch.js';
+import { verifyingRoots } from '../../deployment/probes/workload-fetch.js';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from '../support/postgres.js';
 import { makeRunDir } from '../support/run-dir.js';
 import { ok, waitFor } from '../support/waits.js';

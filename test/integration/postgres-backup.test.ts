@@ -1,10 +1,10 @@
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../deployment/free-port.js';
-import { loseDatastore, restoreBackup, takeBackup } from '../../deployment/postgres-backup.js';
-import { PostgresInstance } from '../../deployment/postgres-instance.js';
-import { PostgresReplica } from '../../deployment/postgres-replica.js';
+import { freePort } from '../../deployment/host/free-port.js';
+import { loseDatastore, restoreBackup, takeBackup } from '../../deployment/postgres/postgres-backup.js';
+import { PostgresInstance } from '../../deployment/postgres/postgres-instance.js';
+import { PostgresReplica } from '../../deployment/postgres/postgres-replica.js';
 import { postgresBinDirOrSkip, queryOnce as query, notesIn as notes } from '../support/managed-postgres.js';
 import { makeRunDir } from '../support/run-dir.js';
 

@@ -4,13 +4,13 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Deployment } from '../../deployment/deployment.js';
-import { freePort, portAcceptsConnections } from '../../deployment/free-port.js';
+import { freePort, portAcceptsConnections } from '../../deployment/host/free-port.js';
 import {
   findPostgresBinDir,
   MissingPostgresBinaries,
   PostgresInstance,
-} from '../../deployment/postgres-instance.js';
-import { parseTopology } from '../../deployment/topology.js';
+} from '../../deployment/postgres/postgres-instance.js';
+import { parseTopology } from '../../deployment/topology/topology.js';
 import { postgresBinDirOrSkip, queryOnce as query } from '../support/managed-postgres.js';
 import { makeRunDir } from '../support/run-dir.js';
 import { repoRoot } from '../support/tools.js';

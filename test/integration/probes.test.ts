@@ -3,9 +3,9 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { IdentityStack } from '../../deployment/identity-stack.js';
-import { findProcess } from '../../deployment/managed-process.js';
-import { packageRoot } from '../../deployment/package-root.js';
+import { IdentityStack } from '../../deployment/stack/identity-stack.js';
+import { findProcess } from '../../deployment/host/managed-process.js';
+import { packageRoot } from '../../deployment/host/package-root.js';
 import {
   ensureProbes,
   probeEndpoints,
@@ -13,8 +13,8 @@ import {
   stopProbes,
   type ProbeEndpoint,
   type ProbedDeployment,
-} from '../../deployment/probe-fleet.js';
-import { handshake } from '../../deployment/probe-handshake.js';
+} from '../../deployment/probes/probe-fleet.js';
+import { handshake } from '../../deployment/probes/probe-handshake.js';
 import { parsePemCertificates } from '../../identity-core/spiffe/pem.js';
 import { x509AuthorityId } from '../../identity-core/spiffe/trust-bundle.js';
 import type { HandshakeSample, ProbeSample, SvidSample } from '../../scenarios/drill-record.js';
@@ -88,7 +88,7 @@ describe('probe workloads', () => {
   }, 60_000);
 
   it('refuses bad arguments, naming each', async () => {
-    const script = join(packageRoot(), 'dist', 'deployment', 'probe-main.js');
+    const script = join(packageRoot(), 'dist', 'deployment', 'probes', 'probe-main.js');
     const args = [
       ...['--socket', '/nonexistent.sock', '--spiffe-id', 'spiffe://Bad/x', '--listen-port', '70000'],
       ...['--peer-port', 'x', '--peer-id', W1, '--samples', join(run.dir, 'x.jsonl')],

@@ -2,7 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { IdentityStack } from '../../deployment/identity-stack.js';
+import { IdentityStack } from '../../deployment/stack/identity-stack.js';
 import { x509AuthorityId } from '../../identity-core/spiffe/trust-bundle.js';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from '../support/postgres.js';
 import { makeRunDir } from '../support/run-dir.js';

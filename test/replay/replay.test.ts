@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils.js';
 import { Worker } from '@temporalio/worker';
 import { describe, expect, it } from 'vitest';
-import { packageRoot } from '../../deployment/package-root.js';
+import { packageRoot } from '../../deployment/host/package-root.js';
 
 /**
  * Histories recorded from real runs (spin-up → rotate → teardown, a downstream bootstrap, an X.509

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { findPostgresBinDir } from '../../deployment/postgres-instance.js';
+import { findPostgresBinDir } from '../../deployment/postgres/postgres-instance.js';
 
 /** This host's PostgreSQL server binaries, or undefined with the reason printed for the tests that skip. */
 export function postgresBinDirOrSkip(what: string): Promise<string | undefined> {

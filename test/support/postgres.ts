@@ -2,7 +2,7 @@ import {
   createScratchDatabase,
   postgresReachable,
   type ScratchDatabase,
-} from '../../deployment/scratch-database.js';
+} from '../../deployment/postgres/scratch-database.js';
 
 const ADMIN_URL = process.env.TEST_POSTGRES_URL;
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { formatGoDuration, formatShortDuration, parseDuration } from '../../identity-core/cli/duration.js';
+import { formatGoDuration, formatShortDuration, parseDuration } from '../../identity-core/config/duration.js';
 
 describe('parseDuration (Go syntax)', () => {
   it.each([

@@ -5,7 +5,7 @@ import {
   type DatastoreInventory,
   type InventoryAgent,
   type InventoryEntry,
-} from '../../deployment/datastore-inventory.js';
+} from '../../deployment/postgres/datastore-inventory.js';
 
 const td = 'spiffe://example.org';
 

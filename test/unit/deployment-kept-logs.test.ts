@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { keepLogs, keptLogsDir } from '../../deployment/kept-logs.js';
+import { keepLogs, keptLogsDir } from '../../deployment/stack/kept-logs.js';
 import { makeRunDir } from '../support/run-dir.js';
 
 const run = makeRunDir('sdkl-');

@@ -3,7 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadTopology, parseTopology, topologyWarnings, TopologyError } from '../../deployment/topology.js';
+import {
+  loadTopology,
+  parseTopology,
+  topologyWarnings,
+  TopologyError,
+} from '../../deployment/topology/topology.js';
 
 const topologies = fileURLToPath(new URL('../../topologies/', import.meta.url));
 

@@ -12,10 +12,10 @@ import {
   diffInventory,
   readInventory,
   type DatastoreInventory,
-} from './datastore-inventory.js';
-import type { Deployment } from './deployment.js';
+} from '../postgres/datastore-inventory.js';
+import type { Deployment } from '../deployment.js';
 import type { FaultSpec } from './fault-spec.js';
-import { loseDatastore, restoreBackup, takeBackup } from './postgres-backup.js';
+import { loseDatastore, restoreBackup, takeBackup } from '../postgres/postgres-backup.js';
 
 type RestoreSpec = Extract<FaultSpec, { kind: 'db-restore' }>;
 

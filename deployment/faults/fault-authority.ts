@@ -3,11 +3,11 @@
  * which authorities the bundle holds and taints. Calls go to the server's admin socket.
  */
 import type { ServiceError } from '@grpc/grpc-js';
-import { withAdminApi, type AdminApi } from '../identity-core/cli/admin-api.js';
-import { deadlineIn, unary } from '../identity-core/cli/grpc-call.js';
-import type { Bundle__Output } from '../identity-core/proto/gen/spire/api/types/Bundle.js';
-import type { GetX509AuthorityStateResponse__Output } from '../identity-core/proto/gen/spire/api/server/localauthority/v1/GetX509AuthorityStateResponse.js';
-import { x509AuthorityId } from '../identity-core/spiffe/trust-bundle.js';
+import { withAdminApi, type AdminApi } from '../../identity-core/client/admin-api.js';
+import { deadlineIn, unary } from '../../identity-core/client/grpc-call.js';
+import type { Bundle__Output } from '../../identity-core/proto/gen/spire/api/types/Bundle.js';
+import type { GetX509AuthorityStateResponse__Output } from '../../identity-core/proto/gen/spire/api/server/localauthority/v1/GetX509AuthorityStateResponse.js';
+import { x509AuthorityId } from '../../identity-core/spiffe/trust-bundle.js';
 
 const CALL_SECONDS = 10;
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
-import { CaJournal, type AuthorityKind, type AuthorityStatus } from '../identity-core/pki/ca-journal.js';
-import { x509AuthorityId } from '../identity-core/spiffe/trust-bundle.js';
+import { CaJournal, type AuthorityKind, type AuthorityStatus } from '../../identity-core/pki/ca-journal.js';
+import { x509AuthorityId } from '../../identity-core/spiffe/trust-bundle.js';
 
 /**
  * What a SPIRE server group's datastore holds, reduced to ids and the few facts a restore can get

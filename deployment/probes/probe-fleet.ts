@@ -6,11 +6,11 @@
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ProbeSample } from '../scenarios/drill-record.js';
-import type { WorkloadSlot } from './deployment.js';
-import { freePort } from './free-port.js';
-import { findProcess, startProcess } from './managed-process.js';
-import { packageRoot } from './package-root.js';
+import type { ProbeSample } from '../../scenarios/drill-record.js';
+import type { WorkloadSlot } from '../deployment.js';
+import { freePort } from '../host/free-port.js';
+import { findProcess, startProcess } from '../host/managed-process.js';
+import { packageRoot } from '../host/package-root.js';
 import type { SvidCredentials } from './probe-handshake.js';
 import { readBundleFile, readSvidFile } from './probe-svid-store.js';
 
@@ -95,7 +95,7 @@ async function startProbe(endpoint: ProbeEndpoint): Promise<void> {
   // The log is appended to across restarts: only what this start writes counts.
   const logFile = join(endpoint.dir, `${PROCESS_NAME}.log`);
   const logBefore = existsSync(logFile) ? readFileSync(logFile, 'utf8').length : 0;
-  const script = join(packageRoot(), 'dist', 'deployment', 'probe-main.js');
+  const script = join(packageRoot(), 'dist', 'deployment', 'probes', 'probe-main.js');
   const probe = startProcess(endpoint.dir, PROCESS_NAME, process.execPath, [
     script,
     '--socket',

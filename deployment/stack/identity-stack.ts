@@ -2,11 +2,11 @@ import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { freePort } from './free-port.js';
+import { freePort } from '../host/free-port.js';
 import { renderAgentConfig, renderServerConfig, type DatabaseChoice } from './identity-configs.js';
-import { findProcess, startProcess, type ManagedProcess } from './managed-process.js';
-import { packageRoot, programFor, type Implementation } from './package-root.js';
-import { pollUntilDone } from './poll.js';
+import { findProcess, startProcess, type ManagedProcess } from '../host/managed-process.js';
+import { packageRoot, programFor, type Implementation } from '../host/package-root.js';
+import { pollUntilDone } from '../host/poll.js';
 
 export interface CliResult {
   code: number;
@@ -515,7 +515,7 @@ export class IdentityStack {
     backendPorts: number[],
     timeoutMs: number,
   ): Promise<void> {
-    const script = join(packageRoot(), 'dist', 'deployment', 'tcp-balancer-main.js');
+    const script = join(packageRoot(), 'dist', 'deployment', 'balancer', 'tcp-balancer-main.js');
     const args = [script, '--listen', `127.0.0.1:${listenPort}`, '--health-interval-ms', '500'];
     for (const port of backendPorts) args.push('--backend', `127.0.0.1:${port}`);
     // The log is appended to across restarts: only this start's lines say whether it listens.

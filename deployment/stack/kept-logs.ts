@@ -4,7 +4,7 @@
  */
 import { closeSync, mkdirSync, openSync, readSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
-import { deploymentsHome } from './deployment.js';
+import { deploymentsHome } from '../deployment.js';
 
 /** Of each log, its last part: a long-lived deployment's logs grow without bound. */
 const TAIL_BYTES = 2 * 1024 * 1024;

@@ -1,9 +1,9 @@
 import * as grpc from '@grpc/grpc-js';
-import type { X509SVIDResponse__Output } from '../identity-core/proto/gen/X509SVIDResponse.js';
-import { WorkloadClient, workloadMetadata } from '../identity-core/proto/services.js';
-import { splitDerCertificates } from '../identity-core/spiffe/pem.js';
-import { x509AuthorityId } from '../identity-core/spiffe/trust-bundle.js';
-import { verifyX509Svid } from '../identity-core/spiffe/x509-svid.js';
+import type { X509SVIDResponse__Output } from '../../identity-core/proto/gen/X509SVIDResponse.js';
+import { WorkloadClient, workloadMetadata } from '../../identity-core/proto/services.js';
+import { splitDerCertificates } from '../../identity-core/spiffe/pem.js';
+import { x509AuthorityId } from '../../identity-core/spiffe/trust-bundle.js';
+import { verifyX509Svid } from '../../identity-core/spiffe/x509-svid.js';
 
 export interface FetchedSvid {
   spiffeId: string;

@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { Deployment, deploymentsHome, validateDeploymentId } from './deployment.js';
-import { activeLeases, healLapsedFaults } from './faults.js';
+import { Deployment, deploymentsHome, validateDeploymentId } from '../deployment.js';
+import { activeLeases, healLapsedFaults } from '../faults/faults.js';
 
 /**
  * `fault-watchdog --deployment ID`: every second, heals the deployment's faults whose lease lapsed;

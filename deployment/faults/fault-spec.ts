@@ -1,9 +1,9 @@
 /**
  * A fault a drill injects into a deployment: what breaks, and where. Validated with zod; the type
- * comes from the schema alone, so a scenario file, the drill workflow and deployment/faults.ts agree.
+ * comes from the schema alone, so a scenario file, the drill workflow and deployment/faults/faults.ts agree.
  */
 import { z } from 'zod';
-import { durationSeconds as seconds } from './duration-schema.js';
+import { durationSeconds as seconds } from '../topology/duration-schema.js';
 
 /** A server group: the upstream cluster, or a downstream by its topology name. */
 const group = z

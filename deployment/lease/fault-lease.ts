@@ -16,7 +16,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { faultSpecSchema } from './fault-spec.js';
+import { faultSpecSchema } from '../faults/fault-spec.js';
 
 const leaseSchema = z.object({
   spec: faultSpecSchema,

@@ -4,16 +4,16 @@
  * authority and taints it, so agents and downstreams re-issue everything that chained to it; healing
  * revokes it, once nothing depends on it any more.
  */
-import { agentTrust } from './agent-states.js';
-import type { Deployment } from './deployment.js';
+import { agentTrust } from '../stack/agent-states.js';
+import type { Deployment } from '../deployment.js';
 import {
   bundleX509Authorities,
   x509AuthorityStep,
   x509AuthorityView,
   type X509AuthorityView,
 } from './fault-authority.js';
-import { pollUntilDone } from './poll.js';
-import { fetchWorkloadSvids, verifyingRoots } from './workload-fetch.js';
+import { pollUntilDone } from '../host/poll.js';
+import { fetchWorkloadSvids, verifyingRoots } from '../probes/workload-fetch.js';
 
 function describeState(state: X509AuthorityView): string {
   const tainted = [...state.bundle].filter(([, t]) => t).map(([id]) => id);

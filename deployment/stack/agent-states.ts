@@ -3,10 +3,10 @@
  * saw and the authorities its own SVID chains to. An operator rotating a root needs both: agents must
  * trust a new root before a server signs from it, and must have left a root before it is revoked.
  */
-import { authorityKeyIds } from '../identity-core/agent/chain-authorities.js';
-import { AgentStateStore } from '../identity-core/agent/agent-state-store.js';
-import { x509AuthorityId } from '../identity-core/spiffe/trust-bundle.js';
-import type { Deployment } from './deployment.js';
+import { authorityKeyIds } from '../../identity-core/agent/chain-authorities.js';
+import { AgentStateStore } from '../../identity-core/agent/agent-state-store.js';
+import { x509AuthorityId } from '../../identity-core/spiffe/trust-bundle.js';
+import type { Deployment } from '../deployment.js';
 
 export interface AgentTrust {
   /** e.g. "east agent-0", "east upstream agent". */

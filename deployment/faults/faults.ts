@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
-import type { Deployment } from './deployment.js';
+import type { Deployment } from '../deployment.js';
 import {
   bundlesClean,
   compromiseAuthorities,
@@ -23,13 +23,13 @@ import {
   writeLease,
   type FaultLease,
   type HealedRecord,
-} from './fault-lease.js';
+} from '../lease/fault-lease.js';
 import { datastoreLost, loseForRestore, restoreFromBackup } from './fault-datastore.js';
 import { describeFault, type FaultSpec } from './fault-spec.js';
-import { ensureWatchdog } from './fault-watchdog.js';
-import { portAcceptsConnections } from './free-port.js';
-import type { IdentityStack } from './identity-stack.js';
-import type { ManagedProcess } from './managed-process.js';
+import { ensureWatchdog } from '../lease/fault-watchdog.js';
+import { portAcceptsConnections } from '../host/free-port.js';
+import type { IdentityStack } from '../stack/identity-stack.js';
+import type { ManagedProcess } from '../host/managed-process.js';
 
 /** The topology cannot host this fault; the message says why. */
 export class FaultRefused extends Error {

@@ -5,7 +5,7 @@
  */
 import { Command } from 'commander';
 import { z } from 'zod';
-import { SpiffeId } from '../identity-core/spiffe/spiffe-id.js';
+import { SpiffeId } from '../../identity-core/spiffe/spiffe-id.js';
 import { startProbe } from './probe.js';
 
 const port = (flag: string) =>

@@ -1,6 +1,6 @@
 /** The one zod schema of a positive duration in topology, fault and scenario files. */
 import { z } from 'zod';
-import { parseDuration } from '../identity-core/cli/duration.js';
+import { parseDuration } from '../../identity-core/config/duration.js';
 
 /** Seconds, or a Go duration string such as "20s" or "5m"; normalized to seconds. */
 export const durationSeconds = z

@@ -6,9 +6,9 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { Deployment } from './deployment.js';
-import { findProcess, startProcess, type ManagedProcess } from './managed-process.js';
-import { packageRoot } from './package-root.js';
+import type { Deployment } from '../deployment.js';
+import { findProcess, startProcess, type ManagedProcess } from '../host/managed-process.js';
+import { packageRoot } from '../host/package-root.js';
 
 export const WATCHDOG_NAME = 'fault-watchdog';
 
@@ -17,7 +17,7 @@ export async function ensureWatchdog(deployment: Deployment, timeoutMs = 15_000)
   const runDir = deployment.plan.runDir;
   const running = findProcess(runDir, WATCHDOG_NAME);
   if (running) return running;
-  const script = join(packageRoot(), 'dist', 'deployment', 'fault-watchdog-main.js');
+  const script = join(packageRoot(), 'dist', 'deployment', 'lease', 'fault-watchdog-main.js');
   const logFile = join(runDir, `${WATCHDOG_NAME}.log`);
   const earlier = existsSync(logFile) ? readFileSync(logFile, 'utf8').length : 0;
   const watchdog = startProcess(
