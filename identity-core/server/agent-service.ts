@@ -18,7 +18,7 @@ import { SpiffeId } from '../spiffe/spiffe-id.js';
 import { RpcError, toServiceError, statusName } from '../transport/rpc-error.js';
 import { unary, type RpcObserver } from '../transport/rpc-handlers.js';
 import type { ApiAuthorization } from './api-authorization.js';
-import type { CaManager } from './ca-manager.js';
+import type { CaManager } from './ca/ca-manager.js';
 import type { EntryCache } from './entry-cache.js';
 
 export interface AgentServiceDeps {

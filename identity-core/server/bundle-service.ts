@@ -7,7 +7,7 @@ import { bundleToProto } from '../proto/convert.js';
 import { RpcError } from '../transport/rpc-error.js';
 import { unary, type RpcObserver } from '../transport/rpc-handlers.js';
 import type { ApiAuthorization } from './api-authorization.js';
-import type { CaManager } from './ca-manager.js';
+import type { CaManager } from './ca/ca-manager.js';
 
 /**
  * bundle.v1: the trust domain's bundle, tainted flags included, for agents and operators alike; and

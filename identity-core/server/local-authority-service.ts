@@ -4,7 +4,8 @@ import type { AuthorityState } from '../proto/gen/spire/api/server/localauthorit
 import { RpcError } from '../transport/rpc-error.js';
 import { unary, type RpcObserver } from '../transport/rpc-handlers.js';
 import type { ApiAuthorization } from './api-authorization.js';
-import type { AuthorityKind, AuthoritySummary, CaManager } from './ca-manager.js';
+import type { AuthorityKind } from '../pki/ca-journal.js';
+import type { AuthoritySummary, CaManager } from './ca/ca-manager.js';
 
 const SERVICE = 'localauthority.v1.LocalAuthority';
 

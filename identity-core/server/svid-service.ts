@@ -10,7 +10,7 @@ import { parseCsr } from '../pki/csr.js';
 import { RpcError } from '../transport/rpc-error.js';
 import { unary, type RpcObserver } from '../transport/rpc-handlers.js';
 import type { ApiAuthorization } from './api-authorization.js';
-import type { CaManager } from './ca-manager.js';
+import type { CaManager } from './ca/ca-manager.js';
 import type { EntryCache } from './entry-cache.js';
 import type { ServerMetrics } from './server-metrics.js';
 

@@ -1,15 +1,15 @@
 import { createPrivateKey } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import type { Bundle__Output } from '../proto/gen/spire/api/types/Bundle.js';
-import type { NewDownstreamX509CAResponse__Output } from '../proto/gen/spire/api/server/svid/v1/NewDownstreamX509CAResponse.js';
-import type { PublishJWTAuthorityResponse__Output } from '../proto/gen/spire/api/server/bundle/v1/PublishJWTAuthorityResponse.js';
-import type { X509SVIDResponse__Output } from '../proto/gen/X509SVIDResponse.js';
-import { bundleFromProto } from '../proto/convert.js';
-import { WorkloadClient, workloadMetadata } from '../proto/services.js';
-import { splitDerCertificates } from '../spiffe/pem.js';
-import type { JwtAuthority, TrustBundle } from '../spiffe/trust-bundle.js';
-import { call, ServerConnection, type ClientIdentity } from '../transport/server-connection.js';
+import type { Bundle__Output } from '../../proto/gen/spire/api/types/Bundle.js';
+import type { NewDownstreamX509CAResponse__Output } from '../../proto/gen/spire/api/server/svid/v1/NewDownstreamX509CAResponse.js';
+import type { PublishJWTAuthorityResponse__Output } from '../../proto/gen/spire/api/server/bundle/v1/PublishJWTAuthorityResponse.js';
+import type { X509SVIDResponse__Output } from '../../proto/gen/X509SVIDResponse.js';
+import { bundleFromProto } from '../../proto/convert.js';
+import { WorkloadClient, workloadMetadata } from '../../proto/services.js';
+import { splitDerCertificates } from '../../spiffe/pem.js';
+import type { JwtAuthority, TrustBundle } from '../../spiffe/trust-bundle.js';
+import { call, ServerConnection, type ClientIdentity } from '../../transport/server-connection.js';
 
 export interface UpstreamOptions {
   trustDomain: string;

@@ -1,5 +1,5 @@
-import type { JwtAuthority, TrustBundle, X509Authority } from '../spiffe/trust-bundle.js';
-import { x509AuthorityId } from '../spiffe/trust-bundle.js';
+import type { JwtAuthority, TrustBundle, X509Authority } from '../../spiffe/trust-bundle.js';
+import { x509AuthorityId } from '../../spiffe/trust-bundle.js';
 
 /**
  * A downstream server's bundle, rebuilt from each poll of its upstream's: the upstream's X.509 roots
