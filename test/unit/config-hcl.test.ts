@@ -469,6 +469,7 @@ describe('agent config', () => {
         trustDomain: 'example.org',
         joinToken: 'abc',
         insecureBootstrap: false,
+        jwtSvidCacheSize: 1000,
         experimental: { syncInterval: 1 },
       },
       plugins: {
@@ -498,6 +499,7 @@ describe('agent config', () => {
       trustBundlePath: '/b.pem',
       trustDomain: 'example.org',
       insecureBootstrap: false,
+      jwtSvidCacheSize: 1000,
       experimental: { syncInterval: 5 },
     });
     expect(config.plugins.workloadAttestor).toBeUndefined();
