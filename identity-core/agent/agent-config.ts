@@ -4,6 +4,7 @@
  * duration in seconds and every default applied.
  */
 import { z } from 'zod';
+import { DEFAULT_JWT_SVID_CACHE_SIZE } from './jwt-svid-cache.js';
 import {
   emptyPluginData,
   flag,
@@ -42,6 +43,8 @@ export interface AgentConfig {
     trustDomain: string;
     joinToken?: string;
     insecureBootstrap: boolean;
+    /** How many JWT-SVIDs the agent keeps (SPIRE's `jwt_svid_cache_size`). */
+    jwtSvidCacheSize: number;
     experimental: {
       /** Seconds between syncs with the server while healthy. */
       syncInterval: number;
@@ -66,6 +69,11 @@ const agentSection = section({
   trust_domain: trustDomain,
   join_token: text.optional(),
   insecure_bootstrap: flag.default(false),
+  jwt_svid_cache_size: z
+    .number({ error: 'expected a whole number' })
+    .int({ error: 'expected a whole number' })
+    .min(1, { error: 'must be at least 1' })
+    .default(DEFAULT_JWT_SVID_CACHE_SIZE),
   experimental: section({
     sync_interval: positiveDuration.prefault(AGENT_DEFAULTS.syncInterval),
   }).prefault({}),
@@ -106,6 +114,7 @@ function normalize(input: z.output<typeof rawAgentConfig>): AgentConfig {
       // An empty token is as good as none: the agent then relies on its stored SVID.
       ...(agent.join_token ? { joinToken: agent.join_token } : {}),
       insecureBootstrap: agent.insecure_bootstrap,
+      jwtSvidCacheSize: agent.jwt_svid_cache_size,
       experimental: { syncInterval: agent.experimental.sync_interval },
     },
     plugins: {

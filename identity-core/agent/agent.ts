@@ -153,7 +153,7 @@ export async function startAgent(
   const observe: RpcObserver = (service, method, status, seconds) =>
     metrics.rpc.record(service, method, status, seconds);
   const peers = new PeerTaggedServer(new grpc.Server());
-  const jwtCache = new JwtSvidCache();
+  const jwtCache = new JwtSvidCache(config.agent.jwtSvidCacheSize);
   const jwtSvids = new CachingJwtSvidSource(
     jwtCache,
     () =>

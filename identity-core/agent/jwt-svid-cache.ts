@@ -5,13 +5,34 @@ export interface CachedJwtSvid {
   expiresAt: number;
 }
 
+/** SPIRE's agent default for `jwt_svid_cache_size`. */
+export const DEFAULT_JWT_SVID_CACHE_SIZE = 1000;
+
 /**
  * JWT-SVIDs cannot be minted ahead (the audience is only known when a workload asks), so the agent
  * keeps the ones it fetched per (SPIFFE ID, sorted audiences): reused until half their lifetime, and
- * still handed out while valid when the server cannot issue a fresh one.
+ * still handed out while valid when the server cannot issue a fresh one. At most `maxEntries` are
+ * kept, the least recently used dropped first, so workloads asking for ever new audiences cannot
+ * grow the agent without bound.
  */
 export class JwtSvidCache {
   private readonly tokens = new Map<string, CachedJwtSvid>();
+
+  constructor(private readonly maxEntries = DEFAULT_JWT_SVID_CACHE_SIZE) {}
+
+  get size(): number {
+    return this.tokens.size;
+  }
+
+  /** The cached token, now the most recently used (a Map keeps insertion order). */
+  private use(key: string): CachedJwtSvid | undefined {
+    const cached = this.tokens.get(key);
+    if (cached) {
+      this.tokens.delete(key);
+      this.tokens.set(key, cached);
+    }
+    return cached;
+  }
 
   private static key(spiffeId: string, audience: string[]): string {
     return JSON.stringify([spiffeId, [...new Set(audience)].sort()]);
@@ -19,7 +40,7 @@ export class JwtSvidCache {
 
   /** A token fresh enough to reuse without asking the server. */
   fresh(spiffeId: string, audience: string[], nowSeconds: number): CachedJwtSvid | undefined {
-    const cached = this.tokens.get(JwtSvidCache.key(spiffeId, audience));
+    const cached = this.use(JwtSvidCache.key(spiffeId, audience));
     if (!cached) return undefined;
     const half = cached.issuedAt + (cached.expiresAt - cached.issuedAt) / 2;
     return nowSeconds < half ? cached : undefined;
@@ -27,12 +48,18 @@ export class JwtSvidCache {
 
   /** A token that is still valid, for when the server is unreachable. */
   valid(spiffeId: string, audience: string[], nowSeconds: number): CachedJwtSvid | undefined {
-    const cached = this.tokens.get(JwtSvidCache.key(spiffeId, audience));
+    const cached = this.use(JwtSvidCache.key(spiffeId, audience));
     return cached && nowSeconds < cached.expiresAt ? cached : undefined;
   }
 
   put(spiffeId: string, audience: string[], svid: CachedJwtSvid): void {
-    this.tokens.set(JwtSvidCache.key(spiffeId, audience), svid);
+    const key = JwtSvidCache.key(spiffeId, audience);
+    this.tokens.delete(key);
+    this.tokens.set(key, svid);
+    for (const oldest of this.tokens.keys()) {
+      if (this.tokens.size <= this.maxEntries) break;
+      this.tokens.delete(oldest);
+    }
   }
 
   /** Drops expired tokens so the map does not grow with audiences nobody asks for any more. */

@@ -4,6 +4,14 @@ export interface ConfigIssue {
   message: string;
 }
 
+/** Longer lines are cut: a config value can be megabytes, and the error is read in a terminal. */
+const MAX_ISSUE_LENGTH = 300;
+
+function cut(message: string): string {
+  if (message.length <= MAX_ISSUE_LENGTH) return message;
+  return `${message.slice(0, MAX_ISSUE_LENGTH)}… (${message.length - MAX_ISSUE_LENGTH} more characters)`;
+}
+
 /**
  * Everything wrong with one config file. The message has one line per issue, each
  * naming the file, the key and the reason: `server.conf: server.ca_ttl: invalid duration "1x"`.
@@ -14,7 +22,9 @@ export class ConfigError extends Error {
     readonly issues: ConfigIssue[],
   ) {
     super(
-      issues.map((issue) => `${file}: ${issue.path ? `${issue.path}: ` : ''}${issue.message}`).join('\n'),
+      issues
+        .map((issue) => cut(`${file}: ${issue.path ? `${issue.path}: ` : ''}${issue.message}`))
+        .join('\n'),
     );
     this.name = 'ConfigError';
   }

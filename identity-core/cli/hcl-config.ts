@@ -10,6 +10,7 @@ import type { z } from 'zod';
 import { agentConfigSchema, type AgentConfig } from '../agent/agent-config.js';
 import { serverConfigSchema, serverConfigWarnings, type ServerConfig } from '../server/server-config.js';
 import { ConfigError, type ConfigIssue } from './config-error.js';
+import { hclStructureIssues } from './hcl-structure.js';
 
 interface HclParser {
   parse(text: string): string;
@@ -63,8 +64,17 @@ function collapseBlocks(value: Json, path: string[], issues: ConfigIssue[]): unk
   return value;
 }
 
+/** SPIRE's configs are kilobytes; the HCL decoder takes seconds a megabyte. */
+const MAX_CONFIG_LENGTH = 1024 * 1024;
+
 /** Decodes HCL v1 text to a plain object tree; syntax errors name the line and column. */
 export function decodeHcl(text: string, file: string): Record<string, unknown> {
+  if (text.length > MAX_CONFIG_LENGTH) {
+    const size = `${(text.length / 1024 / 1024).toFixed(1)} MiB`;
+    throw new ConfigError(file, [{ path: '', message: `is ${size}; a config file may be at most 1 MiB` }]);
+  }
+  const structural = hclStructureIssues(text);
+  if (structural.length > 0) throw new ConfigError(file, structural);
   const output = hclParser().parse(text);
   let decoded: Json;
   try {

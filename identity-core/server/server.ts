@@ -11,6 +11,7 @@ import {
   svidService as svidServiceDefinition,
 } from '../proto/services.js';
 import { createLogger } from '../telemetry/logger.js';
+import { checkServerStartup } from './startup-checks.js';
 import { startTelemetryListeners } from '../telemetry/telemetry-listeners.js';
 import { PeerTaggedServer, type TlsIdentity } from '../transport/peer-tagged-server.js';
 import { addImplementedMethods, type RpcObserver } from '../transport/rpc-handlers.js';
@@ -60,6 +61,7 @@ export async function startServer(
     for (const close of closers.reverse()) await close();
   };
 
+  await checkServerStartup(config);
   try {
     const store = config.plugins.dataStore;
     const datastore: Datastore = await openDatastore({

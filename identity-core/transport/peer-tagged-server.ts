@@ -5,6 +5,7 @@ import { chmodSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { toPem } from '../spiffe/pem.js';
 import { peerCredentialsOf, type PeerCredentials } from './peer-credentials.js';
+import { unixSocketPathTooLong } from './unix-socket-path.js';
 
 export type PeerInfo =
   | {
@@ -104,6 +105,8 @@ export class PeerTaggedServer {
 
   /** Listens on a Unix socket; `mode` sets its permissions (the Workload API socket is world-writable, the admin one is not). */
   async listenUnix(path: string, mode: number): Promise<void> {
+    const tooLong = unixSocketPathTooLong(path);
+    if (tooLong) throw new Error(`socket_path: ${tooLong}`);
     mkdirSync(dirname(path), { recursive: true });
     if (existsSync(path)) rmSync(path);
     const server = net.createServer((socket) => {

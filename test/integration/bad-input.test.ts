@@ -350,6 +350,28 @@ describe('bad input', () => {
       expect(negative.results[0]!.status!.message).toMatch(/x509_svid_ttl/);
     });
 
+    it('refuses a JWT-SVID fetch for too many or too large audiences, before asking the server', async () => {
+      const client = workloadClient(stack.agentSocket);
+      const fetchFor = (audience: string[]) =>
+        failure(
+          new Promise((resolve, reject) =>
+            client.FetchJWTSVID({ audience }, workloadMetadata(), (e, r) => (e ? reject(e) : resolve(r))),
+          ),
+        );
+      const many = Array.from({ length: 10_000 }, (_, i) => `audience-${i}`);
+      expectStatus(
+        await fetchFor(many),
+        grpc.status.INVALID_ARGUMENT,
+        /10000 audiences requested; at most 64/,
+      );
+      expectStatus(
+        await fetchFor(['x'.repeat(9000)]),
+        grpc.status.INVALID_ARGUMENT,
+        /audiences of 9000 bytes requested; at most 8192 bytes/,
+      );
+      client.close();
+    });
+
     it('answers Workload API calls without the security header with InvalidArgument', async () => {
       const client = workloadClient(stack.agentSocket);
       const error = await failure(

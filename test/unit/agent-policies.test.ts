@@ -55,4 +55,18 @@ describe('JWT-SVID cache', () => {
     expect(cache.valid('spiffe://td/a', ['x', 'y'], 400)).toBeUndefined();
     expect(cache.fresh('spiffe://td/a', ['x'], 200)).toBeUndefined();
   });
+
+  it('keeps at most its size, dropping the least recently used', () => {
+    const cache = new JwtSvidCache(3);
+    const svid = { token: 't', issuedAt: 100, expiresAt: 400 };
+    for (const audience of ['a', 'b', 'c']) cache.put('spiffe://td/w', [audience], svid);
+    expect(cache.fresh('spiffe://td/w', ['a'], 150)).toBeDefined();
+    cache.put('spiffe://td/w', ['d'], svid);
+    expect(cache.size).toBe(3);
+    expect(cache.valid('spiffe://td/w', ['b'], 150)).toBeUndefined();
+    for (const audience of ['a', 'c', 'd'])
+      expect(cache.valid('spiffe://td/w', [audience], 150)).toBeDefined();
+    for (let i = 0; i < 10_000; i++) cache.put('spiffe://td/w', [`flood-${i}`], svid);
+    expect(cache.size).toBe(3);
+  });
 });

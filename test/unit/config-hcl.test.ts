@@ -357,6 +357,43 @@ describe('server config', () => {
     expect(error.message).toBe('server.conf: plugins.KeyManager.memory: defined more than once');
   });
 
+  it('rejects a key given twice in one block, naming both lines', () => {
+    const twice = MINIMAL_SERVER.replace(
+      'trust_domain = "example.org"',
+      'trust_domain = "example.org"\n  trust_domain = "evil.example"',
+    );
+    const error = serverError(twice);
+    expect(error.message).toMatch(
+      /^server\.conf: server\.trust_domain: defined more than once \(line \d+ and line \d+\)$/,
+    );
+    // The same key in two different blocks, in a list, in a comment or a string is not a repeat.
+    const { config } = parseServerConfig(
+      MINIMAL_SERVER.replace(
+        'trust_domain = "example.org"',
+        'trust_domain = "example.org" # trust_domain = "x"\n  # trust_domain = "y"\n  /* trust_domain = "z" */',
+      ),
+      'x',
+    );
+    expect(config.server.trustDomain).toBe('example.org');
+  });
+
+  it('refuses blocks nested too deep with the line, instead of exhausting the stack', () => {
+    const deep = `${'a {\n'.repeat(400)}${'}\n'.repeat(400)}`;
+    const error = serverError(`${MINIMAL_SERVER}\nx ${deep}`);
+    expect(error.message).toMatch(/^server\.conf: blocks nested more than 32 deep at line \d+$/);
+  });
+
+  it('cuts a long value in the error message, and refuses a file of megabytes without echoing it', () => {
+    const long = 'x'.repeat(512 * 1024);
+    const error = serverError(MINIMAL_SERVER.replace('"example.org"', JSON.stringify(long)));
+    expect(error.message.length).toBeLessThan(1000);
+    expect(error.message).toMatch(/^server\.conf: server\.trust_domain: .*… \(\d+ more characters\)$/s);
+    const huge = 'x'.repeat(10 * 1024 * 1024);
+    expect(serverError(MINIMAL_SERVER.replace('"example.org"', JSON.stringify(huge))).message).toBe(
+      'server.conf: is 10.0 MiB; a config file may be at most 1 MiB',
+    );
+  });
+
   it('requires exactly one KeyManager', () => {
     const twoManagers = MINIMAL_SERVER.replace(
       'KeyManager "memory"',
@@ -432,6 +469,7 @@ describe('agent config', () => {
         trustDomain: 'example.org',
         joinToken: 'abc',
         insecureBootstrap: false,
+        jwtSvidCacheSize: 1000,
         experimental: { syncInterval: 1 },
       },
       plugins: {
@@ -461,6 +499,7 @@ describe('agent config', () => {
       trustBundlePath: '/b.pem',
       trustDomain: 'example.org',
       insecureBootstrap: false,
+      jwtSvidCacheSize: 1000,
       experimental: { syncInterval: 5 },
     });
     expect(config.plugins.workloadAttestor).toBeUndefined();
