@@ -3,29 +3,27 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFil
 import { dirname, join } from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { Deployment } from '../deployment/deployment.js';
-import { signingUntil } from '../deployment/faults/fault-authority.js';
+import { signingUntil } from '../deployment/authority-rotation.js';
 import { ensureWatchdog } from '../deployment/lease/fault-watchdog.js';
 import { keepLogs } from '../deployment/stack/kept-logs.js';
 import type { FaultSpec } from '../deployment/faults/fault-spec.js';
+import { FaultRefused, type FaultResolution } from '../deployment/faults/fault.js';
 import {
-  FaultRefused,
-  type FaultResolution,
   confirmFault,
   healFault,
-  healedBy,
   injectFault,
-  renewLease,
   resolveFault,
   verifyHealed,
-} from '../deployment/faults/faults.js';
+} from '../deployment/faults/fault-lifecycle.js';
+import { healedBy, renewLease } from '../deployment/lease/fault-lease.js';
 import {
-  entryCacheReloadFailures,
   prepareRestore,
   registeredAfterBackup,
   removeRestoreFiles,
   restoreFindings,
   withdrawLaterRegistrations,
-} from '../deployment/faults/fault-datastore.js';
+} from '../deployment/faults/db-restore.js';
+import { entryCacheReloadFailures } from '../deployment/faults/entry-cache-reloads.js';
 import { ensureProbes, probeEndpoints, readSamples } from '../deployment/probes/probe-fleet.js';
 import { handshake, type SvidCredentials } from '../deployment/probes/probe-handshake.js';
 import { ensureResultsStore, withResults } from '../results/results-store.js';

@@ -317,13 +317,27 @@ export class Deployment {
     return slots;
   }
 
+  /** The stack of server group `group` ('upstream' or a downstream's name); undefined for no such group. */
+  async findStack(group: string): Promise<IdentityStack | undefined> {
+    const { upstream, downstreams } = await this.identityStacks();
+    return group === 'upstream' ? upstream : downstreams[group];
+  }
+
+  /** The stack of server group `group`; throws for a group the topology does not have. */
+  async stack(group: string): Promise<IdentityStack> {
+    const stack = await this.findStack(group);
+    if (!stack) throw new Error(`deployment ${this.id} has no group "${group}"`);
+    return stack;
+  }
+
   /** Every workload the topology declares, with the Workload API socket of its agent. */
   async workloads(): Promise<WorkloadSlot[]> {
-    const { upstream, downstreams } = await this.identityStacks();
-    return this.workloadIdentities().map((slot) => ({
-      ...slot,
-      socket: (slot.group === 'upstream' ? upstream : downstreams[slot.group]!).agentSockets[slot.agent]!,
-    }));
+    return Promise.all(
+      this.workloadIdentities().map(async (slot) => ({
+        ...slot,
+        socket: (await this.stack(slot.group)).agentSockets[slot.agent]!,
+      })),
+    );
   }
 
   /** The SPIFFE ID an agent of `group` ('upstream' or a downstream's name) attests as. */

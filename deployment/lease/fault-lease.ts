@@ -16,6 +16,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import type { Deployment } from '../deployment.js';
 import { faultSpecSchema } from '../faults/fault-spec.js';
 
 const leaseSchema = z.object({
@@ -177,4 +178,52 @@ export async function withFaultLock<T>(
   } finally {
     rmSync(lock, { force: true });
   }
+}
+
+/** Extends the lease of run `runId`'s fault; refused once the lease has lapsed (the fault is the watchdog's then). */
+export function renewLease(
+  deployment: Deployment,
+  runId: string,
+  leaseMs: number,
+): Promise<{ leaseUntil: number }> {
+  const runDir = deployment.plan.runDir;
+  return withFaultLock(runDir, async () => {
+    const lease = readLease(runDir, runId);
+    const now = Date.now();
+    if (!lease) {
+      const healed = readHealed(runDir, runId);
+      throw new Error(
+        healed
+          ? `the fault of run ${runId} is gone: the ${healed.by} healed it at ${new Date(healed.at).toISOString()} after its lease lapsed`
+          : `run ${runId} holds no fault on deployment ${deployment.id}`,
+      );
+    }
+    if (lease.leaseUntil < now)
+      throw new Error(
+        `the lease of run ${runId}'s fault lapsed at ${new Date(lease.leaseUntil).toISOString()}: the watchdog heals it`,
+      );
+    lease.leaseUntil = now + leaseMs;
+    writeLease(runDir, runId, lease);
+    return { leaseUntil: lease.leaseUntil };
+  });
+}
+
+export interface ActiveLease extends FaultLease {
+  runId: string;
+  expired: boolean;
+}
+
+/** Every fault the deployment holds, with its lease. */
+export function activeLeases(deployment: Deployment): ActiveLease[] {
+  const now = Date.now();
+  return listLeases(deployment.plan.runDir).map(({ runId, lease }) => ({
+    runId,
+    ...lease,
+    expired: lease.leaseUntil < now,
+  }));
+}
+
+/** Who healed run `runId`'s fault when its lease lapsed, if the watchdog did. */
+export function healedBy(deployment: Deployment, runId: string): HealedRecord | undefined {
+  return readHealed(deployment.plan.runDir, runId);
 }

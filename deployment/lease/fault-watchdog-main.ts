@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { Deployment, deploymentsHome, validateDeploymentId } from '../deployment.js';
-import { activeLeases, healLapsedFaults } from '../faults/faults.js';
+import { healLapsedFaults } from '../faults/fault-lifecycle.js';
+import { activeLeases } from './fault-lease.js';
 
 /**
  * `fault-watchdog --deployment ID`: every second, heals the deployment's faults whose lease lapsed;

@@ -348,6 +348,21 @@ export class IdentityStack {
     this.relay ??= findProcess(dir, 'upstream-relay');
   }
 
+  /**
+   * The process handles as the host has them now: handles of processes that are gone are dropped,
+   * and processes another worker (or the fault watchdog) started are adopted.
+   */
+  refresh(): this {
+    const live = (p: ManagedProcess | undefined) => (p?.isRunning() ? p : undefined);
+    this.servers.forEach((p, i) => (this.servers[i] = live(p)));
+    this.agents.forEach((p, i) => (this.agents[i] = live(p)));
+    this.balancer = live(this.balancer);
+    this.upstreamAgent = live(this.upstreamAgent);
+    this.relay = live(this.relay);
+    this.adoptRunning();
+    return this;
+  }
+
   /** Every server (and the balancer) running and healthy; starts only what is not. */
   async ensureServers(timeoutMs = 60_000): Promise<void> {
     this.adoptRunning();

@@ -4,32 +4,25 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentTrust } from '../../deployment/stack/agent-states.js';
 import { Deployment } from '../../deployment/deployment.js';
-import {
-  signingUntil,
-  x509AuthorityStep,
-  x509AuthorityView,
-} from '../../deployment/faults/fault-authority.js';
+import { authorityStep, signingUntil, x509AuthorityView } from '../../deployment/authority-rotation.js';
 import { faultSpecSchema, type FaultSpec } from '../../deployment/faults/fault-spec.js';
-import { readLease } from '../../deployment/lease/fault-lease.js';
+import { activeLeases, healedBy, readLease, renewLease } from '../../deployment/lease/fault-lease.js';
 import {
   heldSvid,
   prepareRestore,
   removeRestoreFiles,
   restoreFindings,
   withdrawLaterRegistrations,
-} from '../../deployment/faults/fault-datastore.js';
+} from '../../deployment/faults/db-restore.js';
 import { ensureWatchdog } from '../../deployment/lease/fault-watchdog.js';
+import { FaultRefused } from '../../deployment/faults/fault.js';
 import {
-  FaultRefused,
-  activeLeases,
   confirmFault,
   healFault,
-  healedBy,
   injectFault,
-  renewLease,
   resolveFault,
   verifyHealed,
-} from '../../deployment/faults/faults.js';
+} from '../../deployment/faults/fault-lifecycle.js';
 import { findPostgresBinDir } from '../../deployment/postgres/postgres-instance.js';
 import { loadTopology, parseTopology } from '../../deployment/topology/topology.js';
 import { fetchWorkloadSvids, verifyingRoots } from '../../deployment/probes/workload-fetch.js';
@@ -76,7 +69,7 @@ async function bringUp(deployment: Deployment): Promise<void> {
       await stack.ensureAgent(i, deployment.agentNodeId(name, i));
   }
   for (const slot of await deployment.workloads()) {
-    const stack = slot.group === 'upstream' ? upstream : downstreams[slot.group]!;
+    const stack = await deployment.stack(slot.group);
     await ok(
       stack.serverCli([
         'entry',
@@ -384,8 +377,7 @@ describe.skipIf(!isRoot || !!pgMissing)('faults on topologies/demo.yaml', () => 
     const slot = (await deployment.workloads()).find((w) => w.group === 'east')!;
     const [fetched] = await fetchWorkloadSvids([slot]);
     const intermediate = new X509Certificate(fetched!.svid!.chain[1]!);
-    if ((await x509AuthorityView(east.serverSocket)).prepared === undefined)
-      await x509AuthorityStep(east.serverSocket, 'Prepare');
+    await authorityStep(east.serverSocket, 'x509', 'prepare');
     const until = (await signingUntil(east.serverSocket))!;
     // The prepared intermediate was minted after the one east's workloads chain to, so it lasts longer.
     expect(until).toBeGreaterThan(Date.parse(intermediate.validTo));
