@@ -55,8 +55,7 @@ async function until<T>(what: string, check: () => Promise<T | undefined>, timeo
  * servers, each under its agent's node id and selecting the worker's uid (the probes run as it).
  */
 async function ensureGroupEntries(deployment: Deployment, group: string): Promise<{ entries: number }> {
-  const { upstream, downstreams } = await deployment.identityStacks();
-  const stack = group === 'upstream' ? upstream : downstreams[group];
+  const stack = await deployment.findStack(group);
   if (!stack) throw badInput(`deployment ${deployment.id} has no downstream "${group}"`);
   const slots = (await deployment.workloads()).filter((w) => w.group === group);
   if (slots.length === 0) return { entries: 0 };

@@ -1,5 +1,5 @@
 import { X509Certificate } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { Deployment } from '../deployment/deployment.js';
@@ -32,12 +32,11 @@ import type {
   DrillRecord,
   ExpectationOutcome,
   InjectionRecord,
-  ProbeSample,
-  SvidSample,
   TimeWindow,
   Verdict,
   WorkloadOutcome,
 } from '../scenarios/drill-record.js';
+import type { ProbeSample, SvidSample } from '../deployment/probes/probe-sample.js';
 import {
   cappedGroups,
   defaultTolerance,
@@ -144,10 +143,18 @@ const agentSnapshotPath = (deployment: Deployment, runId: string) =>
  */
 async function saveAgentSnapshot(deployment: Deployment, runId: string): Promise<void> {
   const path = agentSnapshotPath(deployment, runId);
-  const state = join(deployment.plan.runDir, 'upstream', 'agent-data', 'agent-state.json');
-  if (existsSync(path) || !existsSync(state)) return;
+  if (existsSync(path)) return;
+  const upstream = await deployment.stack('upstream');
+  const stored = await deployment.implementation.storedAgentIdentity(upstream.agentDataDir(0));
+  if (!stored) return;
   mkdirSync(dirname(path), { recursive: true });
-  copyFileSync(state, `${path}.tmp`);
+  writeFileSync(
+    `${path}.tmp`,
+    JSON.stringify({
+      svid: stored.chain.map((c) => c.toString('base64')),
+      key: stored.key.toString('base64'),
+    }),
+  );
   const snapshot = readAgentSnapshot(deployment, runId, `${path}.tmp`);
   const peer = (await probeEndpoints(deployment)).find((e) => e.group === 'upstream');
   const control =

@@ -14,7 +14,8 @@ import { packageRoot } from '../deployment/host/package-root.js';
 import { loadTopology, TopologyError, type Topology } from '../deployment/topology/topology.js';
 import { writeJunitFile, writeReport } from '../reports/write-report.js';
 import { checkResultsStore, withResults } from '../results/results-store.js';
-import type { DrillRecord, ProbeSample, SuiteRecord, Verdict } from '../scenarios/drill-record.js';
+import type { DrillRecord, SuiteRecord, Verdict } from '../scenarios/drill-record.js';
+import type { ProbeSample } from '../deployment/probes/probe-sample.js';
 import {
   classOf,
   drillPolicy,

@@ -1,6 +1,4 @@
 /** agent-down: one agent of the group stopped after it attested; `agent` is its index (agent-0, agent-1…). */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { z } from 'zod';
 import { socketAcceptsConnections } from '../host/free-port.js';
 import { defineFault, FaultRefused } from './fault.js';
@@ -39,7 +37,7 @@ export const agentDown = defineFault({
     const stack = (await deployment.stack(spec.group)).refresh();
     const agent = stack.agents[spec.agent];
     // The fault is an agent that comes back with its identity: one that never attested has none.
-    if (!existsSync(join(stack.agentDataDir(spec.agent), 'agent-state.json')))
+    if (!(await deployment.implementation.storedAgentIdentity(stack.agentDataDir(spec.agent))))
       throw new Error(
         `${spec.group} agent-${spec.agent} has not attested yet: there is no agent to take down`,
       );

@@ -4,7 +4,6 @@
  * and taints it, so agents and downstreams re-issue everything that chained to it; healing revokes
  * it, once nothing depends on it any more.
  */
-import { z } from 'zod';
 import { agentTrust } from '../stack/agent-states.js';
 import type { Deployment } from '../deployment.js';
 import {
@@ -16,7 +15,7 @@ import {
 import { pollUntilDone } from '../host/poll.js';
 import { fetchWorkloadSvids, verifyingRoots } from '../probes/workload-fetch.js';
 import { defineFault, FaultRefused } from './fault.js';
-import { groupName, groupShape } from './fault-group.js';
+import { groupFaultSpec, groupShape, kindInGroup } from './fault-group.js';
 
 function describeState(state: X509AuthorityView): string {
   const tainted = [...state.bundle].filter(([, t]) => t).map(([id]) => id);
@@ -204,8 +203,8 @@ async function bundlesClean(deployment: Deployment): Promise<{ clean: boolean; d
 
 export const caCompromise = defineFault({
   kind: 'ca-compromise',
-  spec: z.strictObject({ kind: z.literal('ca-compromise'), group: groupName }),
-  describe: (spec) => `${spec.kind} (${spec.group})`,
+  spec: groupFaultSpec('ca-compromise'),
+  describe: kindInGroup,
   resolve(deployment, spec) {
     const g = groupShape(deployment, spec.group);
     if (g.name !== 'upstream')

@@ -1,13 +1,12 @@
 /** db-down: the group's datastore stopped, the deployment-managed PostgreSQL and its replica if it has one. */
-import { z } from 'zod';
 import { defineFault, FaultRefused } from './fault.js';
-import { groupName, groupShape, groupsOnPostgres } from './fault-group.js';
+import { groupFaultSpec, groupShape, groupsOnPostgres, kindInGroup } from './fault-group.js';
 import { datastoreHealthy, healDatastoreOutage, primaryDown } from './datastore-outage.js';
 
 export const dbDown = defineFault({
   kind: 'db-down',
-  spec: z.strictObject({ kind: z.literal('db-down'), group: groupName }),
-  describe: (spec) => `${spec.kind} (${spec.group})`,
+  spec: groupFaultSpec('db-down'),
+  describe: kindInGroup,
   resolve(deployment, spec) {
     const g = groupShape(deployment, spec.group);
     const store = deployment.topology.upstream.datastore;

@@ -2,15 +2,14 @@
  * db-primary-down: the managed PostgreSQL's primary stopped while its read replica (`readReplica`)
  * runs on: the servers' entry caches reload from the replica, everything else needs the primary.
  */
-import { z } from 'zod';
 import { defineFault, FaultRefused } from './fault.js';
-import { groupName, groupShape, groupsOnPostgres } from './fault-group.js';
+import { groupFaultSpec, groupShape, groupsOnPostgres, kindInGroup } from './fault-group.js';
 import { datastoreHealthy, healDatastoreOutage, primaryDown } from './datastore-outage.js';
 
 export const dbPrimaryDown = defineFault({
   kind: 'db-primary-down',
-  spec: z.strictObject({ kind: z.literal('db-primary-down'), group: groupName }),
-  describe: (spec) => `${spec.kind} (${spec.group})`,
+  spec: groupFaultSpec('db-primary-down'),
+  describe: kindInGroup,
   resolve(deployment, spec) {
     const g = groupShape(deployment, spec.group);
     const groups = groupsOnPostgres(deployment);

@@ -17,6 +17,7 @@ import {
 } from '../postgres/datastore-inventory.js';
 import type { Deployment } from '../deployment.js';
 import { durationSeconds } from '../topology/duration-schema.js';
+import { sleep } from '../host/poll.js';
 import { loseDatastore, restoreBackup, takeBackup } from '../postgres/postgres-backup.js';
 import { datastoreHealthy, restoreGroupsOnPostgres } from './datastore-outage.js';
 import { defineFault, FaultRefused } from './fault.js';
@@ -77,10 +78,9 @@ async function clearOfAgentRenewals(deployment: Deployment, horizonMs: number): 
     const now = Date.now();
     let until = 0;
     for (const slot of await agentSlots(deployment)) {
-      const state = readJson<{ svid: string[] }>(join(slot.dataDir, 'agent-state.json'));
-      const leaf = state?.svid[0];
+      const leaf = (await deployment.implementation.storedAgentIdentity(slot.dataDir))?.chain[0];
       if (leaf === undefined) continue;
-      const cert = new X509Certificate(Buffer.from(leaf, 'base64'));
+      const cert = new X509Certificate(leaf);
       const notBefore = Date.parse(cert.validFrom);
       const lifetime = Date.parse(cert.validTo) - notBefore;
       const windowStart = notBefore + 0.45 * lifetime;
@@ -88,7 +88,7 @@ async function clearOfAgentRenewals(deployment: Deployment, horizonMs: number): 
       if (windowStart < now + horizonMs && windowEnd > now) until = Math.max(until, windowEnd + 3000);
     }
     if (until === 0) return;
-    await new Promise((r) => setTimeout(r, Math.min(until - now, 5000)));
+    await sleep(Math.min(until - now, 5000));
   }
 }
 
@@ -200,11 +200,14 @@ async function agentSlots(deployment: Deployment): Promise<AgentSlot[]> {
   return slots;
 }
 
-export function heldSvid(dataDir: string): { spiffeId: string; serial: string } | undefined {
-  const state = readJson<{ svid: string[] }>(join(dataDir, 'agent-state.json'));
-  const leaf = state?.svid[0];
+/** The SPIFFE ID and serial (decimal) of the SVID the agent with this data directory holds on disk. */
+export async function heldSvid(
+  deployment: Deployment,
+  dataDir: string,
+): Promise<{ spiffeId: string; serial: string } | undefined> {
+  const leaf = (await deployment.implementation.storedAgentIdentity(dataDir))?.chain[0];
   if (leaf === undefined) return undefined;
-  const cert = new X509Certificate(Buffer.from(leaf, 'base64'));
+  const cert = new X509Certificate(leaf);
   const uri = /URI:([^,\s]+)/.exec(cert.subjectAltName ?? '')?.[1];
   return uri ? { spiffeId: uri, serial: BigInt(`0x${cert.serialNumber}`).toString(10) } : undefined;
 }
@@ -241,12 +244,12 @@ async function restoreFromBackup(
     Object.values(inventory).flatMap((inventory) => inventory.agents.map((a) => [a.spiffeId, a] as const)),
   );
   for (const slot of await agentSlots(deployment)) {
-    const held = heldSvid(slot.dataDir);
+    const held = await heldSvid(deployment, slot.dataDir);
     if (!held) continue;
     const node = known.get(held.spiffeId);
     if (node && (node.serial === held.serial || node.newSerial === held.serial)) continue;
     await slot.stop();
-    rmSync(join(slot.dataDir, 'agent-state.json'), { force: true });
+    await deployment.implementation.forgetAgentIdentity(slot.dataDir);
     const line = `${slot.what} (${held.spiffeId}) re-attested with a new join token: the restored datastore ${node ? `knows serial ${node.serial}, not its ${held.serial}` : 'has no such agent'}, so the server would refuse it`;
     done.push(line);
     writeJson(join(dir, 'reattested.json'), [

@@ -11,6 +11,13 @@ export const groupName = z
   .string({ error: 'expected a group: "upstream" or a downstream name' })
   .regex(/^[a-z][a-z0-9-]{0,30}$/, { error: 'expected a group: "upstream" or a downstream name' });
 
+/** The spec of a kind whose only target is a group. */
+export const groupFaultSpec = <Kind extends string>(kind: Kind) =>
+  z.strictObject({ kind: z.literal(kind), group: groupName });
+
+/** The fault in a few words: its kind and group. */
+export const kindInGroup = (spec: { kind: string; group: string }) => `${spec.kind} (${spec.group})`;
+
 export interface GroupShape {
   name: string;
   serverPorts: number[];

@@ -75,9 +75,8 @@ export async function confirmFault(
 ): Promise<{ injected: boolean; detail: string }> {
   const seen = new Observations();
   await faultOf(spec).confirm(deployment, spec, seen);
-  return seen.problems.length > 0
-    ? { injected: false, detail: seen.problems.join('; ') }
-    : { injected: true, detail: seen.seen.join('; ') || describeFault(spec) };
+  const { ok, detail } = seen.outcome(describeFault(spec));
+  return { injected: ok, detail };
 }
 
 export interface Healed {
@@ -125,9 +124,8 @@ export async function verifyHealed(
 ): Promise<{ healed: boolean; detail: string }> {
   const seen = new Observations();
   await faultOf(spec).verify(deployment, spec, seen);
-  return seen.problems.length > 0
-    ? { healed: false, detail: seen.problems.join('; ') }
-    : { healed: true, detail: seen.seen.join('; ') };
+  const { ok, detail } = seen.outcome();
+  return { healed: ok, detail };
 }
 
 /**

@@ -66,6 +66,13 @@ export class Observations {
     else this.seen.push(`${what} refuses connections on 127.0.0.1:${port}`);
   }
 
+  /** Everything as expected (detailed by what was seen, else `fallback`), or the problems. */
+  outcome(fallback = ''): { ok: boolean; detail: string } {
+    return this.problems.length > 0
+      ? { ok: false, detail: this.problems.join('; ') }
+      : { ok: true, detail: this.seen.join('; ') || fallback };
+  }
+
   processGone(what: string, process: { isRunning(): boolean; pid: number } | undefined): void {
     if (process?.isRunning()) this.problems.push(`${what} still runs (pid ${process.pid})`);
   }

@@ -1,13 +1,12 @@
 /** lb-down: the group's load balancer stopped. */
-import { z } from 'zod';
 import { defineFault, FaultRefused } from './fault.js';
-import { balancerTarget, groupName, groupShape } from './fault-group.js';
+import { balancerTarget, groupFaultSpec, groupShape, kindInGroup } from './fault-group.js';
 import { groupHealthy, healServersOf } from './group-recovery.js';
 
 export const lbDown = defineFault({
   kind: 'lb-down',
-  spec: z.strictObject({ kind: z.literal('lb-down'), group: groupName }),
-  describe: (spec) => `${spec.kind} (${spec.group})`,
+  spec: groupFaultSpec('lb-down'),
+  describe: kindInGroup,
   resolve(deployment, spec) {
     const g = groupShape(deployment, spec.group);
     if (!g.balancer)

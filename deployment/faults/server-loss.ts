@@ -1,13 +1,12 @@
 /** server-loss: every server of the group stopped, and its balancer. */
-import { z } from 'zod';
 import { defineFault } from './fault.js';
-import { balancerTarget, groupName, groupShape, serverTarget } from './fault-group.js';
+import { balancerTarget, groupFaultSpec, groupShape, kindInGroup, serverTarget } from './fault-group.js';
 import { groupHealthy, healServersOf } from './group-recovery.js';
 
 export const serverLoss = defineFault({
   kind: 'server-loss',
-  spec: z.strictObject({ kind: z.literal('server-loss'), group: groupName }),
-  describe: (spec) => `${spec.kind} (${spec.group})`,
+  spec: groupFaultSpec('server-loss'),
+  describe: kindInGroup,
   resolve(deployment, spec) {
     const g = groupShape(deployment, spec.group);
     return {

@@ -4,6 +4,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { Deployment, deploymentsHome, validateDeploymentId } from '../deployment.js';
 import { healLapsedFaults } from '../faults/fault-lifecycle.js';
 import { activeLeases } from './fault-lease.js';
+import { sleep } from '../host/poll.js';
 
 /**
  * `fault-watchdog --deployment ID`: every second, heals the deployment's faults whose lease lapsed;
@@ -49,5 +50,5 @@ for (;;) {
     log('watchdog round failed', { err: (error as Error).message });
     pause = RETRY_MS;
   }
-  await new Promise((r) => setTimeout(r, pause));
+  await sleep(pause);
 }

@@ -311,7 +311,7 @@ describe.skipIf(!isRoot || !!pgMissing)('faults on topologies/demo.yaml', () => 
     // An agent the backup knows with another serial (as if it renewed its SVID after the backup):
     // the restored datastore would refuse it, so healing must re-attest it.
     const agentDir = upstream.agentDataDir(0);
-    const before = heldSvid(agentDir)!;
+    const before = (await heldSvid(deployment, agentDir))!;
     await queryOnce(
       (deployment.plan.upstream.database as { connectionString: string }).connectionString,
       `UPDATE attested_node_entries SET serial_number = '1', new_serial_number = '' WHERE spiffe_id = '${before.spiffeId}'`,
@@ -337,7 +337,7 @@ describe.skipIf(!isRoot || !!pgMissing)('faults on topologies/demo.yaml', () => 
         `upstream agent-0 \\(${before.spiffeId}\\) re-attested with a new join token: the restored datastore knows serial 1, not its ${before.serial}`,
       ),
     );
-    const after = heldSvid(agentDir)!;
+    const after = (await heldSvid(deployment, agentDir))!;
     expect(after.spiffeId).not.toBe(before.spiffeId);
     await everyWorkloadServed(deployment);
 
@@ -452,19 +452,14 @@ describe('an agent down for longer than its own SVID', () => {
     const { upstream } = await deployment.identityStacks();
     await injectFault(deployment, 'run-expired', spec, 120_000);
     expect((await confirmFault(deployment, spec)).injected).toBe(true);
-    const state = JSON.parse(readFileSync(join(upstream.agentDataDir(0), 'agent-state.json'), 'utf8')) as {
-      spiffe_id: string;
-      svid: string[];
-    };
-    const notAfter = Date.parse(new X509Certificate(Buffer.from(state.svid[0]!, 'base64')).validTo);
+    const state = (await deployment.implementation.storedAgentIdentity(upstream.agentDataDir(0)))!;
+    const notAfter = Date.parse(new X509Certificate(state.chain[0]!).validTo);
     await new Promise((r) => setTimeout(r, Math.max(0, notAfter - Date.now()) + 1000));
 
     await healFault(deployment, 'run-expired', spec);
     await healedWithin(deployment, spec, 30_000);
-    const resumed = JSON.parse(readFileSync(join(upstream.agentDataDir(0), 'agent-state.json'), 'utf8')) as {
-      spiffe_id: string;
-    };
-    expect(resumed.spiffe_id).not.toBe(state.spiffe_id);
+    const resumed = (await deployment.implementation.storedAgentIdentity(upstream.agentDataDir(0)))!;
+    expect(resumed.spiffeId).not.toBe(state.spiffeId);
     expect(upstream.agent!.log()).toMatch(
       /Node attestation was successful[\s\S]*Node attestation was successful/,
     );
