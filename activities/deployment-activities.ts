@@ -4,24 +4,21 @@ import { Context, ApplicationFailure } from '@temporalio/activity';
 import { heartbeating } from './heartbeating.js';
 import { agentTrust } from '../deployment/stack/agent-states.js';
 import { Deployment } from '../deployment/deployment.js';
+import {
+  authorityState,
+  authorityStep,
+  bundleAuthoritiesOf,
+  type AuthorityAction,
+  type AuthorityKind,
+  type AuthorityStates,
+} from '../deployment/authority-rotation.js';
 import { MissingPostgresBinaries } from '../deployment/postgres/postgres-instance.js';
 import type { Topology } from '../deployment/topology/topology.js';
 import { AdminApi } from '../identity-core/client/admin-api.js';
 import { unary } from '../identity-core/client/grpc-call.js';
-import type { Bundle__Output } from '../identity-core/proto/gen/spire/api/types/Bundle.js';
 import type { ListEntriesResponse__Output } from '../identity-core/proto/gen/spire/api/server/entry/v1/ListEntriesResponse.js';
 import { x509AuthorityId } from '../identity-core/spiffe/trust-bundle.js';
 import { fetchWorkloadSvids, verifyingRoots } from '../deployment/probes/workload-fetch.js';
-
-export type AuthorityKind = 'x509' | 'jwt';
-export type AuthorityAction = 'prepare' | 'activate' | 'taint' | 'revoke';
-
-export interface AuthorityStates {
-  active?: string;
-  prepared?: string;
-  old?: string;
-  oldTainted?: boolean;
-}
 
 export interface WorkloadReport {
   workloads: number;
@@ -34,16 +31,6 @@ const POLL_MS = 500;
 /** Errors of the caller's making: retrying cannot help. */
 function badInput(message: string): ApplicationFailure {
   return ApplicationFailure.nonRetryable(message, 'BadInput');
-}
-
-async function withUpstreamAdmin<T>(id: string, fn: (admin: AdminApi) => Promise<T>): Promise<T> {
-  const { upstream } = await (await Deployment.open(id)).identityStacks();
-  const admin = new AdminApi(upstream.serverSocket);
-  try {
-    return await fn(admin);
-  } finally {
-    admin.close();
-  }
 }
 
 /** Polls `check` until it returns a value, heartbeating so a cancelled or dead worker is noticed. */
@@ -68,8 +55,7 @@ async function until<T>(what: string, check: () => Promise<T | undefined>, timeo
  * servers, each under its agent's node id and selecting the worker's uid (the probes run as it).
  */
 async function ensureGroupEntries(deployment: Deployment, group: string): Promise<{ entries: number }> {
-  const { upstream, downstreams } = await deployment.identityStacks();
-  const stack = group === 'upstream' ? upstream : downstreams[group];
+  const stack = await deployment.findStack(group);
   if (!stack) throw badInput(`deployment ${deployment.id} has no downstream "${group}"`);
   const slots = (await deployment.workloads()).filter((w) => w.group === group);
   if (slots.length === 0) return { entries: 0 };
@@ -98,62 +84,6 @@ async function ensureGroupEntries(deployment: Deployment, group: string): Promis
   } finally {
     admin.close();
   }
-}
-
-/** The authority states of one server, with whether its old authority is tainted in the bundle. */
-async function serverAuthorityState(admin: AdminApi, kind: AuthorityKind): Promise<AuthorityStates> {
-  const client = admin.localAuthority();
-  type State = { authorityId: string } | null;
-  const response = await unary<{ active: State; prepared: State; old: State }>((done) =>
-    kind === 'x509' ? client.GetX509AuthorityState({}, done) : client.GetJWTAuthorityState({}, done),
-  );
-  const bundle = await unary<Bundle__Output>((done) => admin.bundle().GetBundle({}, done));
-  const old = response.old?.authorityId;
-  const oldTainted =
-    old === undefined
-      ? undefined
-      : kind === 'x509'
-        ? bundle.x509Authorities.some((a) => x509AuthorityId(Buffer.from(a.asn1)) === old && a.tainted)
-        : bundle.jwtAuthorities.some((k) => k.keyId === old && k.tainted);
-  return {
-    ...(response.active ? { active: response.active.authorityId } : {}),
-    ...(response.prepared ? { prepared: response.prepared.authorityId } : {}),
-    ...(old ? { old } : {}),
-    ...(oldTainted !== undefined ? { oldTainted } : {}),
-  };
-}
-
-/** One rotation step on one server, answered from `state` when it is already done. */
-async function authorityStep(
-  admin: AdminApi,
-  kind: AuthorityKind,
-  action: AuthorityAction,
-  state: AuthorityStates,
-  authorityId: string | undefined,
-): Promise<string> {
-  const name = kind === 'x509' ? 'X509' : 'JWT';
-  type Answer = Record<string, { authorityId: string } | null>;
-  const call = (method: string, request: object) =>
-    unary<Answer>((done) =>
-      (admin.localAuthority() as unknown as Record<string, (r: object, d: typeof done) => unknown>)[method]!(
-        request,
-        done,
-      ),
-    );
-  if (action === 'prepare') {
-    if (state.prepared) return state.prepared;
-    const r = await call(`Prepare${name}Authority`, {});
-    return r.preparedAuthority!.authorityId;
-  }
-  if (!authorityId) throw badInput(`${action} needs an authority id`);
-  const done =
-    action === 'activate'
-      ? state.active === authorityId
-      : action === 'taint'
-        ? state.old === authorityId && state.oldTainted
-        : state.old !== authorityId;
-  if (!done) await call(`${action[0]!.toUpperCase()}${action.slice(1)}${name}Authority`, { authorityId });
-  return authorityId;
 }
 
 /**
@@ -271,7 +201,8 @@ export const deploymentActivities = {
 
   /** The authority states of the first upstream server, whose authority ids name a rotation. */
   async authorityState(input: { id: string; kind: AuthorityKind }): Promise<AuthorityStates> {
-    return withUpstreamAdmin(input.id, (admin) => serverAuthorityState(admin, input.kind));
+    const { upstream } = await (await Deployment.open(input.id)).identityStacks();
+    return authorityState(upstream.serverSocket, input.kind);
   },
 
   /**
@@ -286,6 +217,8 @@ export const deploymentActivities = {
     action: AuthorityAction;
     authorityId?: string;
   }): Promise<string> {
+    if (input.action !== 'prepare' && !input.authorityId)
+      throw badInput(`${input.action} needs an authority id`);
     const deployment = await Deployment.open(input.id);
     const { upstream } = await deployment.identityStacks();
     const counterparts = readCounterparts(deployment);
@@ -300,14 +233,10 @@ export const deploymentActivities = {
             `upstream server ${i} has no recorded counterpart of authority ${input.authorityId}`,
           );
       }
-      const admin = new AdminApi(upstream.serverSockets[i]!);
-      try {
-        const state = await serverAuthorityState(admin, input.kind);
-        activeBefore.push(state.active);
-        ids.push(await authorityStep(admin, input.kind, input.action, state, authorityId));
-      } finally {
-        admin.close();
-      }
+      const socket = upstream.serverSockets[i]!;
+      const state = await authorityState(socket, input.kind);
+      activeBefore.push(state.active);
+      ids.push(await authorityStep(socket, input.kind, input.action, authorityId, state));
     }
     if (input.action === 'prepare' && ids.length > 1)
       writeCounterparts(deployment, {
@@ -340,17 +269,8 @@ export const deploymentActivities = {
       `every bundle to hold ${input.include.join(' and ')}${exclude.length ? ` and not ${exclude.join(', ')}` : ''}`,
       async () => {
         for (const stack of stacks) {
-          const admin = new AdminApi(stack.serverSocket);
-          try {
-            const bundle = await unary<Bundle__Output>((done) => admin.bundle().GetBundle({}, done));
-            const ids =
-              input.kind === 'x509'
-                ? bundle.x509Authorities.map((a) => x509AuthorityId(Buffer.from(a.asn1)))
-                : bundle.jwtAuthorities.map((k) => k.keyId);
-            if (!holds(ids)) return undefined;
-          } finally {
-            admin.close();
-          }
+          const bundle = await bundleAuthoritiesOf(stack.serverSocket, input.kind);
+          if (!holds([...bundle.keys()])) return undefined;
         }
         if (input.kind === 'x509') {
           for (const { svid } of await fetchWorkloadSvids(await deployment.workloads())) {

@@ -1,31 +1,29 @@
 import { X509Certificate } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { Deployment } from '../deployment/deployment.js';
-import { signingUntil } from '../deployment/faults/fault-authority.js';
+import { signingUntil } from '../deployment/authority-rotation.js';
 import { ensureWatchdog } from '../deployment/lease/fault-watchdog.js';
 import { keepLogs } from '../deployment/stack/kept-logs.js';
 import type { FaultSpec } from '../deployment/faults/fault-spec.js';
+import { FaultRefused, type FaultResolution } from '../deployment/faults/fault.js';
 import {
-  FaultRefused,
-  type FaultResolution,
   confirmFault,
   healFault,
-  healedBy,
   injectFault,
-  renewLease,
   resolveFault,
   verifyHealed,
-} from '../deployment/faults/faults.js';
+} from '../deployment/faults/fault-lifecycle.js';
+import { healedBy, renewLease } from '../deployment/lease/fault-lease.js';
 import {
-  entryCacheReloadFailures,
   prepareRestore,
   registeredAfterBackup,
   removeRestoreFiles,
   restoreFindings,
   withdrawLaterRegistrations,
-} from '../deployment/faults/fault-datastore.js';
+} from '../deployment/faults/db-restore.js';
+import { entryCacheReloadFailures } from '../deployment/faults/entry-cache-reloads.js';
 import { ensureProbes, probeEndpoints, readSamples } from '../deployment/probes/probe-fleet.js';
 import { handshake, type SvidCredentials } from '../deployment/probes/probe-handshake.js';
 import { ensureResultsStore, withResults } from '../results/results-store.js';
@@ -34,12 +32,11 @@ import type {
   DrillRecord,
   ExpectationOutcome,
   InjectionRecord,
-  ProbeSample,
-  SvidSample,
   TimeWindow,
   Verdict,
   WorkloadOutcome,
 } from '../scenarios/drill-record.js';
+import type { ProbeSample, SvidSample } from '../deployment/probes/probe-sample.js';
 import {
   cappedGroups,
   defaultTolerance,
@@ -146,10 +143,18 @@ const agentSnapshotPath = (deployment: Deployment, runId: string) =>
  */
 async function saveAgentSnapshot(deployment: Deployment, runId: string): Promise<void> {
   const path = agentSnapshotPath(deployment, runId);
-  const state = join(deployment.plan.runDir, 'upstream', 'agent-data', 'agent-state.json');
-  if (existsSync(path) || !existsSync(state)) return;
+  if (existsSync(path)) return;
+  const upstream = await deployment.stack('upstream');
+  const stored = await deployment.implementation.storedAgentIdentity(upstream.agentDataDir(0));
+  if (!stored) return;
   mkdirSync(dirname(path), { recursive: true });
-  copyFileSync(state, `${path}.tmp`);
+  writeFileSync(
+    `${path}.tmp`,
+    JSON.stringify({
+      svid: stored.chain.map((c) => c.toString('base64')),
+      key: stored.key.toString('base64'),
+    }),
+  );
   const snapshot = readAgentSnapshot(deployment, runId, `${path}.tmp`);
   const peer = (await probeEndpoints(deployment)).find((e) => e.group === 'upstream');
   const control =

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { DatabaseChoice } from '../deployment/stack/identity-configs.js';
+import type { DatabaseChoice } from '../deployment/implementation/spire-configs.js';
 import { createScratchDatabase, postgresReachable } from '../deployment/postgres/scratch-database.js';
 
 /** A scratch run directory for one benchmark, removed afterwards. */

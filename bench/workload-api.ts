@@ -2,7 +2,8 @@ import * as grpc from '@grpc/grpc-js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { IdentityStack } from '../deployment/stack/identity-stack.js';
-import { packageRoot, type Implementation } from '../deployment/host/package-root.js';
+import { packageRoot } from '../deployment/host/package-root.js';
+import type { ImplementationName } from '../deployment/implementation/implementation.js';
 import { WorkloadClient, workloadMetadata } from '../identity-core/proto/services.js';
 import { benchDatabase, benchRunDir } from './bench-environment.js';
 
@@ -54,7 +55,7 @@ async function waitServed(socket: string): Promise<void> {
   }
 }
 
-async function measure(implementation: Implementation): Promise<Map<number, number>> {
+async function measure(implementation: ImplementationName): Promise<Map<number, number>> {
   const run = benchRunDir(implementation === 'spire' ? 'sdws-' : 'sdwt-');
   // Both on PostgreSQL: the pinned SPIRE build has no sqlite3, and the datastore is not on this path anyway.
   const database = await benchDatabase('sd_bench_workload');

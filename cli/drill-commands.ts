@@ -8,12 +8,14 @@ import {
 } from '@temporalio/client';
 import { Command, Option } from 'commander';
 import { Deployment } from '../deployment/deployment.js';
-import { FaultRefused, resolveFault } from '../deployment/faults/faults.js';
+import { FaultRefused } from '../deployment/faults/fault.js';
+import { resolveFault } from '../deployment/faults/fault-lifecycle.js';
 import { packageRoot } from '../deployment/host/package-root.js';
 import { loadTopology, TopologyError, type Topology } from '../deployment/topology/topology.js';
 import { writeJunitFile, writeReport } from '../reports/write-report.js';
 import { checkResultsStore, withResults } from '../results/results-store.js';
-import type { DrillRecord, ProbeSample, SuiteRecord, Verdict } from '../scenarios/drill-record.js';
+import type { DrillRecord, SuiteRecord, Verdict } from '../scenarios/drill-record.js';
+import type { ProbeSample } from '../deployment/probes/probe-sample.js';
 import {
   classOf,
   drillPolicy,

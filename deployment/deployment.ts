@@ -11,8 +11,10 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import pg from 'pg';
-import type { DatabaseChoice } from './stack/identity-configs.js';
+import type { DatabaseChoice } from './implementation/spire-configs.js';
 import { IdentityStack } from './stack/identity-stack.js';
+import type { SpireImplementation } from './implementation/implementation.js';
+import { implementationFor } from './implementation/implementation-for.js';
 import { freePort, portAcceptsConnections } from './host/free-port.js';
 import { findProcess } from './host/managed-process.js';
 import { packageRoot } from './host/package-root.js';
@@ -20,6 +22,7 @@ import { stopProbes } from './probes/probe-fleet.js';
 import { findPostgresBinDir, PostgresInstance } from './postgres/postgres-instance.js';
 import { PostgresReplica } from './postgres/postgres-replica.js';
 import type { Topology } from './topology/topology.js';
+import type { WorkloadSlot } from './workload-slot.js';
 
 /**
  * One deployment under test on this host, rebuilt the same by any worker from its run directory:
@@ -57,15 +60,6 @@ export interface DeploymentPlan {
     /** `readReplica`: its streaming standby, in `<dir>/../postgres-replica` or `replica.dir`. */
     replica?: { port: number; dir?: string };
   };
-}
-
-export interface WorkloadSlot {
-  /** The server group that issues its SVIDs: 'upstream' or a downstream's name. */
-  group: string;
-  agent: number;
-  spiffeId: string;
-  /** The agent's Workload API socket. */
-  socket: string;
 }
 
 const ID = /^[a-z0-9][a-z0-9-]{0,40}$/;
@@ -253,11 +247,17 @@ export class Deployment {
     return this.plan.topology;
   }
 
+  /** The SPIRE implementation the topology runs. */
+  get implementation(): SpireImplementation {
+    return implementationFor(this.plan.topology.implementation);
+  }
+
   /** The stacks of this deployment, configs (re)written from the plan; processes adopted, not started. */
   async identityStacks(): Promise<{ upstream: IdentityStack; downstreams: Record<string, IdentityStack> }> {
     if (this.stacks) return this.stacks;
     const t = this.plan.topology;
     const common = {
+      implementation: t.implementation,
       trustDomain: t.trustDomain,
       x509SvidTtl: `${t.ttls.x509Svid}s`,
       jwtSvidTtl: `${t.ttls.jwtSvid}s`,
@@ -317,13 +317,27 @@ export class Deployment {
     return slots;
   }
 
+  /** The stack of server group `group` ('upstream' or a downstream's name); undefined for no such group. */
+  async findStack(group: string): Promise<IdentityStack | undefined> {
+    const { upstream, downstreams } = await this.identityStacks();
+    return group === 'upstream' ? upstream : downstreams[group];
+  }
+
+  /** The stack of server group `group`; throws for a group the topology does not have. */
+  async stack(group: string): Promise<IdentityStack> {
+    const stack = await this.findStack(group);
+    if (!stack) throw new Error(`deployment ${this.id} has no group "${group}"`);
+    return stack;
+  }
+
   /** Every workload the topology declares, with the Workload API socket of its agent. */
   async workloads(): Promise<WorkloadSlot[]> {
-    const { upstream, downstreams } = await this.identityStacks();
-    return this.workloadIdentities().map((slot) => ({
-      ...slot,
-      socket: (slot.group === 'upstream' ? upstream : downstreams[slot.group]!).agentSockets[slot.agent]!,
-    }));
+    return Promise.all(
+      this.workloadIdentities().map(async (slot) => ({
+        ...slot,
+        socket: (await this.stack(slot.group)).agentSockets[slot.agent]!,
+      })),
+    );
   }
 
   /** The SPIFFE ID an agent of `group` ('upstream' or a downstream's name) attests as. */

@@ -3,7 +3,8 @@
  * suite or a single drill. Each drill gets a header with its verdict and reason, its timeline and the
  * numbers underneath; a suite page starts with a summary linking to each drill.
  */
-import type { DrillRecord, ProbeSample, SuiteRecord, Verdict } from '../scenarios/drill-record.js';
+import type { DrillRecord, SuiteRecord, Verdict } from '../scenarios/drill-record.js';
+import type { ProbeSample } from '../deployment/probes/probe-sample.js';
 import { renderDrillTables } from './drill-tables.js';
 import { REPORT_STYLE } from './report-style.js';
 import { durationLabel, utcTime } from './report-time.js';

@@ -9,11 +9,11 @@ import type {
   InjectionRecord,
   ObservedIdentity,
   PredictedIdentity,
-  ProbeSample,
   SuiteRecord,
   TimeWindow,
   WorkloadOutcome,
 } from '../scenarios/drill-record.js';
+import type { ProbeSample } from '../deployment/probes/probe-sample.js';
 
 export interface JsonReport {
   suite: SuiteRecord;

@@ -8,7 +8,8 @@
  * g.workload, rect.svid, rect.outage, rect.gap, rect.predicted-loss, .hs-fail, .jwt-fail,
  * .stream-break, rect.phase) so that tests and readers' own tools can find them.
  */
-import type { DrillRecord, ProbeSample, TimeWindow, WorkloadOutcome } from '../scenarios/drill-record.js';
+import type { DrillRecord, TimeWindow, WorkloadOutcome } from '../scenarios/drill-record.js';
+import type { ProbeSample } from '../deployment/probes/probe-sample.js';
 import { durationLabel, secondsSince, windowSince } from './report-time.js';
 import { predictedText, workloadName } from './workload-summary.js';
 import { escapeAttribute as attr, escapeText as text } from './xml-escape.js';

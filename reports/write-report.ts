@@ -5,7 +5,8 @@
  */
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { ProbeSample, SuiteRecord } from '../scenarios/drill-record.js';
+import type { SuiteRecord } from '../scenarios/drill-record.js';
+import type { ProbeSample } from '../deployment/probes/probe-sample.js';
 import { renderHtmlReport } from './html-report.js';
 import { renderJsonReport } from './json-report.js';
 import { renderJunitReport } from './junit-report.js';

@@ -4,14 +4,15 @@
  * PGlite serves one process at a time, so every use opens, works and closes under a lock file: the
  * worker writes while the CLI may read.
  */
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { deploymentsHome } from '../deployment/deployment.js';
-import { processAlive } from '../deployment/host/managed-process.js';
+import { withFileLock } from '../deployment/host/file-lock.js';
 import { openPglite } from '../identity-core/datastore/pglite-client.js';
 import { openPostgres } from '../identity-core/datastore/postgres-client.js';
 import type { SqlClient } from '../identity-core/datastore/sql-client.js';
-import type { DrillRecord, ProbeSample } from '../scenarios/drill-record.js';
+import type { DrillRecord } from '../scenarios/drill-record.js';
+import type { ProbeSample } from '../deployment/probes/probe-sample.js';
 
 const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS drill_runs (
@@ -39,34 +40,6 @@ export function resultsLocation(): { url: string } | { directory: string } {
   return { directory: join(deploymentsHome(), '.results') };
 }
 
-/** A lock directory holding the owner's pid; a lock whose owner died is taken over. */
-async function withLock<T>(directory: string, fn: () => Promise<T>): Promise<T> {
-  const lock = `${directory}.lock`;
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    try {
-      mkdirSync(lock);
-      writeFileSync(join(lock, 'pid'), String(process.pid));
-      break;
-    } catch {
-      let owner = NaN;
-      try {
-        owner = Number(readFileSync(join(lock, 'pid'), 'utf8'));
-      } catch {
-        // being created or removed right now
-      }
-      if (Number.isInteger(owner) && !processAlive(owner)) rmSync(lock, { recursive: true, force: true });
-      else if (Date.now() > deadline) throw new Error(`the results store ${directory} stays locked`);
-      else await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    rmSync(lock, { recursive: true, force: true });
-  }
-}
-
 /** Opens the store, runs `fn`, closes it. */
 export async function withResults<T>(fn: (store: ResultsStore) => Promise<T>): Promise<T> {
   const where = resultsLocation();
@@ -80,7 +53,12 @@ export async function withResults<T>(fn: (store: ResultsStore) => Promise<T>): P
   };
   if ('url' in where) return run(openPostgres(where.url));
   mkdirSync(join(where.directory, '..'), { recursive: true });
-  return withLock(where.directory, async () => run(await openPglite(where.directory)));
+  return withFileLock(
+    `${where.directory}.lock`,
+    async () => run(await openPglite(where.directory)),
+    120_000,
+    () => `the results store ${where.directory} stays locked`,
+  );
 }
 
 /** The store opened once, made with its tables if it does not exist yet, and closed. */

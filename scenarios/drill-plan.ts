@@ -149,7 +149,7 @@ export function predictUnknownHeld(
 /** The parts of a fault spec the plan reads (deployment/faults/fault-spec.ts has the full schema). */
 type FaultTarget = { kind: string; agent?: number; downstream?: string };
 
-/** Where a fault lands (deployment/faults/faults.ts resolveFault): what it does, to which server groups. */
+/** Where a fault lands (deployment/faults/fault-lifecycle.ts resolveFault): what it does, to which server groups. */
 export interface FaultReach {
   effect: IssuanceEffect | 'authority';
   groups: string[];

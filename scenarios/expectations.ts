@@ -2,7 +2,8 @@
  * Checks a scenario's expectations against what the model predicted and the probes observed, each
  * outcome with the numbers compared, so a failed drill explains itself. Pure.
  */
-import type { ExpectationOutcome, ProbeSample, TimeWindow, WorkloadOutcome } from './drill-record.js';
+import type { ExpectationOutcome, TimeWindow, WorkloadOutcome } from './drill-record.js';
+import type { ProbeSample } from '../deployment/probes/probe-sample.js';
 import type { Expectation } from './scenario.js';
 
 export interface EvaluationInput {

@@ -7,7 +7,8 @@
  * is valid on [NotBefore, NotAfter); a workload uses the SVID it received last (an SVID received again,
  * same serial, is not news: the agent re-sends what it holds whenever a stream reopens).
  */
-import type { ObservedIdentity, ProbeSample, SvidSample, TimeWindow } from './drill-record.js';
+import type { ObservedIdentity, TimeWindow } from './drill-record.js';
+import type { ProbeSample, SvidSample } from '../deployment/probes/probe-sample.js';
 
 /** SVID samples in the order received, each serial once (its first receipt). */
 function receivedSvids(samples: ProbeSample[]): SvidSample[] {

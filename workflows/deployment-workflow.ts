@@ -15,7 +15,8 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { AuthorityKind, WorkloadReport } from '../activities/deployment-activities.js';
+import type { WorkloadReport } from '../activities/deployment-activities.js';
+import type { AuthorityKind } from '../deployment/authority-rotation.js';
 import type { Topology } from '../deployment/topology/topology.js';
 import type { DrillRecord } from '../scenarios/drill-record.js';
 import { quick } from './activity-options.js';

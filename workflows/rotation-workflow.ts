@@ -1,5 +1,5 @@
 import { setCurrentDetails } from '@temporalio/workflow';
-import type { AuthorityKind } from '../activities/deployment-activities.js';
+import type { AuthorityKind } from '../deployment/authority-rotation.js';
 import { quick, waits } from './activity-options.js';
 
 export interface RotationInput {

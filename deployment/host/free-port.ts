@@ -45,10 +45,9 @@ export async function freePort(): Promise<number> {
   throw new Error(`no free TCP port found on 127.0.0.1 between ${bottom} and ${top - 1}`);
 }
 
-/** Whether something accepts TCP connections on 127.0.0.1:`port` (a leftover listener, say). */
-export function portAcceptsConnections(port: number): Promise<boolean> {
+function acceptsConnections(to: net.NetConnectOpts): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
+    const socket = net.connect(to);
     socket.once('connect', () => {
       socket.destroy();
       resolve(true);
@@ -56,3 +55,10 @@ export function portAcceptsConnections(port: number): Promise<boolean> {
     socket.once('error', () => resolve(false));
   });
 }
+
+/** Whether something accepts TCP connections on 127.0.0.1:`port` (a leftover listener, say). */
+export const portAcceptsConnections = (port: number): Promise<boolean> =>
+  acceptsConnections({ host: '127.0.0.1', port });
+
+/** Whether something listens on the Unix socket at `path`. */
+export const socketAcceptsConnections = (path: string): Promise<boolean> => acceptsConnections({ path });

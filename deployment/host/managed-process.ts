@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { sleep } from './poll.js';
 
 export interface ManagedProcess {
   name: string;
@@ -87,11 +88,18 @@ export function startProcess(
   };
 }
 
-/** Whether a process with this pid exists (signal 0 checks without sending anything). */
+/**
+ * Whether a process with this pid runs: signal 0 checks without sending anything (EPERM: it exists
+ * but is another user's, PostgreSQL's say), and a zombie, exited but not yet reaped, does not count.
+ */
 export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return false;
   }
@@ -128,9 +136,9 @@ export function findProcess(runDir: string, name: string): ManagedProcess | unde
     if (!processAlive(pid)) return;
     process.kill(pid, sig);
     const deadline = Date.now() + graceMs;
-    while (processAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    while (processAlive(pid) && Date.now() < deadline) await sleep(100);
     if (processAlive(pid)) process.kill(pid, 'SIGKILL');
-    while (processAlive(pid)) await new Promise((r) => setTimeout(r, 50));
+    while (processAlive(pid)) await sleep(50);
     running = false;
   };
   return {

@@ -4,18 +4,11 @@
  * it; `<runId>.healed.json` then says so. Every change to a deployment's faults happens under one
  * lock file, so a drill and the watchdog never act on the same processes at once.
  */
-import {
-  existsSync,
-  linkSync,
-  mkdirSync,
-  readFileSync,
-  readdirSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { withFileLock } from '../host/file-lock.js';
+import type { Deployment } from '../deployment.js';
 import { faultSpecSchema } from '../faults/fault-spec.js';
 
 const leaseSchema = z.object({
@@ -112,69 +105,63 @@ export function writeHealed(runDir: string, runId: string, record: HealedRecord)
   writeAtomically(healedPath(runDir, runId), record);
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: the pid exists but belongs to someone else, which still means it is alive.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** The pid in a lock file; 0 when unreadable, undefined when the lock was released meanwhile. */
-function readHolder(lock: string): number | undefined {
-  try {
-    const pid = Number(readFileSync(lock, 'utf8').trim());
-    return Number.isInteger(pid) ? pid : 0;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
-}
-
-/**
- * Runs `fn` holding the deployment's fault lock. The lock file names its holder's pid; a lock whose
- * holder died (a worker killed mid-heal) is taken over rather than waited on for ever.
- */
-export async function withFaultLock<T>(
-  runDir: string,
-  fn: () => Promise<T>,
-  timeoutMs = 180_000,
-): Promise<T> {
+/** Runs `fn` holding the deployment's fault lock. */
+export function withFaultLock<T>(runDir: string, fn: () => Promise<T>, timeoutMs = 180_000): Promise<T> {
   const dir = faultsDir(runDir);
   mkdirSync(dir, { recursive: true });
-  const lock = join(dir, '.lock');
-  // Written whole first, then linked into place: link fails if the lock exists, so taking it is atomic.
-  const mine = join(dir, `.lock.${process.pid}.${Math.random().toString(36).slice(2)}`);
-  writeFileSync(mine, `${process.pid}\n`);
-  const deadline = Date.now() + timeoutMs;
-  try {
-    for (;;) {
-      try {
-        linkSync(mine, lock);
-        break;
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      }
-      const holder = readHolder(lock);
-      if (holder === undefined) continue;
-      if (holder > 0 && !alive(holder)) {
-        rmSync(lock, { force: true });
-        continue;
-      }
-      if (Date.now() > deadline)
-        throw new Error(
-          `the fault lock ${lock} has been held by pid ${holder} for over ${timeoutMs / 1000} s`,
-        );
-      await new Promise((r) => setTimeout(r, 100));
+  return withFileLock(
+    join(dir, '.lock'),
+    fn,
+    timeoutMs,
+    (holder) =>
+      `the fault lock ${join(dir, '.lock')} has been held by pid ${holder} for over ${timeoutMs / 1000} s`,
+  );
+}
+
+/** Extends the lease of run `runId`'s fault; refused once the lease has lapsed (the fault is the watchdog's then). */
+export function renewLease(
+  deployment: Deployment,
+  runId: string,
+  leaseMs: number,
+): Promise<{ leaseUntil: number }> {
+  const runDir = deployment.plan.runDir;
+  return withFaultLock(runDir, async () => {
+    const lease = readLease(runDir, runId);
+    const now = Date.now();
+    if (!lease) {
+      const healed = readHealed(runDir, runId);
+      throw new Error(
+        healed
+          ? `the fault of run ${runId} is gone: the ${healed.by} healed it at ${new Date(healed.at).toISOString()} after its lease lapsed`
+          : `run ${runId} holds no fault on deployment ${deployment.id}`,
+      );
     }
-  } finally {
-    rmSync(mine, { force: true });
-  }
-  try {
-    return await fn();
-  } finally {
-    rmSync(lock, { force: true });
-  }
+    if (lease.leaseUntil < now)
+      throw new Error(
+        `the lease of run ${runId}'s fault lapsed at ${new Date(lease.leaseUntil).toISOString()}: the watchdog heals it`,
+      );
+    lease.leaseUntil = now + leaseMs;
+    writeLease(runDir, runId, lease);
+    return { leaseUntil: lease.leaseUntil };
+  });
+}
+
+export interface ActiveLease extends FaultLease {
+  runId: string;
+  expired: boolean;
+}
+
+/** Every fault the deployment holds, with its lease. */
+export function activeLeases(deployment: Deployment): ActiveLease[] {
+  const now = Date.now();
+  return listLeases(deployment.plan.runDir).map(({ runId, lease }) => ({
+    runId,
+    ...lease,
+    expired: lease.leaseUntil < now,
+  }));
+}
+
+/** Who healed run `runId`'s fault when its lease lapsed, if the watchdog did. */
+export function healedBy(deployment: Deployment, runId: string): HealedRecord | undefined {
+  return readHealed(deployment.plan.runDir, runId);
 }

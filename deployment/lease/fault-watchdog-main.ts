@@ -2,7 +2,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { Deployment, deploymentsHome, validateDeploymentId } from '../deployment.js';
-import { activeLeases, healLapsedFaults } from '../faults/faults.js';
+import { healLapsedFaults } from '../faults/fault-lifecycle.js';
+import { activeLeases } from './fault-lease.js';
+import { sleep } from '../host/poll.js';
 
 /**
  * `fault-watchdog --deployment ID`: every second, heals the deployment's faults whose lease lapsed;
@@ -48,5 +50,5 @@ for (;;) {
     log('watchdog round failed', { err: (error as Error).message });
     pause = RETRY_MS;
   }
-  await new Promise((r) => setTimeout(r, pause));
+  await sleep(pause);
 }

@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import type { Deployment } from '../deployment.js';
 import { findProcess, startProcess, type ManagedProcess } from '../host/managed-process.js';
 import { packageRoot } from '../host/package-root.js';
+import { pollUntilDone } from '../host/poll.js';
 
 export const WATCHDOG_NAME = 'fault-watchdog';
 
@@ -29,17 +30,21 @@ export async function ensureWatchdog(deployment: Deployment, timeoutMs = 15_000)
       SPIRE_DRILL_HOME: dirname(runDir),
     },
   );
-  const deadline = Date.now() + timeoutMs;
-  while (!watchdog.log().slice(earlier).includes('"watching"')) {
-    if (!watchdog.isRunning())
-      throw new Error(`the fault watchdog exited during start:\n${watchdog.log().slice(earlier)}`);
-    if (Date.now() > deadline) {
-      await watchdog.stop();
-      throw new Error(
-        `the fault watchdog did not start within ${timeoutMs} ms:\n${watchdog.log().slice(earlier)}`,
-      );
-    }
-    await new Promise((r) => setTimeout(r, 100));
+  try {
+    await pollUntilDone(
+      async () => {
+        if (!watchdog.isRunning())
+          throw new Error(`the fault watchdog exited during start:\n${watchdog.log().slice(earlier)}`);
+        return watchdog.log().slice(earlier).includes('"watching"') ? undefined : 'not watching';
+      },
+      Date.now() + timeoutMs,
+      () => `the fault watchdog did not start within ${timeoutMs} ms:\n${watchdog.log().slice(earlier)}`,
+      100,
+    );
+  } catch (error) {
+    // A watchdog that never began watching is of no use: gone, so the next injection starts another.
+    await watchdog.stop();
+    throw error;
   }
   return watchdog;
 }

@@ -14,6 +14,8 @@ import {
 } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import pg from 'pg';
+import { processAlive } from '../host/managed-process.js';
+import { sleep } from '../host/poll.js';
 
 export type PostgresStopMode = 'fast' | 'immediate';
 
@@ -131,17 +133,6 @@ export async function serverUser(): Promise<ServerUser> {
   return { uid: Number(uid.output), gid: Number(gid.output) };
 }
 
-/** Running, and not a zombie waiting to be reaped. */
-function alive(pid: number): boolean {
-  try {
-    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 const DATABASE_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
 /**
@@ -177,7 +168,7 @@ export class PostgresInstance {
     const lockFile = join(this.dataDir, 'postmaster.pid');
     if (!existsSync(lockFile)) return undefined;
     const pid = Number(readFileSync(lockFile, 'utf8').split('\n')[0]);
-    if (!Number.isInteger(pid) || pid <= 0 || !alive(pid)) return undefined;
+    if (!Number.isInteger(pid) || pid <= 0 || !processAlive(pid)) return undefined;
     try {
       // A recycled pid belongs to some other process, whose working directory is not our data directory.
       return readlinkSync(`/proc/${pid}/cwd`) === realpathSync(this.dataDir) ? pid : undefined;
@@ -237,10 +228,10 @@ export class PostgresInstance {
       return;
     }
     const deadline = Date.now() + timeoutMs;
-    while (alive(pid) && Date.now() < deadline) await sleep(100);
-    if (alive(pid)) {
+    while (processAlive(pid) && Date.now() < deadline) await sleep(100);
+    if (processAlive(pid)) {
       process.kill(pid, 'SIGKILL');
-      while (alive(pid)) await sleep(50);
+      while (processAlive(pid)) await sleep(50);
     }
   }
 

@@ -2,6 +2,7 @@ import { appendFileSync, existsSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { PostgresInstance, run, type PostgresStopMode } from './postgres-instance.js';
+import { sleep } from '../host/poll.js';
 
 export interface PostgresReplicaOptions {
   /** The server it streams from. */
@@ -13,8 +14,6 @@ export interface PostgresReplicaOptions {
   /** Where pg_basebackup and postgres are; those of the primary's version when absent. */
   binDir?: string;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function query<Row>(url: string, sql: string, params: unknown[] = []): Promise<Row[]> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });

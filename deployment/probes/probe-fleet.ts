@@ -6,11 +6,12 @@
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ProbeSample } from '../../scenarios/drill-record.js';
-import type { WorkloadSlot } from '../deployment.js';
+import type { ProbeSample } from './probe-sample.js';
+import type { WorkloadSlot } from '../workload-slot.js';
 import { freePort } from '../host/free-port.js';
 import { findProcess, startProcess } from '../host/managed-process.js';
 import { packageRoot } from '../host/package-root.js';
+import { pollUntilDone } from '../host/poll.js';
 import type { SvidCredentials } from './probe-handshake.js';
 import { readBundleFile, readSvidFile } from './probe-svid-store.js';
 
@@ -115,18 +116,19 @@ async function startProbe(endpoint: ProbeEndpoint): Promise<void> {
     '--svid-dir',
     endpoint.svidDir,
   ]);
-  const deadline = Date.now() + START_TIMEOUT_MS;
-  while (!probe.log().slice(logBefore).includes('"msg":"listening"')) {
-    if (!probe.isRunning())
-      throw new Error(
-        `the probe of ${endpoint.spiffeId} exited during start:\n${probe.log().slice(logBefore)}`,
-      );
-    if (Date.now() > deadline)
-      throw new Error(
-        `the probe of ${endpoint.spiffeId} did not listen within ${START_TIMEOUT_MS} ms:\n${probe.log().slice(logBefore)}`,
-      );
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await pollUntilDone(
+    async () => {
+      if (!probe.isRunning())
+        throw new Error(
+          `the probe of ${endpoint.spiffeId} exited during start:\n${probe.log().slice(logBefore)}`,
+        );
+      return probe.log().slice(logBefore).includes('"msg":"listening"') ? undefined : 'not listening';
+    },
+    Date.now() + START_TIMEOUT_MS,
+    () =>
+      `the probe of ${endpoint.spiffeId} did not listen within ${START_TIMEOUT_MS} ms:\n${probe.log().slice(logBefore)}`,
+    100,
+  );
 }
 
 /**

@@ -17,7 +17,7 @@ import { validateJwtSvid } from '../../identity-core/spiffe/jwt-svid.js';
 import { splitDerCertificates, toPem } from '../../identity-core/spiffe/pem.js';
 import { SpiffeId } from '../../identity-core/spiffe/spiffe-id.js';
 import { parseSpiffeBundleJson, type TrustBundle } from '../../identity-core/spiffe/trust-bundle.js';
-import type { ProbeSample } from '../../scenarios/drill-record.js';
+import type { ProbeSample } from './probe-sample.js';
 import { HandshakeServer, handshake, type SvidCredentials } from './probe-handshake.js';
 import { storedSerials, writeBundleFile, writeSvidFile } from './probe-svid-store.js';
 

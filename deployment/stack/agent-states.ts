@@ -4,7 +4,6 @@
  * trust a new root before a server signs from it, and must have left a root before it is revoked.
  */
 import { authorityKeyIds } from '../../identity-core/agent/chain-authorities.js';
-import { AgentStateStore } from '../../identity-core/agent/agent-state-store.js';
 import { x509AuthorityId } from '../../identity-core/spiffe/trust-bundle.js';
 import type { Deployment } from '../deployment.js';
 
@@ -24,15 +23,18 @@ export async function agentTrust(deployment: Deployment): Promise<AgentTrust[]> 
     stack.agentDataDirs().map(({ agent, dir }) => ({ agent: `${group} ${agent}`, dir })),
   );
   const states = await Promise.all(
-    agents.map(async ({ agent, dir }) => ({ agent, state: await new AgentStateStore(dir).load() })),
+    agents.map(async ({ agent, dir }) => ({
+      agent,
+      state: await deployment.implementation.storedAgentIdentity(dir),
+    })),
   );
   return states.flatMap(({ agent, state }) =>
     state
       ? [
           {
             agent,
-            roots: new Set(state.bundleAuthorities.map((der) => x509AuthorityId(der))),
-            svidAuthorities: authorityKeyIds(state.certificateChain),
+            roots: new Set(state.bundleRoots.map((der) => x509AuthorityId(der))),
+            svidAuthorities: authorityKeyIds(state.chain),
           },
         ]
       : [],

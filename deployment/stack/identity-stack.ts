@@ -3,9 +3,11 @@ import { X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { freePort } from '../host/free-port.js';
-import { renderAgentConfig, renderServerConfig, type DatabaseChoice } from './identity-configs.js';
+import type { DatabaseChoice } from '../implementation/spire-configs.js';
+import type { ImplementationName, SpireImplementation } from '../implementation/implementation.js';
+import { implementationFor } from '../implementation/implementation-for.js';
 import { findProcess, startProcess, type ManagedProcess } from '../host/managed-process.js';
-import { packageRoot, programFor, type Implementation } from '../host/package-root.js';
+import { packageRoot } from '../host/package-root.js';
 import { pollUntilDone } from '../host/poll.js';
 
 export interface CliResult {
@@ -30,7 +32,7 @@ export interface IdentityStackOptions {
   /** How many tspire-server processes share the datastore (HA); more than one needs PostgreSQL. */
   servers?: number;
   /** Which SPIRE runs: the bundled TypeScript one (default) or real SPIRE from tools/bin. */
-  implementation?: Implementation;
+  implementation?: ImplementationName;
   /** Put an L4 TCP load balancer in front of the servers; the agent dials it. */
   loadBalancer?: boolean;
   caTtl?: string;
@@ -89,19 +91,6 @@ async function waitFor(
 }
 
 /**
- * Whether an agent can restart from the SVID saved in its data directory: it attested before and that
- * SVID has not expired (an agent down for longer than its SVID's lifetime attests afresh).
- */
-function canResume(agentDataDir: string): boolean {
-  const file = join(agentDataDir, 'agent-state.json');
-  if (!existsSync(file)) return false;
-  const leaf = (JSON.parse(readFileSync(file, 'utf8')) as { svid: string[] }).svid[0];
-  // A few seconds' margin: an agent resuming with an SVID about to expire could not renew it in time.
-  if (leaf === undefined) return false;
-  return Date.parse(new X509Certificate(Buffer.from(leaf, 'base64')).validTo) > Date.now() + 5000;
-}
-
-/**
  * One trust domain on this host: tspire-server processes (one, or several sharing a PostgreSQL
  * datastore, optionally behind a TCP load balancer, optionally downstream of another stack) and
  * tspire-agents attached to them, each a detached process
@@ -154,8 +143,8 @@ export class IdentityStack {
     this.bundlePath = join(dir, 'bootstrap-bundle.pem');
   }
 
-  get implementation(): Implementation {
-    return this.options.implementation ?? 'tspire';
+  get implementation(): SpireImplementation {
+    return implementationFor(this.options.implementation ?? 'tspire');
   }
 
   /** The first server's admin socket, where CLI commands go by default. */
@@ -248,7 +237,7 @@ export class IdentityStack {
     serverPorts.forEach((port, i) => {
       writeFileSync(
         stack.serverConfigPaths[i]!,
-        renderServerConfig({
+        stack.implementation.renderServerConfig({
           ...common,
           bindPort: port,
           socketPath: stack.serverSockets[i]!,
@@ -273,7 +262,7 @@ export class IdentityStack {
     stack.agentConfigPaths.forEach((configPath, i) =>
       writeFileSync(
         configPath,
-        renderAgentConfig({
+        stack.implementation.renderAgentConfig({
           trustDomain: stack.trustDomain,
           serverPort: agentFacingPort,
           socketPath: stack.agentSockets[i]!,
@@ -293,7 +282,7 @@ export class IdentityStack {
     if (options.upstream) {
       writeFileSync(
         stack.upstreamAgentConfigPath,
-        renderAgentConfig({
+        stack.implementation.renderAgentConfig({
           trustDomain: stack.trustDomain,
           serverPort: stack.upstreamDialPort,
           socketPath: stack.upstreamAgentSocket,
@@ -308,7 +297,7 @@ export class IdentityStack {
   }
 
   serverCli(args: string[], server = 0): Promise<CliResult> {
-    const program = programFor(this.implementation, 'server');
+    const program = this.implementation.program('server');
     return runCommand(program.command, [
       ...program.prefix,
       ...args,
@@ -318,7 +307,7 @@ export class IdentityStack {
   }
 
   agentCli(args: string[], agent = 0): Promise<CliResult> {
-    const program = programFor(this.implementation, 'agent');
+    const program = this.implementation.program('agent');
     return runCommand(program.command, [
       ...program.prefix,
       ...args,
@@ -329,8 +318,8 @@ export class IdentityStack {
 
   /** Process names of this stack, as their pid and log files are named in the run directory. */
   private processNames() {
-    const server = programFor(this.implementation, 'server').name;
-    const agent = programFor(this.implementation, 'agent').name;
+    const server = this.implementation.program('server').name;
+    const agent = this.implementation.program('agent').name;
     return {
       servers: this.serverPorts.map((_, i) => (i === 0 ? server : `${server}-${i}`)),
       agents: this.agentSockets.map((_, i) => (i === 0 ? agent : `${agent}-${i}`)),
@@ -346,6 +335,21 @@ export class IdentityStack {
     this.balancer ??= findProcess(dir, 'tcp-balancer');
     this.upstreamAgent ??= findProcess(dir, 'upstream-agent');
     this.relay ??= findProcess(dir, 'upstream-relay');
+  }
+
+  /**
+   * The process handles as the host has them now: handles of processes that are gone are dropped,
+   * and processes another worker (or the fault watchdog) started are adopted.
+   */
+  refresh(): this {
+    const live = (p: ManagedProcess | undefined) => (p?.isRunning() ? p : undefined);
+    this.servers.forEach((p, i) => (this.servers[i] = live(p)));
+    this.agents.forEach((p, i) => (this.agents[i] = live(p)));
+    this.balancer = live(this.balancer);
+    this.upstreamAgent = live(this.upstreamAgent);
+    this.relay = live(this.relay);
+    this.adoptRunning();
+    return this;
   }
 
   /** Every server (and the balancer) running and healthy; starts only what is not. */
@@ -368,8 +372,19 @@ export class IdentityStack {
   async ensureAgent(index: number, nodeId: string, timeoutMs = 60_000): Promise<void> {
     this.adoptRunning();
     if (this.agents[index]?.isRunning()) return;
-    const resumable = canResume(this.agentDataDir(index));
+    const resumable = await this.canResume(this.agentDataDir(index));
     await this.startAgent(resumable ? undefined : await this.generateToken(nodeId), timeoutMs, index);
+  }
+
+  /**
+   * Whether an agent can restart from the SVID saved in its data directory: it attested before and
+   * that SVID has not expired (an agent down for longer than its SVID's lifetime attests afresh).
+   */
+  private async canResume(agentDataDir: string): Promise<boolean> {
+    const leaf = (await this.implementation.storedAgentIdentity(agentDataDir))?.chain[0];
+    if (leaf === undefined) return false;
+    // A few seconds' margin: an agent resuming with an SVID about to expire could not renew it in time.
+    return Date.parse(new X509Certificate(leaf).validTo) > Date.now() + 5000;
   }
 
   agentDataDir(index: number): string {
@@ -418,7 +433,7 @@ export class IdentityStack {
     }
     if (this.relayPort !== undefined) await this.ensureRelay();
     if (!this.upstreamAgent?.isRunning()) {
-      const resumable = canResume(this.upstreamAgentDataDir());
+      const resumable = await this.canResume(this.upstreamAgentDataDir());
       await this.startUpstreamAgent(resumable ? undefined : await upstream.generateToken(nodeId), timeoutMs);
     }
     await this.ensureServers(timeoutMs);
@@ -430,7 +445,7 @@ export class IdentityStack {
     if (joinToken !== undefined) await this.options.upstream!.writeBootstrapBundle();
     const args = ['run', '-config', this.upstreamAgentConfigPath];
     if (joinToken) args.push('-joinToken', joinToken);
-    const program = programFor('tspire', 'agent');
+    const program = this.implementation.program('agent');
     const agent = startProcess(this.options.runDir, 'upstream-agent', program.command, [
       ...program.prefix,
       ...args,
@@ -451,7 +466,7 @@ export class IdentityStack {
   async startServer(index?: number, timeoutMs = 60_000): Promise<void> {
     const indexes = index === undefined ? this.serverPorts.map((_, i) => i) : [index];
     for (const i of indexes) {
-      const program = programFor(this.implementation, 'server');
+      const program = this.implementation.program('server');
       const name = i === 0 ? program.name : `${program.name}-${i}`;
       const server = startProcess(
         this.options.runDir,
@@ -553,7 +568,7 @@ export class IdentityStack {
     // Attesting trusts the bootstrap bundle alone: after a rotation the one written at spin-up may
     // hold only revoked roots, so a new attestation takes the bundle as it is now.
     if (joinToken !== undefined || !existsSync(this.bundlePath)) await this.writeBootstrapBundle();
-    const program = programFor(this.implementation, 'agent');
+    const program = this.implementation.program('agent');
     const name = index === 0 ? program.name : `${program.name}-${index}`;
     const args = [...program.prefix, 'run', '-config', this.agentConfigPaths[index]!];
     if (joinToken) args.push('-joinToken', joinToken);

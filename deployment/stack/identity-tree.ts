@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { DatabaseChoice } from './identity-configs.js';
+import type { DatabaseChoice } from '../implementation/spire-configs.js';
 import { DOWNSTREAM_SERVER_GID, IdentityStack } from './identity-stack.js';
 
 export interface TreeWorkload {

@@ -6,7 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as x509 from '@peculiar/x509';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IdentityStack, runCommand } from '../../deployment/stack/identity-stack.js';
-import { binPath } from '../../deployment/host/package-root.js';
+import { binPath } from '../../deployment/implementation/tspire.js';
 import { AdminApi } from '../../identity-core/client/admin-api.js';
 import { unary } from '../../identity-core/client/grpc-call.js';
 import { attestWithJoinToken } from '../../identity-core/agent/node-attestation.js';

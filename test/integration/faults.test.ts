@@ -4,32 +4,25 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentTrust } from '../../deployment/stack/agent-states.js';
 import { Deployment } from '../../deployment/deployment.js';
-import {
-  signingUntil,
-  x509AuthorityStep,
-  x509AuthorityView,
-} from '../../deployment/faults/fault-authority.js';
+import { authorityStep, signingUntil, x509AuthorityView } from '../../deployment/authority-rotation.js';
 import { faultSpecSchema, type FaultSpec } from '../../deployment/faults/fault-spec.js';
-import { readLease } from '../../deployment/lease/fault-lease.js';
+import { activeLeases, healedBy, readLease, renewLease } from '../../deployment/lease/fault-lease.js';
 import {
   heldSvid,
   prepareRestore,
   removeRestoreFiles,
   restoreFindings,
   withdrawLaterRegistrations,
-} from '../../deployment/faults/fault-datastore.js';
+} from '../../deployment/faults/db-restore.js';
 import { ensureWatchdog } from '../../deployment/lease/fault-watchdog.js';
+import { FaultRefused } from '../../deployment/faults/fault.js';
 import {
-  FaultRefused,
-  activeLeases,
   confirmFault,
   healFault,
-  healedBy,
   injectFault,
-  renewLease,
   resolveFault,
   verifyHealed,
-} from '../../deployment/faults/faults.js';
+} from '../../deployment/faults/fault-lifecycle.js';
 import { findPostgresBinDir } from '../../deployment/postgres/postgres-instance.js';
 import { loadTopology, parseTopology } from '../../deployment/topology/topology.js';
 import { fetchWorkloadSvids, verifyingRoots } from '../../deployment/probes/workload-fetch.js';
@@ -76,7 +69,7 @@ async function bringUp(deployment: Deployment): Promise<void> {
       await stack.ensureAgent(i, deployment.agentNodeId(name, i));
   }
   for (const slot of await deployment.workloads()) {
-    const stack = slot.group === 'upstream' ? upstream : downstreams[slot.group]!;
+    const stack = await deployment.stack(slot.group);
     await ok(
       stack.serverCli([
         'entry',
@@ -318,7 +311,7 @@ describe.skipIf(!isRoot || !!pgMissing)('faults on topologies/demo.yaml', () => 
     // An agent the backup knows with another serial (as if it renewed its SVID after the backup):
     // the restored datastore would refuse it, so healing must re-attest it.
     const agentDir = upstream.agentDataDir(0);
-    const before = heldSvid(agentDir)!;
+    const before = (await heldSvid(deployment, agentDir))!;
     await queryOnce(
       (deployment.plan.upstream.database as { connectionString: string }).connectionString,
       `UPDATE attested_node_entries SET serial_number = '1', new_serial_number = '' WHERE spiffe_id = '${before.spiffeId}'`,
@@ -344,7 +337,7 @@ describe.skipIf(!isRoot || !!pgMissing)('faults on topologies/demo.yaml', () => 
         `upstream agent-0 \\(${before.spiffeId}\\) re-attested with a new join token: the restored datastore knows serial 1, not its ${before.serial}`,
       ),
     );
-    const after = heldSvid(agentDir)!;
+    const after = (await heldSvid(deployment, agentDir))!;
     expect(after.spiffeId).not.toBe(before.spiffeId);
     await everyWorkloadServed(deployment);
 
@@ -384,8 +377,7 @@ describe.skipIf(!isRoot || !!pgMissing)('faults on topologies/demo.yaml', () => 
     const slot = (await deployment.workloads()).find((w) => w.group === 'east')!;
     const [fetched] = await fetchWorkloadSvids([slot]);
     const intermediate = new X509Certificate(fetched!.svid!.chain[1]!);
-    if ((await x509AuthorityView(east.serverSocket)).prepared === undefined)
-      await x509AuthorityStep(east.serverSocket, 'Prepare');
+    await authorityStep(east.serverSocket, 'x509', 'prepare');
     const until = (await signingUntil(east.serverSocket))!;
     // The prepared intermediate was minted after the one east's workloads chain to, so it lasts longer.
     expect(until).toBeGreaterThan(Date.parse(intermediate.validTo));
@@ -460,19 +452,14 @@ describe('an agent down for longer than its own SVID', () => {
     const { upstream } = await deployment.identityStacks();
     await injectFault(deployment, 'run-expired', spec, 120_000);
     expect((await confirmFault(deployment, spec)).injected).toBe(true);
-    const state = JSON.parse(readFileSync(join(upstream.agentDataDir(0), 'agent-state.json'), 'utf8')) as {
-      spiffe_id: string;
-      svid: string[];
-    };
-    const notAfter = Date.parse(new X509Certificate(Buffer.from(state.svid[0]!, 'base64')).validTo);
+    const state = (await deployment.implementation.storedAgentIdentity(upstream.agentDataDir(0)))!;
+    const notAfter = Date.parse(new X509Certificate(state.chain[0]!).validTo);
     await new Promise((r) => setTimeout(r, Math.max(0, notAfter - Date.now()) + 1000));
 
     await healFault(deployment, 'run-expired', spec);
     await healedWithin(deployment, spec, 30_000);
-    const resumed = JSON.parse(readFileSync(join(upstream.agentDataDir(0), 'agent-state.json'), 'utf8')) as {
-      spiffe_id: string;
-    };
-    expect(resumed.spiffe_id).not.toBe(state.spiffe_id);
+    const resumed = (await deployment.implementation.storedAgentIdentity(upstream.agentDataDir(0)))!;
+    expect(resumed.spiffeId).not.toBe(state.spiffeId);
     expect(upstream.agent!.log()).toMatch(
       /Node attestation was successful[\s\S]*Node attestation was successful/,
     );

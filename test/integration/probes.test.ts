@@ -17,7 +17,7 @@ import {
 import { handshake } from '../../deployment/probes/probe-handshake.js';
 import { parsePemCertificates } from '../../identity-core/spiffe/pem.js';
 import { x509AuthorityId } from '../../identity-core/spiffe/trust-bundle.js';
-import type { HandshakeSample, ProbeSample, SvidSample } from '../../scenarios/drill-record.js';
+import type { HandshakeSample, ProbeSample, SvidSample } from '../../deployment/probes/probe-sample.js';
 import { observeIdentity } from '../../scenarios/observed-identity.js';
 import { makeRunDir } from '../support/run-dir.js';
 import { ok, waitFor } from '../support/waits.js';

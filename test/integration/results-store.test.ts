@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkResultsStore, withResults } from '../../results/results-store.js';
-import type { DrillRecord, ProbeSample } from '../../scenarios/drill-record.js';
+import type { DrillRecord } from '../../scenarios/drill-record.js';
+import type { ProbeSample } from '../../deployment/probes/probe-sample.js';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from '../support/postgres.js';
 import { makeRunDir } from '../support/run-dir.js';
 import { runSpireDrill } from '../support/spire-drill-process.js';

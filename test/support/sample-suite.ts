@@ -1,11 +1,11 @@
 import type {
   DrillRecord,
   PredictedIdentity,
-  ProbeSample,
   SuiteRecord,
   TimeWindow,
   WorkloadOutcome,
 } from '../../scenarios/drill-record.js';
+import type { ProbeSample } from '../../deployment/probes/probe-sample.js';
 
 /**
  * A hand-built suite for the report tests: `lb-down short` passed (two workloads renew through the

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { ProbeSample } from '../../scenarios/drill-record.js';
+import type { ProbeSample } from '../../deployment/probes/probe-sample.js';
 import { renderJsonReport } from '../../reports/json-report.js';
 import { FAILED_RUN, PASSED_RUN, sampleSuite } from '../support/sample-suite.js';
 

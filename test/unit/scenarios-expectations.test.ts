@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { ProbeSample, WorkloadOutcome } from '../../scenarios/drill-record.js';
+import type { WorkloadOutcome } from '../../scenarios/drill-record.js';
+import type { ProbeSample } from '../../deployment/probes/probe-sample.js';
 import { evaluateExpectations, type EvaluationInput } from '../../scenarios/expectations.js';
 
 const fault = { start: 100_000, end: 145_000 };

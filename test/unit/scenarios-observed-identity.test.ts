@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { ProbeSample, SvidSample } from '../../scenarios/drill-record.js';
+import type { ProbeSample, SvidSample } from '../../deployment/probes/probe-sample.js';
 import { observeIdentity } from '../../scenarios/observed-identity.js';
 
 const W = 'spiffe://example.org/w';

@@ -1,12 +1,14 @@
 /**
- * The datastore faults beyond a plain outage: the primary lost under its read replica
- * (db-primary-down), and the datastore lost and restored from an older backup (db-restore). For the
- * restore, what the backup lacked is inventoried on both sides (live just before the loss, restored
- * just after), and agents the restored datastore no longer recognises are found and re-attested.
+ * db-restore: the datastore lost and restored from a backup taken `backupAge` seconds before the
+ * loss; `registerAfterBackup` workloads of the group get one more identity between backup and loss,
+ * which the restore must take away again. What the backup lacked is inventoried on both sides (live
+ * just before the loss, restored just after), and agents the restored datastore no longer recognises
+ * are found and re-attested.
  */
 import { X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { z } from 'zod';
 import {
   describeInventoryDiff,
   diffInventory,
@@ -14,25 +16,24 @@ import {
   type DatastoreInventory,
 } from '../postgres/datastore-inventory.js';
 import type { Deployment } from '../deployment.js';
-import type { FaultSpec } from './fault-spec.js';
+import { durationSeconds } from '../topology/duration-schema.js';
+import { sleep } from '../host/poll.js';
 import { loseDatastore, restoreBackup, takeBackup } from '../postgres/postgres-backup.js';
+import { datastoreHealthy, restoreGroupsOnPostgres } from './datastore-outage.js';
+import { defineFault, FaultRefused } from './fault.js';
+import { databasesOnPostgres, groupName, groupShape, groupsOnPostgres } from './fault-group.js';
 
-type RestoreSpec = Extract<FaultSpec, { kind: 'db-restore' }>;
-
-/** Groups whose databases live in the deployment's own PostgreSQL, with their connection strings. */
-export function databasesOnPostgres(deployment: Deployment): { group: string; url: string }[] {
-  const port = deployment.plan.postgres?.port;
-  if (port === undefined) return [];
-  const all = [
-    { group: 'upstream', database: deployment.plan.upstream.database },
-    ...Object.entries(deployment.plan.downstreams).map(([group, d]) => ({ group, database: d.database })),
-  ];
-  return all.flatMap(({ group, database }) =>
-    database.type === 'postgres' && new URL(database.connectionString).port === String(port)
-      ? [{ group, url: database.connectionString }]
-      : [],
-  );
-}
+const restoreSpec = z.strictObject({
+  kind: z.literal('db-restore'),
+  group: groupName,
+  backupAge: durationSeconds,
+  registerAfterBackup: z
+    .number({ error: 'expected how many workloads get an identity after the backup' })
+    .int({ error: 'expected a whole number of workloads' })
+    .min(0, { error: 'cannot be negative' })
+    .default(1),
+});
+type RestoreSpec = z.output<typeof restoreSpec>;
 
 /** Where run `runId`'s backup and inventories live: beside the data directory, reachable by its user. */
 export function restoreDir(deployment: Deployment, runId: string): string {
@@ -77,10 +78,9 @@ async function clearOfAgentRenewals(deployment: Deployment, horizonMs: number): 
     const now = Date.now();
     let until = 0;
     for (const slot of await agentSlots(deployment)) {
-      const state = readJson<{ svid: string[] }>(join(slot.dataDir, 'agent-state.json'));
-      const leaf = state?.svid[0];
+      const leaf = (await deployment.implementation.storedAgentIdentity(slot.dataDir))?.chain[0];
       if (leaf === undefined) continue;
-      const cert = new X509Certificate(Buffer.from(leaf, 'base64'));
+      const cert = new X509Certificate(leaf);
       const notBefore = Date.parse(cert.validFrom);
       const lifetime = Date.parse(cert.validTo) - notBefore;
       const windowStart = notBefore + 0.45 * lifetime;
@@ -88,7 +88,7 @@ async function clearOfAgentRenewals(deployment: Deployment, horizonMs: number): 
       if (windowStart < now + horizonMs && windowEnd > now) until = Math.max(until, windowEnd + 3000);
     }
     if (until === 0) return;
-    await new Promise((r) => setTimeout(r, Math.min(until - now, 5000)));
+    await sleep(Math.min(until - now, 5000));
   }
 }
 
@@ -105,8 +105,7 @@ export async function prepareRestore(
   if (!existsSync(join(dir, 'backup', 'backup.json')))
     await clearOfAgentRenewals(deployment, (spec.backupAge + RESTORE_MARGIN_S) * 1000);
   const backup = await takeBackup(deployment.postgres()!, join(dir, 'backup'));
-  const { upstream, downstreams } = await deployment.identityStacks();
-  const stack = spec.group === 'upstream' ? upstream : downstreams[spec.group]!;
+  const stack = await deployment.stack(spec.group);
   const registered: string[] = [];
   for (const late of registeredAfterBackup(deployment, spec)) {
     const shown = await stack.serverCli(['entry', 'show', '-spiffeID', late.spiffeId]);
@@ -139,7 +138,7 @@ async function inventories(deployment: Deployment): Promise<Record<string, Datas
  * The loss: the live inventory first (kept from the first attempt, so a retry after the loss does
  * not read an empty datastore), then the primary crashed and its data deleted, and the replica too.
  */
-export async function loseForRestore(deployment: Deployment, runId: string): Promise<string> {
+async function loseForRestore(deployment: Deployment, runId: string): Promise<string> {
   const dir = restoreDir(deployment, runId);
   const liveFile = join(dir, 'live.json');
   if (!existsSync(liveFile)) {
@@ -153,7 +152,7 @@ export async function loseForRestore(deployment: Deployment, runId: string): Pro
 }
 
 /** Whether the datastore is gone: no postmaster, no data directory. */
-export function datastoreLost(deployment: Deployment): { lost: boolean; detail: string } {
+function datastoreLost(deployment: Deployment): { lost: boolean; detail: string } {
   const postgres = deployment.postgres()!;
   const pid = postgres.pid();
   if (pid !== undefined) return { lost: false, detail: `PostgreSQL still runs (pid ${pid})` };
@@ -201,11 +200,14 @@ async function agentSlots(deployment: Deployment): Promise<AgentSlot[]> {
   return slots;
 }
 
-export function heldSvid(dataDir: string): { spiffeId: string; serial: string } | undefined {
-  const state = readJson<{ svid: string[] }>(join(dataDir, 'agent-state.json'));
-  const leaf = state?.svid[0];
+/** The SPIFFE ID and serial (decimal) of the SVID the agent with this data directory holds on disk. */
+export async function heldSvid(
+  deployment: Deployment,
+  dataDir: string,
+): Promise<{ spiffeId: string; serial: string } | undefined> {
+  const leaf = (await deployment.implementation.storedAgentIdentity(dataDir))?.chain[0];
   if (leaf === undefined) return undefined;
-  const cert = new X509Certificate(Buffer.from(leaf, 'base64'));
+  const cert = new X509Certificate(leaf);
   const uri = /URI:([^,\s]+)/.exec(cert.subjectAltName ?? '')?.[1];
   return uri ? { spiffeId: uri, serial: BigInt(`0x${cert.serialNumber}`).toString(10) } : undefined;
 }
@@ -216,7 +218,7 @@ export function heldSvid(dataDir: string): { spiffeId: string; serial: string } 
  * (attested or renewed after the backup) re-attested: the server would refuse it, as SPIRE does.
  * `restored` is called once the restored primary answers. Returns what it did; the groups' servers and agents are brought back by the caller.
  */
-export async function restoreFromBackup(
+async function restoreFromBackup(
   deployment: Deployment,
   runId: string,
   restored: () => void,
@@ -242,12 +244,12 @@ export async function restoreFromBackup(
     Object.values(inventory).flatMap((inventory) => inventory.agents.map((a) => [a.spiffeId, a] as const)),
   );
   for (const slot of await agentSlots(deployment)) {
-    const held = heldSvid(slot.dataDir);
+    const held = await heldSvid(deployment, slot.dataDir);
     if (!held) continue;
     const node = known.get(held.spiffeId);
     if (node && (node.serial === held.serial || node.newSerial === held.serial)) continue;
     await slot.stop();
-    rmSync(join(slot.dataDir, 'agent-state.json'), { force: true });
+    await deployment.implementation.forgetAgentIdentity(slot.dataDir);
     const line = `${slot.what} (${held.spiffeId}) re-attested with a new join token: the restored datastore ${node ? `knows serial ${node.serial}, not its ${held.serial}` : 'has no such agent'}, so the server would refuse it`;
     done.push(line);
     writeJson(join(dir, 'reattested.json'), [
@@ -293,33 +295,6 @@ export function restoreFindings(deployment: Deployment, runId: string): string[]
 }
 
 /**
- * How often each server of the groups on the managed PostgreSQL failed to reload its entry cache
- * within `window`, from the servers' logs: with a read replica a lost primary costs none.
- */
-export async function entryCacheReloadFailures(
-  deployment: Deployment,
-  window: { start: number; end: number },
-): Promise<{ server: string; failures: number }[]> {
-  const { upstream, downstreams } = await deployment.identityStacks();
-  const counts: { server: string; failures: number }[] = [];
-  for (const { group } of databasesOnPostgres(deployment)) {
-    const stack = group === 'upstream' ? upstream : downstreams[group]!;
-    stack.serverPorts.forEach((_, i) => {
-      const log = join(stack.options.runDir, i === 0 ? 'tspire-server.log' : `tspire-server-${i}.log`);
-      let failures = 0;
-      for (const line of existsSync(log) ? readFileSync(log, 'utf8').split('\n') : []) {
-        if (!line.includes('Failed to reload entry cache')) continue;
-        const { time } = JSON.parse(line) as { time: number };
-        if (time >= window.start && time <= window.end) failures++;
-      }
-      counts.push({ server: `${group} server ${i}`, failures });
-    });
-  }
-  return counts;
-}
-
-/** Removes run `runId`'s backup and inventories once the drill is over. */
-/**
  * A restore drill that ended before the loss leaves no trace: the identities it registered after
  * the backup are deleted again. Returns those it deleted; nothing once the loss has happened (the
  * restore drops them) or when this run took no backup.
@@ -331,8 +306,7 @@ export async function withdrawLaterRegistrations(
 ): Promise<string[]> {
   const dir = restoreDir(deployment, runId);
   if (!existsSync(join(dir, 'backup')) || existsSync(join(dir, 'live.json'))) return [];
-  const { upstream, downstreams } = await deployment.identityStacks();
-  const stack = spec.group === 'upstream' ? upstream : downstreams[spec.group]!;
+  const stack = await deployment.stack(spec.group);
   const withdrawn: string[] = [];
   for (const late of registeredAfterBackup(deployment, spec)) {
     const shown = await stack.serverCli(['entry', 'show', '-spiffeID', late.spiffeId]);
@@ -346,6 +320,44 @@ export async function withdrawLaterRegistrations(
   return withdrawn;
 }
 
+/** Removes run `runId`'s backup and inventories once the drill is over. */
 export function removeRestoreFiles(deployment: Deployment, runId: string): void {
   if (deployment.postgres()) rmSync(restoreDir(deployment, runId), { recursive: true, force: true });
 }
+
+export const dbRestore = defineFault({
+  kind: 'db-restore',
+  spec: restoreSpec,
+  describe: (spec) => `db-restore (${spec.group}, backup ${spec.backupAge} s old)`,
+  resolve(deployment, spec) {
+    const g = groupShape(deployment, spec.group);
+    const groups = groupsOnPostgres(deployment);
+    if (!groups.includes(g.name))
+      throw new FaultRefused(
+        "db-restore loses the deployment's own PostgreSQL and restores a backup of it, which needs upstream.datastore: managed",
+      );
+    if (spec.registerAfterBackup > deployment.workloadIdentities().filter((w) => w.group === g.name).length)
+      throw new FaultRefused(
+        `registerAfterBackup is ${spec.registerAfterBackup}, more than ${g.name}'s workloads`,
+      );
+    return {
+      targets: [
+        `PostgreSQL 127.0.0.1:${deployment.plan.postgres!.port} (the datastore of ${groups.join(', ')}), lost and restored from a backup ${spec.backupAge} s old`,
+      ],
+      effect: 'issuance',
+      groups,
+    };
+  },
+  inject: (deployment, _spec, run) => loseForRestore(deployment, run.runId),
+  async confirm(deployment, _spec, seen) {
+    const { lost, detail } = datastoreLost(deployment);
+    seen.note(lost, detail);
+    await seen.portDown('PostgreSQL', deployment.postgres()!.port);
+  },
+  async heal(deployment, _spec, run) {
+    const done = await restoreFromBackup(deployment, run.runId, run.restored);
+    const groups = await restoreGroupsOnPostgres(deployment);
+    return `${done.join('; ')}; servers of ${groups.join(', ')} healthy`;
+  },
+  verify: (deployment, _spec, seen) => datastoreHealthy(deployment, seen),
+});

@@ -1,4 +1,4 @@
-/** Renders SPIRE-shaped HCL configs for the bundled server and agent from a few choices. */
+/** Renders SPIRE-shaped HCL server and agent configs from a few choices: both implementations read them. */
 
 export type DatabaseChoice =
   | { type: 'pglite'; directory: string }

@@ -1,19 +1,21 @@
 /**
- * The ca-compromise fault: every upstream server's active X.509 authority (HA servers each have their
- * own, all in the shared bundle) declared compromised. Injecting rotates each server away from its
- * authority and taints it, so agents and downstreams re-issue everything that chained to it; healing
- * revokes it, once nothing depends on it any more.
+ * ca-compromise: every upstream server's active X.509 authority (HA servers each have their own, all
+ * in the shared bundle) declared compromised. Injecting rotates each server away from its authority
+ * and taints it, so agents and downstreams re-issue everything that chained to it; healing revokes
+ * it, once nothing depends on it any more.
  */
 import { agentTrust } from '../stack/agent-states.js';
 import type { Deployment } from '../deployment.js';
 import {
-  bundleX509Authorities,
-  x509AuthorityStep,
+  authorityStep,
+  bundleAuthoritiesOf,
   x509AuthorityView,
   type X509AuthorityView,
-} from './fault-authority.js';
+} from '../authority-rotation.js';
 import { pollUntilDone } from '../host/poll.js';
 import { fetchWorkloadSvids, verifyingRoots } from '../probes/workload-fetch.js';
+import { defineFault, FaultRefused } from './fault.js';
+import { groupFaultSpec, groupShape, kindInGroup } from './fault-group.js';
 
 function describeState(state: X509AuthorityView): string {
   const tainted = [...state.bundle].filter(([, t]) => t).map(([id]) => id);
@@ -24,7 +26,9 @@ function describeState(state: X509AuthorityView): string {
 async function untrusted(deployment: Deployment, roots: string[]): Promise<string | undefined> {
   const missing: string[] = [];
   for (const [name, stack] of Object.entries((await deployment.identityStacks()).downstreams)) {
-    const bundle = await bundleX509Authorities(stack.serverSocket).catch(() => new Map<string, boolean>());
+    const bundle = await bundleAuthoritiesOf(stack.serverSocket, 'x509').catch(
+      () => new Map<string, boolean>(),
+    );
     if (!roots.every((id) => bundle.has(id))) missing.push(`${name}'s server`);
   }
   for (const agent of await agentTrust(deployment))
@@ -41,7 +45,7 @@ async function untrusted(deployment: Deployment, roots: string[]): Promise<strin
  * of an operator: an agent shown a server certificate under a root it has not seen cannot sync, so
  * it never learns of the taint, keeps its SVID under the bad root and is locked out at revocation.
  */
-export async function compromiseAuthorities(
+async function compromiseAuthorities(
   deployment: Deployment,
   recorded: string[] | undefined,
   record: (authorities: string[]) => void,
@@ -61,7 +65,7 @@ export async function compromiseAuthorities(
   for (const [i, socket] of sockets.entries()) {
     const state = await x509AuthorityView(socket);
     if (state.active === compromised[i])
-      coming.push(state.prepared ?? (await x509AuthorityStep(socket, 'Prepare')));
+      coming.push(await authorityStep(socket, 'x509', 'prepare', undefined, state));
   }
   if (coming.length > 0)
     await pollUntilDone(
@@ -76,7 +80,7 @@ export async function compromiseAuthorities(
     if (state.active === bad) {
       if (!state.prepared)
         throw new Error(`upstream server ${i} lost its prepared X.509 authority (${describeState(state)})`);
-      await x509AuthorityStep(socket, 'Activate', state.prepared);
+      await authorityStep(socket, 'x509', 'activate', state.prepared, state);
       state = await x509AuthorityView(socket);
     }
     if (state.old !== bad && !state.bundle.has(bad)) {
@@ -87,14 +91,14 @@ export async function compromiseAuthorities(
       throw new Error(
         `upstream server ${i}: X.509 authority ${bad} is neither active nor the old one (${describeState(state)})`,
       );
-    if (!state.bundle.get(bad)) await x509AuthorityStep(socket, 'Taint', bad);
+    await authorityStep(socket, 'x509', 'taint', bad, state);
     done.push(`server ${i}: ${bad} tainted, ${state.active} active`);
   }
   return `X.509 authorities declared compromised: ${done.join('; ')}`;
 }
 
 /** Whether every upstream server has rotated away from an authority now tainted in the bundle. */
-export async function compromiseSeen(deployment: Deployment): Promise<{ seen: boolean; detail: string }> {
+async function compromiseSeen(deployment: Deployment): Promise<{ seen: boolean; detail: string }> {
   const sockets = (await deployment.identityStacks()).upstream.serverSockets;
   const problems: string[] = [];
   const seen: string[] = [];
@@ -117,14 +121,14 @@ export async function compromiseSeen(deployment: Deployment): Promise<{ seen: bo
  * loses its identity to the revocation itself. Nothing to do when the injection never got as far
  * as rotating.
  */
-export async function revokeCompromised(
+async function revokeCompromised(
   deployment: Deployment,
   compromised: string[] | undefined,
   timeoutMs = 60_000,
 ): Promise<string> {
   if (!compromised) return 'no authority was declared compromised: nothing to revoke';
   const { upstream, downstreams } = await deployment.identityStacks();
-  const toRevoke: { socket: string; authority: string }[] = [];
+  const toRevoke: { socket: string; authority: string; state: X509AuthorityView }[] = [];
   const notes: string[] = [];
   for (const [i, socket] of upstream.serverSockets.entries()) {
     const bad = compromised[i]!;
@@ -137,8 +141,8 @@ export async function revokeCompromised(
         `upstream server ${i}: X.509 authority ${bad} is in the bundle but not the old one (${describeState(state)})`,
       );
     else {
-      if (!state.bundle.get(bad)) await x509AuthorityStep(socket, 'Taint', bad);
-      toRevoke.push({ socket, authority: bad });
+      await authorityStep(socket, 'x509', 'taint', bad, state);
+      toRevoke.push({ socket, authority: bad, state });
     }
   }
   const bad = toRevoke.map((r) => r.authority);
@@ -151,7 +155,7 @@ export async function revokeCompromised(
     );
   for (const [name, stack] of Object.entries(downstreams))
     await waitUntil(async () => {
-      const bundle = await bundleX509Authorities(stack.serverSocket).catch(() => undefined);
+      const bundle = await bundleAuthoritiesOf(stack.serverSocket, 'x509').catch(() => undefined);
       return bundle && bad.every((id) => bundle.get(id) !== false)
         ? undefined
         : `${name} has not rotated away from ${bad.join(', ')}`;
@@ -172,19 +176,20 @@ export async function revokeCompromised(
       .map(({ slot }) => slot.spiffeId);
     return still.length > 0 ? `${still.join(', ')} still hold SVIDs under ${bad.join(', ')}` : undefined;
   });
-  for (const { socket, authority } of toRevoke) {
-    await x509AuthorityStep(socket, 'Revoke', authority);
+  for (const { socket, authority, state } of toRevoke) {
+    // The state from before the waits: the compromised authority was the old one then.
+    await authorityStep(socket, 'x509', 'revoke', authority, state);
     notes.push(`${authority} revoked`);
   }
   return `X.509 authorities: ${notes.join('; ')}`;
 }
 
 /** Whether no bundle of the deployment holds a tainted X.509 authority any more. */
-export async function bundlesClean(deployment: Deployment): Promise<{ clean: boolean; detail: string }> {
+async function bundlesClean(deployment: Deployment): Promise<{ clean: boolean; detail: string }> {
   const { upstream, downstreams } = await deployment.identityStacks();
   const problems: string[] = [];
   for (const [name, stack] of [['upstream', upstream] as const, ...Object.entries(downstreams)]) {
-    const bundle = await bundleX509Authorities(stack.serverSocket).catch((error: Error) => {
+    const bundle = await bundleAuthoritiesOf(stack.serverSocket, 'x509').catch((error: Error) => {
       problems.push(`${name}'s bundle cannot be read: ${error.message}`);
       return undefined;
     });
@@ -195,3 +200,36 @@ export async function bundlesClean(deployment: Deployment): Promise<{ clean: boo
     ? { clean: false, detail: problems.join('; ') }
     : { clean: true, detail: 'no tainted X.509 authority left in any bundle' };
 }
+
+export const caCompromise = defineFault({
+  kind: 'ca-compromise',
+  spec: groupFaultSpec('ca-compromise'),
+  describe: kindInGroup,
+  resolve(deployment, spec) {
+    const g = groupShape(deployment, spec.group);
+    if (g.name !== 'upstream')
+      throw new FaultRefused(
+        `${g.name}'s X.509 authority is an intermediate signed by the upstream: as in SPIRE, a downstream server refuses to taint it (bundles hold only roots); compromise the root instead (group: upstream), which every downstream then rotates away from`,
+      );
+    const downstreams = deployment.topology.downstreams.map((d) => d.name);
+    return {
+      targets: g.serverPorts.map(
+        (_, i) =>
+          `the active X.509 authority of upstream server ${i}${downstreams.length ? ` (and the intermediates of ${downstreams.join(', ')} it signed)` : ''}`,
+      ),
+      effect: 'authority',
+      groups: ['upstream', ...downstreams],
+    };
+  },
+  inject: (deployment, _spec, run) =>
+    compromiseAuthorities(deployment, run.authorities, run.recordAuthorities),
+  async confirm(deployment, _spec, seen) {
+    const { seen: compromised, detail } = await compromiseSeen(deployment);
+    seen.note(compromised, detail);
+  },
+  heal: (deployment, _spec, run) => revokeCompromised(deployment, run.authorities),
+  async verify(deployment, _spec, seen) {
+    const { clean, detail } = await bundlesClean(deployment);
+    seen.note(clean, detail);
+  },
+});
