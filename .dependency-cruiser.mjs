@@ -86,9 +86,13 @@ export default {
     {
       name: 'reports-only-scenarios',
       severity: 'error',
-      comment: 'Reports render drill records: scenarios/ and node built-ins, nothing else.',
+      comment:
+        'Reports render drill records: scenarios/, the probe sample types and node built-ins, nothing else.',
       from: { path: '^reports/' },
-      to: { pathNot: '^(reports|scenarios)/', dependencyTypesNot: ['core'] },
+      to: {
+        pathNot: '^(reports|scenarios)/|^deployment/probes/probe-sample\\.ts$',
+        dependencyTypesNot: ['core'],
+      },
     },
   ],
   options: {
