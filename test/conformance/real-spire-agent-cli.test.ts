@@ -7,6 +7,7 @@ import { IdentityStack, runCommand } from '../../deployment/stack/identity-stack
 import { createTestDatabase, postgresAvailable, type TestDatabase } from '../support/postgres.js';
 import { makeRunDir } from '../support/run-dir.js';
 import { pinnedTool } from '../support/tools.js';
+import { waitFor } from '../support/waits.js';
 
 /**
  * Real SPIFFE clients against the bundled SPIRE: the real `spire-agent` v1.13.3 CLI talks to
@@ -25,21 +26,6 @@ const backends = [
   { name: 'embedded PGlite', postgres: false, skip: false },
   { name: 'PostgreSQL', postgres: true, skip: !pgStatus.ok },
 ];
-
-async function retry<T>(what: string, attempt: () => Promise<T | undefined>, timeoutMs = 45_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  while (Date.now() < deadline) {
-    try {
-      const value = await attempt();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = (error as Error).message;
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error(`${what} did not succeed within ${timeoutMs} ms: ${last}`);
-}
 
 describe.each(backends)('real spire-agent CLI against tspire ($name)', ({ postgres, skip }) => {
   const disabled = skip || !!spireAgent.missing || openssl.code !== 0;
@@ -88,11 +74,16 @@ describe.each(backends)('real spire-agent CLI against tspire ($name)', ({ postgr
     async () => {
       const out = join(run.dir, 'fetched');
       mkdirSync(out);
-      await retry('spire-agent api fetch x509', async () => {
-        const result = await spire(['api', 'fetch', 'x509', '-write', out]);
-        if (result.code !== 0) throw new Error(result.stderr || result.stdout);
-        return result;
-      });
+      await waitFor(
+        'spire-agent api fetch x509 to succeed',
+        async () => {
+          const result = await spire(['api', 'fetch', 'x509', '-write', out]);
+          if (result.code !== 0) throw new Error(result.stderr || result.stdout);
+          return result;
+        },
+        45_000,
+        500,
+      );
       const svidPem = join(out, 'svid.0.pem');
       const verify = await runCommand('openssl', ['verify', '-CAfile', join(out, 'bundle.0.pem'), svidPem]);
       expect(verify.stdout.trim(), verify.stderr).toBe(`${svidPem}: OK`);
@@ -109,11 +100,16 @@ describe.each(backends)('real spire-agent CLI against tspire ($name)', ({ postgr
   );
 
   it.skipIf(disabled)('serves a JWT-SVID that the real client fetches and validates', async () => {
-    const fetched = await retry('spire-agent api fetch jwt', async () => {
-      const result = await spire(['api', 'fetch', 'jwt', '-audience', 'conformance-test']);
-      if (result.code !== 0) throw new Error(result.stderr || result.stdout);
-      return result;
-    });
+    const fetched = await waitFor(
+      'spire-agent api fetch jwt to succeed',
+      async () => {
+        const result = await spire(['api', 'fetch', 'jwt', '-audience', 'conformance-test']);
+        if (result.code !== 0) throw new Error(result.stderr || result.stdout);
+        return result;
+      },
+      45_000,
+      500,
+    );
     expect(fetched.stdout).toContain(`token(${WORKLOAD_ID})`);
     expect(fetched.stdout).toContain('bundle(spiffe://example.org)');
     const token = /token\([^)]*\):\s+(\S+)/.exec(fetched.stdout)?.[1];

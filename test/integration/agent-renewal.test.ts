@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IdentityStack } from '../../deployment/stack/identity-stack.js';
 import { makeRunDir } from '../support/run-dir.js';
-import { waitUntil, watchX509Svids } from '../support/workload-client.js';
+import { loggedAfter, waitUntil, within } from '../support/waits.js';
+import { watchX509Svids } from '../support/workload-client.js';
 
 /**
  * Done-means 3 of the identity-core issue: with a 20 s X509-SVID TTL the agent renews each workload
@@ -74,8 +75,12 @@ describe('agent renewal at half-life and cache during a server outage', () => {
     await stack.server!.stop();
     const stoppedAt = Date.now();
     expect(stack.server!.isRunning()).toBe(false);
-    // Past the point where the agent would renew, it has nothing new to offer but must not drop what it has.
-    await new Promise((r) => setTimeout(r, 3000));
+    // Once the agent has found the server gone, it has nothing new to offer but must not drop what it has.
+    await waitUntil(
+      'the agent to fail a synchronization with the server stopped',
+      () => loggedAfter(stack.agent!.log(), 'Synchronization failed', stoppedAt),
+      15_000,
+    );
 
     const during = watchX509Svids(stack.agentSocket);
     try {
@@ -94,10 +99,7 @@ describe('agent renewal at half-life and cache during a server outage', () => {
   it('exits once its own SVID has expired and cannot be renewed', async () => {
     // The server stays down from the previous test; the agent SVID (30 s lifetime) runs out meanwhile.
     expect(stack.server!.isRunning()).toBe(false);
-    const outcome = await Promise.race([
-      stack.agent!.exited,
-      new Promise((resolve) => setTimeout(() => resolve('still running'), 60_000)),
-    ]);
+    const outcome = await within('the agent to exit', stack.agent!.exited, 60_000);
     expect(outcome).toBe(1);
     expect(stack.agent!.log()).toContain('Agent SVID has expired and could not be renewed');
   }, 90_000);

@@ -25,6 +25,7 @@ import type { ListAgentsResponse__Output } from '../../identity-core/proto/gen/s
 import type { BatchNewX509SVIDResponse__Output } from '../../identity-core/proto/gen/spire/api/server/svid/v1/BatchNewX509SVIDResponse.js';
 import type { BatchCreateEntryResponse__Output } from '../../identity-core/proto/gen/spire/api/server/entry/v1/BatchCreateEntryResponse.js';
 import { makeRunDir } from '../support/run-dir.js';
+import { untilPast, waitFor } from '../support/waits.js';
 import { workloadClient } from '../support/workload-client.js';
 
 /**
@@ -275,8 +276,10 @@ describe('bad input', () => {
 
     it('rejects an expired join token', async () => {
       const created = await stack.serverCli(['token', 'generate', '-ttl', '1']);
+      const generatedBy = Date.now();
       const token = /Token: (\S+)/.exec(created.stdout)![1]!;
-      await new Promise((r) => setTimeout(r, 2100));
+      // Its expiry is stored in whole seconds: one second after it was made, rounded up at worst.
+      await untilPast('the join token to expire', (Math.floor(generatedBy / 1000) + 2) * 1000);
       const connection = new ServerConnection(`127.0.0.1:${stack.serverPort}`, TD);
       connections.push(connection);
       expectStatus(
@@ -398,18 +401,17 @@ describe('bad input', () => {
       const foreign = `${b64({ alg: 'ES256', kid: 'not-a-key-of-ours', typ: 'JWT' })}.${b64({ sub: WORKLOAD, aud: ['a'], exp })}.${Buffer.alloc(64).toString('base64url')}`;
       expectStatus(await failure(validate(foreign, 'a')), grpc.status.INVALID_ARGUMENT, /kid|key/i);
 
-      const fetched = await new Promise<{ svids: { svid: string }[] }>((resolve, reject) =>
-        client.FetchJWTSVID({ audience: ['right'] }, workloadMetadata(), (e, r) =>
-          e ? reject(e) : resolve(r as never),
-        ),
-      ).catch(async () => {
-        await new Promise((r) => setTimeout(r, 3000));
-        return new Promise<{ svids: { svid: string }[] }>((resolve, reject) =>
-          client.FetchJWTSVID({ audience: ['right'] }, workloadMetadata(), (e, r) =>
-            e ? reject(e) : resolve(r as never),
+      // Until the agent has synced the workload's entry, the fetch is refused: ask until it is served.
+      const fetched = await waitFor(
+        'a JWT-SVID for the audience "right"',
+        () =>
+          new Promise<{ svids: { svid: string }[] }>((resolve, reject) =>
+            client.FetchJWTSVID({ audience: ['right'] }, workloadMetadata(), (e, r) =>
+              e ? reject(e) : resolve(r as never),
+            ),
           ),
-        );
-      });
+        30_000,
+      );
       expectStatus(
         await failure(validate(fetched.svids[0]!.svid, 'wrong')),
         grpc.status.INVALID_ARGUMENT,

@@ -13,7 +13,7 @@ import { parsePemCertificates, splitDerCertificates } from '../../identity-core/
 import { x509AuthorityId } from '../../identity-core/spiffe/trust-bundle.js';
 import { verifyX509Svid } from '../../identity-core/spiffe/x509-svid.js';
 import { makeRunDir } from '../support/run-dir.js';
-import { waitUntil } from '../support/workload-client.js';
+import { waitFor, waitUntil } from '../support/waits.js';
 
 /** What the workload sees: the latest SVID chain and bundle on its FetchX509SVID stream. */
 function watchWorkload(socket: string) {
@@ -187,21 +187,29 @@ describe('automatic X.509 rotation at SPIRE thresholds', () => {
   it('prepares at half the CA lifetime and activates at one sixth remaining', async () => {
     const lifetime = 50;
     const first = (await x509State(admin)).active!;
-    const deadline = Date.now() + 60_000;
-    let state = await x509State(admin);
-    while (Date.now() < deadline && !state.prepared) {
-      await new Promise((r) => setTimeout(r, 250));
-      state = await x509State(admin);
-    }
+    // Polled every 250 ms: the moments measured below are the polls that first saw the change.
+    await waitFor(
+      'an authority to be prepared',
+      async () => {
+        const now = await x509State(admin);
+        return now.prepared ? now : undefined;
+      },
+      60_000,
+      250,
+    );
     const preparedAt = Date.now() / 1000;
-    expect(state.prepared, 'an authority was prepared').toBeTruthy();
     // Less than half the lifetime remained, allowing the 1 s check interval and 1 s certificate precision.
     expect(first.expiresAt - preparedAt).toBeLessThanOrEqual(lifetime / 2 + 0.5);
     expect(first.expiresAt - preparedAt).toBeGreaterThan(lifetime / 2 - 2.5);
-    while (Date.now() < deadline && state.active?.authorityId === first.authorityId) {
-      await new Promise((r) => setTimeout(r, 250));
-      state = await x509State(admin);
-    }
+    const state = await waitFor(
+      'the prepared authority to be activated',
+      async () => {
+        const now = await x509State(admin);
+        return now.active?.authorityId !== first.authorityId ? now : undefined;
+      },
+      60_000,
+      250,
+    );
     const activatedAt = Date.now() / 1000;
     expect(state.active?.authorityId).not.toBe(first.authorityId);
     expect(state.old?.authorityId).toBe(first.authorityId);

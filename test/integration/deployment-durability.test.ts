@@ -22,7 +22,7 @@ import { postgresAvailable } from '../support/postgres.js';
 import { makeRunDir } from '../support/run-dir.js';
 import { processesIn } from '../support/host.js';
 import { killHard, startWorkerProcess } from '../support/spire-drill-process.js';
-import { waitFor } from '../support/waits.js';
+import { activityRunning, waitFor } from '../support/waits.js';
 import { pinnedTool, repoRoot } from '../support/tools.js';
 
 /**
@@ -141,7 +141,8 @@ describe.skipIf(!!temporal.missing || !pg.ok || !isRoot)('deployment workflows s
       args: [{ kind: 'x509' }],
       waitForStage: WorkflowUpdateStage.ACCEPTED,
     });
-    await new Promise((r) => setTimeout(r, 1500));
+    // Killed while the rotation waits for every bundle to trust the new authority: mid-way.
+    await activityRunning(client, `rotate/${id}/1`, 'waitBundles', 60_000);
     await killWorker();
     startWorker('worker-3');
     const result = await update.result();
@@ -161,7 +162,7 @@ describe.skipIf(!!temporal.missing || !pg.ok || !isRoot)('deployment workflows s
       args: [{ kind: 'x509' }],
       waitForStage: WorkflowUpdateStage.ACCEPTED,
     });
-    await new Promise((r) => setTimeout(r, 1500));
+    await activityRunning(client, `rotate/${id}/2`, 'waitBundles', 60_000);
     await server.stop();
     server = await startServer();
     await client.connection.close();

@@ -16,6 +16,7 @@ import { createWorker } from '../../workers/worker.js';
 import { makeRunDir } from '../support/run-dir.js';
 import { processesIn } from '../support/host.js';
 import { pinnedTool, repoRoot } from '../support/tools.js';
+import { waitFor } from '../support/waits.js';
 
 /**
  * The lifecycle through the `spire-drill` CLI against a real Temporal dev server: up
@@ -136,13 +137,18 @@ describe.skipIf(!!temporal.missing || !isRoot)('deployment lifecycle through the
     });
 
     // Temporal finds the deployment's workflows by its search attribute, with their summaries.
-    const ids: string[] = [];
-    for (let attempt = 0; attempt < 20 && ids.length < 3; attempt++) {
-      ids.length = 0;
-      for await (const info of client.workflow.list({ query: `DeploymentId = '${id}'` }))
-        ids.push(info.workflowId);
-      if (ids.length < 3) await new Promise((r) => setTimeout(r, 500));
-    }
+    // Visibility is eventually consistent: wait until it lists all three, then check which they are.
+    const ids = await waitFor(
+      `visibility to list three workflows with DeploymentId = '${id}'`,
+      async () => {
+        const found: string[] = [];
+        for await (const info of client.workflow.list({ query: `DeploymentId = '${id}'` }))
+          found.push(info.workflowId);
+        if (found.length < 3) throw new Error(`listed so far: ${found.join(', ') || 'none'}`);
+        return found;
+      },
+      10_000,
+    );
     expect(ids.sort()).toEqual([`bootstrap/${id}/east`, `deployment/${id}`, `rotate/${id}/1`]);
     // And so does the temporal CLI an SRE would use.
     const listed = await new Promise<string>((resolve, reject) =>
@@ -236,14 +242,16 @@ describe.skipIf(!!temporal.missing || !isRoot)('deployment lifecycle through the
     const started = cli(['up', '--topology', join(repoRoot, 'topologies', 'demo.yaml'), '--id', failing]);
     // Take the downstream server's planned port before it starts, so its start fails for real.
     const planFile = join(home, failing, 'plan.json');
-    while (!existsSync(planFile)) await new Promise((r) => setTimeout(r, 20));
+    await waitFor(`${planFile} to be written`, async () => existsSync(planFile) || undefined, 60_000, 20);
     const port = (JSON.parse(readFileSync(planFile, 'utf8')) as DeploymentPlan).downstreams.east!.servers[0]!;
     const squatter = net.createServer().listen(port, '127.0.0.1');
     const handle = client.workflow.getHandle(`deployment/${failing}`);
     try {
-      const deadline = Date.now() + 240_000;
-      while ((await handle.query(statusQuery)).phase !== 'failed' && Date.now() < deadline)
-        await new Promise((r) => setTimeout(r, 500));
+      await waitFor(
+        `deployment ${failing} to reach the phase failed`,
+        async () => (await handle.query(statusQuery)).phase === 'failed' || undefined,
+        240_000,
+      );
     } finally {
       // The compensation's leftover check sees our listener until it goes; its retry then succeeds.
       squatter.close();

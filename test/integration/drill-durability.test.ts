@@ -19,7 +19,7 @@ import { abortDrillSignal, drillStatusQuery, type drillWorkflow } from '../../wo
 import { TASK_QUEUE } from '../../workflows/search-attributes.js';
 import { makeRunDir } from '../support/run-dir.js';
 import { killHard, runSpireDrill, startWorkerProcess } from '../support/spire-drill-process.js';
-import { waitFor } from '../support/waits.js';
+import { waitFor, waitingForWorker } from '../support/waits.js';
 import { pinnedTool, repoRoot } from '../support/tools.js';
 
 /**
@@ -116,7 +116,8 @@ describe.skipIf(!!temporal.missing || !isRoot)('drills survive a dead worker', (
     await whenHolding(runId);
     await killWorker();
     expect(await portAcceptsConnections(await balancerPort())).toBe(false);
-    await new Promise((r) => setTimeout(r, 3000));
+    // The hold's next lease renewal (every 4 s) finds no worker; only then does a new one start.
+    await waitingForWorker(client, `drill/${runId}`, 30_000);
     startWorker();
     const record = await handle.result();
     expect(record.injections.map((i) => `${i.action} ${i.state}`)).toEqual([

@@ -1,16 +1,23 @@
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { XMLParser } from 'fast-xml-parser';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../deployment/host/free-port.js';
+import { startDevServer, type DevServer } from '../../workers/dev-server.js';
 import { makeRunDir } from '../support/run-dir.js';
-import { runSpireDrill } from '../support/spire-drill-process.js';
+import { killHard, runSpireDrill, startWorkerProcess } from '../support/spire-drill-process.js';
+import { checkCatalogueRun, checkJunit } from '../support/suite-checks.js';
 import { pinnedTool, repoRoot } from '../support/tools.js';
 
 /**
- * The catalogue against the TTL model, end to end through the CLI as CI runs it:
- * `spire-drill suite run ci --junit … --report …` runs every scenario at short and long on a fresh
- * demo deployment (its own dev server and worker), and every verdict must be `passed`; then a
- * scenario with a deliberately wrong expectation must fail, with the evidence in its JSON.
+ * The catalogue against the TTL model, end to end through the CLI. On one demo deployment (the test's
+ * dev server and worker, `spire-drill up`): `suite run smoke --junit … --report …` runs every scenario
+ * once at short and every verdict must be `passed`; a scenario with a deliberately wrong expectation
+ * must fail, with the evidence in its JSON; a stop condition must abort its drill. On a fresh
+ * deployment of its own, as on a CI runner, an interrupted `drill run` heals and leaves nothing.
+ * The `ci` suite (short and long, on a fresh deployment) runs in .ci/run, checked by test/ci/; the
+ * wrong-expectation drill checks here that a long lb-down outage costs the upstream's workloads
+ * their identity.
  */
 const temporal = pinnedTool('temporal');
 if (temporal.missing) console.warn(temporal.missing);
@@ -35,18 +42,22 @@ interface DrillJson {
 
 const { TEMPORAL_ADDRESS: _ignored, ...withoutTemporal } = process.env;
 
+/** The CLI on `temporalAddress`, or without one: then it starts its own dev server and worker. */
 function cli(
   args: string[],
   home: string,
   timeoutMs: number,
-  interruptWhen?: RegExp,
+  options: { temporalAddress?: string; interruptWhen?: RegExp } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  // No TEMPORAL_ADDRESS: the CLI starts its own dev server and worker, as on a CI runner.
   return runSpireDrill(args, {
-    env: { ...withoutTemporal, SPIRE_DRILL_HOME: home },
+    env: {
+      ...withoutTemporal,
+      SPIRE_DRILL_HOME: home,
+      ...(options.temporalAddress ? { TEMPORAL_ADDRESS: options.temporalAddress } : {}),
+    },
     timeoutMs,
     cwd: join(home, '..'),
-    ...(interruptWhen ? { interruptWhen } : {}),
+    ...(options.interruptWhen ? { interruptWhen: options.interruptWhen } : {}),
   });
 }
 
@@ -78,101 +89,114 @@ function lastJson<T>(result: { code: number; stdout: string; stderr: string }): 
 
 describe.skipIf(!!temporal.missing || !isRoot)('the drill catalogue on the demo topology', () => {
   const run = makeRunDir('sdsu-');
-  const home = join(run.dir, 'deployments');
   afterAll(() => run.remove());
 
-  it(
-    'passes `suite run ci` (every scenario at short and long) within 20 minutes, with JUnit and HTML',
-    async () => {
-      const junit = join(run.dir, 'out.xml');
-      const out = join(run.dir, 'out');
-      const started = Date.now();
-      const result = await cli(
-        ['suite', 'run', 'ci', '--junit', junit, '--report', out, '--json'],
+  describe('on one deployment', () => {
+    const home = join(run.dir, 'deployments');
+    const id = `su-${process.pid}`;
+    let server: DevServer;
+    let worker: ChildProcess | undefined;
+    const onDeployment = (args: string[], timeoutMs: number) =>
+      cli([...args, '--deployment', id, '--json'], home, timeoutMs, { temporalAddress: server.address });
+
+    beforeAll(async () => {
+      mkdirSync(home, { recursive: true });
+      server = await startDevServer({
+        port: await freePort(),
+        uiPort: await freePort(),
+        dbFile: join(run.dir, 'temporal.db'),
+        logFile: join(run.dir, 'temporal.log'),
+        headless: true,
+      });
+      worker = startWorkerProcess({ address: server.address, home, logFile: join(run.dir, 'worker.log') });
+      const up = await cli(
+        ['up', '--topology', join(repoRoot, 'topologies', 'demo.yaml'), '--id', id],
         home,
-        20 * 60_000,
+        4 * 60_000,
+        { temporalAddress: server.address },
       );
-      const minutes = (Date.now() - started) / 60_000;
-      const report = lastJson<{ drills?: DrillJson[] }>(result);
-      const drills = report.drills ?? [];
-      const summary = drills.map((d) => `${d.scenario} ${d.outage}: ${d.verdict} — ${d.reason}`).join('\n');
-      expect(result.code, `exit ${result.code}\n${summary}\n${result.stderr.slice(-3000)}`).toBe(0);
-      expect(minutes).toBeLessThan(20);
+      expect(up.code, `${up.stdout.slice(-2000)}\n${up.stderr.slice(-3000)}`).toBe(0);
+    }, 5 * 60_000);
 
-      const scenarios = new Set(drills.map((d) => d.scenario));
-      expect([...scenarios].sort()).toEqual(
-        [
-          'agent-down',
-          'ca-compromise',
-          'db-down',
-          'db-primary-down',
-          'db-restore',
-          'lb-down',
-          'server-loss',
-          'servers-down',
-          'upstream-outage',
-        ].sort(),
-      );
-      expect(drills).toHaveLength(scenarios.size * 2);
-      for (const d of drills) expect(d.verdict, `${d.scenario} ${d.outage}: ${d.reason}`).toBe('passed');
-
-      // lb-down short: nobody loses identity. lb-down long: the upstream's workloads do, as predicted, and recover.
-      const lbShort = drills.find((d) => d.scenario === 'lb-down' && d.outage === 'short')!;
-      expect(lbShort.workloads.every((w) => !w.observed.lostIdentity)).toBe(true);
-      const lbLong = drills.find((d) => d.scenario === 'lb-down' && d.outage === 'long')!;
-      const predictedLoss = lbLong.workloads.filter((w) => w.predicted.loss === 'always');
-      expect(predictedLoss.length).toBeGreaterThan(0);
-      for (const w of predictedLoss) {
-        expect(w.observed.lostIdentity, w.spiffeId).toBe(true);
-        expect(w.observed.gaps.at(-1)!.end).toBeLessThan(Infinity);
+    afterAll(async () => {
+      if (server) {
+        const down = await cli(['down', id], home, 2 * 60_000, { temporalAddress: server.address });
+        if (down.code !== 0) console.warn(`down ${id}: ${down.stderr.slice(-2000)}`);
       }
-      expect(
-        lbLong.workloads.filter((w) => w.group !== 'upstream').every((w) => !w.observed.lostIdentity),
-      ).toBe(true);
+      if (worker) await killHard(worker);
+      await server?.stop();
+    }, 3 * 60_000);
 
-      // db-primary-down: the replica kept every server's entry cache reloading while the primary was down.
-      for (const d of drills.filter((d) => d.scenario === 'db-primary-down')) {
-        const reloads = d.expectations.find((e) =>
-          e.name.startsWith('every server reloads its entry cache'),
-        )!;
-        expect(reloads.met, reloads.evidence.join('\n')).toBe(true);
-        expect(reloads.evidence).toContain('upstream server 1: 0 failed reload(s) during the fault');
-      }
-      // db-restore: the identity registered after the backup is gone again, and the report says the backup lacked it.
-      for (const d of drills.filter((d) => d.scenario === 'db-restore')) {
-        expect(d.findings.join('\n')).toMatch(
-          /upstream: 1 registration entry registered after the backup: spiffe:\/\/demo\.spire-drill\.test\/upstream\/agent-0\/workload-0\/after-backup/,
+    it(
+      'passes `suite run smoke` (every scenario at short), with JUnit and HTML',
+      async () => {
+        const junit = join(run.dir, 'out.xml');
+        const out = join(run.dir, 'out');
+        const result = await onDeployment(
+          ['suite', 'run', 'smoke', '--junit', junit, '--report', out],
+          15 * 60_000,
         );
-        const dropped = d.expectations.find((e) =>
-          e.name.startsWith('identities registered after the backup'),
-        )!;
-        expect(dropped.evidence.join('\n')).toMatch(/gone \+\d+\.\d s after the restore/);
-      }
+        const report = lastJson<{ drills?: DrillJson[] }>(result);
+        const drills = report.drills ?? [];
+        const summary = drills.map((d) => `${d.scenario} ${d.outage}: ${d.verdict} — ${d.reason}`).join('\n');
+        expect(result.code, `exit ${result.code}\n${summary}\n${result.stderr.slice(-3000)}`).toBe(0);
+        checkCatalogueRun(drills, ['short']);
+        checkJunit(junit, drills.length);
+        expect(existsSync(join(out, 'report.html'))).toBe(true);
+        expect(readFileSync(join(out, 'report.html'), 'utf8')).toContain('lb-down');
+      },
+      16 * 60_000,
+    );
 
-      const parsed = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '' }).parse(
-        readFileSync(junit, 'utf8'),
-      ) as { testsuites?: { testsuite: Record<string, unknown> }; testsuite?: Record<string, unknown> };
-      const suite = (parsed.testsuites?.testsuite ?? parsed.testsuite)!;
-      expect(Number(suite.tests)).toBe(drills.length);
-      expect(Number(suite.failures)).toBe(0);
-      expect(Number(suite.errors)).toBe(0);
-      expect(existsSync(join(out, 'report.html'))).toBe(true);
-      expect(readFileSync(join(out, 'report.html'), 'utf8')).toContain('lb-down');
-    },
-    22 * 60_000,
-  );
+    it(
+      'fails a drill whose expectation is wrong, with the evidence',
+      async () => {
+        const scenario = join(repoRoot, 'test', 'fixtures', 'scenarios', 'wrong-expectation.yaml');
+        const result = await onDeployment(['drill', 'run', scenario, '--outage', 'long'], 8 * 60_000);
+        expect(result.code, result.stderr.slice(-3000)).toBe(1);
+        const drill = lastJson<DrillJson>(result);
+        expect(drill.verdict).toBe('failed');
+        const missed = drill.expectations.filter((e) => !e.met);
+        expect(missed.map((e) => e.name)).toEqual(['no workload loses its identity']);
+        expect(missed[0]!.evidence.join('\n')).toMatch(/no valid SVID for \d+\.\d s \(model: always loss\)/);
+        // The processes' logs at the verdict are kept for the post-mortem, outside the run directory.
+        const kept = drill.findings
+          .join('\n')
+          .match(/logs of the deployment's processes at the verdict are kept in (\S+)/);
+        expect(kept, drill.findings.join('\n')).not.toBeNull();
+        expect(existsSync(join(kept![1]!, 'upstream', 'tspire-agent.log'))).toBe(true);
+      },
+      9 * 60_000,
+    );
+
+    it(
+      'aborts and heals at once when a stop condition trips',
+      async () => {
+        const scenario = join(repoRoot, 'test', 'fixtures', 'scenarios', 'stop-on-handshake-failures.yaml');
+        const result = await onDeployment(['drill', 'run', scenario, '--outage', 'long'], 8 * 60_000);
+        expect(result.code, result.stderr.slice(-3000)).toBe(3);
+        const drill = lastJson<DrillJson & { injections: { action: string; state: string }[] }>(result);
+        expect(drill.verdict).toBe('aborted');
+        expect(drill.reason).toMatch(/stop condition: \d+ of \d+ handshakes failed in the last 10 s/);
+        expect(drill.injections.map((i) => `${i.action} ${i.state}`)).toEqual([
+          'inject started',
+          'inject done',
+          'heal started',
+          'heal done',
+        ]);
+      },
+      9 * 60_000,
+    );
+  });
 
   it(
     'aborts a drill on an interrupt: it heals, tears its fresh deployment down, and the dev server stops',
     async () => {
       const interruptHome = join(run.dir, 'interrupted', 'deployments');
       mkdirSync(interruptHome, { recursive: true });
-      const result = await cli(
-        ['drill', 'run', 'lb-down', '--outage', 'long'],
-        interruptHome,
-        8 * 60_000,
-        /holding the fault/,
-      );
+      const result = await cli(['drill', 'run', 'lb-down', '--outage', 'long'], interruptHome, 8 * 60_000, {
+        interruptWhen: /holding the fault/,
+      });
       expect(result.code, `${result.stdout.slice(-3000)}\n${result.stderr.slice(-3000)}`).toBe(3);
       expect(result.stderr).toMatch(/SIGTERM: stopping drill lb-down; it heals/);
       expect(result.stdout).toMatch(/abort requested: interrupted from the command line/);
@@ -181,46 +205,6 @@ describe.skipIf(!!temporal.missing || !isRoot)('the drill catalogue on the demo 
       expect(result.stdout).toMatch(/tearing down/);
       // Nothing of the run is left: no process of the deployment, no dev server on its database.
       expect(processesUsing(join(run.dir, 'interrupted'))).toEqual([]);
-    },
-    9 * 60_000,
-  );
-
-  it(
-    'fails a drill whose expectation is wrong, with the evidence',
-    async () => {
-      const scenario = join(repoRoot, 'test', 'fixtures', 'scenarios', 'wrong-expectation.yaml');
-      const result = await cli(['drill', 'run', scenario, '--outage', 'long', '--json'], home, 8 * 60_000);
-      expect(result.code, result.stderr.slice(-3000)).toBe(1);
-      const drill = lastJson<DrillJson>(result);
-      expect(drill.verdict).toBe('failed');
-      const missed = drill.expectations.filter((e) => !e.met);
-      expect(missed.map((e) => e.name)).toEqual(['no workload loses its identity']);
-      expect(missed[0]!.evidence.join('\n')).toMatch(/no valid SVID for \d+\.\d s \(model: always loss\)/);
-      // The deployment is torn down after the drill; its processes' logs outlive it for the post-mortem.
-      const kept = drill.findings
-        .join('\n')
-        .match(/logs of the deployment's processes at the verdict are kept in (\S+)/);
-      expect(kept, drill.findings.join('\n')).not.toBeNull();
-      expect(existsSync(join(kept![1]!, 'upstream', 'tspire-agent.log'))).toBe(true);
-    },
-    9 * 60_000,
-  );
-
-  it(
-    'aborts and heals at once when a stop condition trips',
-    async () => {
-      const scenario = join(repoRoot, 'test', 'fixtures', 'scenarios', 'stop-on-handshake-failures.yaml');
-      const result = await cli(['drill', 'run', scenario, '--outage', 'long', '--json'], home, 8 * 60_000);
-      expect(result.code, result.stderr.slice(-3000)).toBe(3);
-      const drill = lastJson<DrillJson & { injections: { action: string; state: string }[] }>(result);
-      expect(drill.verdict).toBe('aborted');
-      expect(drill.reason).toMatch(/stop condition: \d+ of \d+ handshakes failed in the last 10 s/);
-      expect(drill.injections.map((i) => `${i.action} ${i.state}`)).toEqual([
-        'inject started',
-        'inject done',
-        'heal started',
-        'heal done',
-      ]);
     },
     9 * 60_000,
   );

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IdentityStack } from '../../deployment/stack/identity-stack.js';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from '../support/postgres.js';
 import { makeRunDir } from '../support/run-dir.js';
-import { waitUntil, watchOnceServed, watchX509Svids } from '../support/workload-client.js';
+import { loggedAfter, waitUntil } from '../support/waits.js';
+import { watchOnceServed, watchX509Svids } from '../support/workload-client.js';
 
 /**
  * Three tspire-servers sharing one PostgreSQL datastore, each with its own CA, behind the TCP load
@@ -88,7 +89,15 @@ describe.skipIf(!pg.ok)('HA servers behind a load balancer', () => {
   it('serves cached SVIDs while the balancer is down and resumes renewals once it is back', async () => {
     await stack.balancer!.kill();
     const downAt = Date.now();
-    await new Promise((r) => setTimeout(r, 12_000));
+    // A renewal was due once the held SVID passed 55 % of its life (the latest of the renewal
+    // window): wait until the agent has tried and failed to sync after that, with no balancer.
+    const held = watch.received.at(-1)!;
+    const renewalDue = Math.max(downAt + 1000, held.notBefore + 0.55 * (held.notAfter - held.notBefore));
+    await waitUntil(
+      'a failed synchronization after the held SVID was due for renewal',
+      () => loggedAfter(stack.agent!.log(), 'Synchronization failed', renewalDue),
+      40_000,
+    );
     const duringOutage = watch.received.filter((s) => s.receivedAt > downAt + 1000);
     expect(duringOutage, 'no renewal without a path to a server').toEqual([]);
     expect(stack.agent!.log()).toContain('Synchronization failed');

@@ -64,7 +64,7 @@ describe.skipIf(!binDir)('PostgresInstance', () => {
     expect(await first.isUp()).toBe(false);
 
     // Created and started by another process that then exits, as a worker does: the server outlives it.
-    const module = join(repoRoot, 'dist', 'deployment', 'postgres-instance.js');
+    const module = join(repoRoot, 'dist', 'deployment', 'postgres', 'postgres-instance.js');
     if (!existsSync(module)) throw new Error(`${module} is missing: run npm run build first`);
     const started = Date.now();
     const starter = await new Promise<{ error: Error | null; stdout: string }>((resolve) =>

@@ -6,21 +6,13 @@ import { PostgresInstance } from '../../deployment/postgres/postgres-instance.js
 import { PostgresReplica } from '../../deployment/postgres/postgres-replica.js';
 import { postgresBinDirOrSkip, queryOnce as query, notesIn as notes } from '../support/managed-postgres.js';
 import { makeRunDir } from '../support/run-dir.js';
+import { waitFor } from '../support/waits.js';
 
 /**
  * A hot standby of a managed PostgreSQL, made with pg_basebackup from this host's binaries: what it
  * serves, what it refuses, and how it lives through its primary's outage. Checked over connections.
  */
 const binDir = await postgresBinDirOrSkip('the PostgreSQL replica tests');
-
-async function eventually(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return true;
-}
 
 describe.skipIf(!binDir)('PostgresReplica', () => {
   const run = makeRunDir('sdpgr-');
@@ -46,7 +38,11 @@ describe.skipIf(!binDir)('PostgresReplica', () => {
     expect((await query(replica.connectionString(), 'SELECT pg_is_in_recovery() AS r')).rows).toEqual([
       { r: true },
     ]);
-    expect(await eventually(() => replica.streaming(), 10_000)).toBe(true);
+    await waitFor(
+      'the replica to stream from its primary',
+      async () => (await replica.streaming()) || undefined,
+      10_000,
+    );
 
     await query(primary.connectionString(), `INSERT INTO marks VALUES ('streamed')`);
     started = Date.now();
@@ -76,7 +72,11 @@ describe.skipIf(!binDir)('PostgresReplica', () => {
     // The primary down: the standby still serves reads, and a restarted standby too.
     await primary.stop('fast');
     expect(await notes(replica.connectionString())).toEqual(['held back', 'streamed']);
-    expect(await eventually(async () => !(await replica.streaming()), 10_000)).toBe(true);
+    await waitFor(
+      'the replica to stop streaming',
+      async () => !(await replica.streaming()) || undefined,
+      10_000,
+    );
     await expect(replica.waitCaughtUp(1000)).rejects.toThrow(
       new RegExp(`the primary on port ${primary.port} does not answer`),
     );

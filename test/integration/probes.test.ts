@@ -151,8 +151,17 @@ describe('probe workloads', () => {
       expect(jwt?.kind === 'jwt' && jwt.expiresAt! - jwt.at).toBeGreaterThan(15_000);
       expect(all.some((s) => s.kind === 'stream' && s.workload === endpoint.spiffeId && s.ok)).toBe(true);
     }
-    // Roughly one handshake and one JWT-SVID a second each.
-    await new Promise((r) => setTimeout(r, 3000));
+    // Roughly one handshake and one JWT-SVID a second each, over the window the samples now span.
+    await waitFor(
+      'handshake and JWT-SVID samples of each probe 3.5 s after the first checks',
+      async () =>
+        [W0, W1].every((w) =>
+          ['handshake', 'jwt'].every((kind) =>
+            samples(started + 4500).some((s) => s.workload === w && s.kind === kind),
+          ),
+        ) || undefined,
+      15_000,
+    );
     const recent = samples(started + 1000).filter((s) => s.at < Date.now() - 500);
     const span = (Date.now() - 500 - (started + 1000)) / 1000;
     for (const w of [W0, W1])
@@ -191,7 +200,18 @@ describe('probe workloads', () => {
     const firstExpiry = Math.min(...held.map((s) => s.notAfter));
     const lastExpiry = Math.max(...held.map((s) => s.notAfter));
     expect(lastExpiry - stoppedAt).toBeLessThan(30_000);
-    await new Promise((r) => setTimeout(r, lastExpiry - Date.now() + 4000));
+    // Wait for what the outage must show: two handshakes of each probe after both SVIDs expired, and
+    // a JWT-SVID attempt of each with the agent away.
+    await waitFor(
+      'two handshakes of each probe after both held SVIDs expired, and a JWT-SVID attempt of each',
+      async () =>
+        [W0, W1].every(
+          (w) =>
+            handshakesOf(samples(lastExpiry), w).filter((s) => s.at > lastExpiry + 1000).length >= 2 &&
+            samples(stoppedAt + 1500).some((s) => s.kind === 'jwt' && s.workload === w),
+        ) || undefined,
+      lastExpiry - Date.now() + 20_000,
+    );
     const restartedAt = Date.now();
     await stack.ensureAgent(0, NODE);
     await waitFor(

@@ -6,7 +6,7 @@ import { IdentityStack } from '../../deployment/stack/identity-stack.js';
 import { x509AuthorityId } from '../../identity-core/spiffe/trust-bundle.js';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from '../support/postgres.js';
 import { makeRunDir } from '../support/run-dir.js';
-import { ok } from '../support/waits.js';
+import { ok, waitFor, waitUntil } from '../support/waits.js';
 import { fetchX509Svid, watchOnceServed, watchX509Svids } from '../support/workload-client.js';
 
 /**
@@ -107,8 +107,12 @@ describe.skipIf(!pg.ok || !isRoot)('a downstream server through an upstream outa
     const outageStart = Date.now();
     const receivedBefore = watch.received.length;
 
-    // Until the intermediate expires, the downstream keeps signing on its own.
-    await new Promise((r) => setTimeout(r, intermediateNotAfter - Date.now() + 4000));
+    // Until the intermediate expires, the downstream keeps signing on its own; then it refuses to sign.
+    await waitUntil(
+      'the downstream server to refuse to sign with its expired intermediate',
+      () => Date.now() > intermediateNotAfter && /the signing CA has expired/.test(downstream.server!.log()),
+      intermediateNotAfter - Date.now() + 30_000,
+    );
     const duringOutage = watch.received.slice(receivedBefore);
     expect(duringOutage.length).toBeGreaterThan(0);
     for (const svid of duringOutage) expect(svid.notAfter).toBeLessThanOrEqual(intermediateNotAfter);
@@ -132,14 +136,15 @@ describe.skipIf(!pg.ok || !isRoot)('a downstream server through an upstream outa
 
     await upstream.startServer(0);
     const shown = async () => ok(downstream.serverCli(['localauthority', 'x509', 'show']));
-    const deadline = Date.now() + 30_000;
-    let active = activeId(await shown());
-    while (active === intermediateId && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 500));
-      active = activeId(await shown());
-    }
-    expect(active).toBeDefined();
-    expect(active).not.toBe(intermediateId);
+    const active = await waitFor(
+      'the downstream to activate a new intermediate',
+      async () => {
+        const now = activeId(await shown());
+        return now !== intermediateId ? now : undefined;
+      },
+      30_000,
+      500,
+    );
 
     // Issuance resumes: a new agent attests and its workload gets an SVID under the new intermediate.
     await downstream.startAgent(await downstream.generateToken(`spiffe://${TD}/down/agent-1`), 60_000, 1);
@@ -170,16 +175,20 @@ describe.skipIf(!pg.ok || !isRoot)('a downstream server through an upstream outa
     // A second root appears upstream; the downstream may distrust it locally, and then drop it.
     const prepared = await ok(upstream.serverCli(['localauthority', 'x509', 'prepare']));
     const spare = /Authority ID: (\S+)/.exec(prepared)![1]!;
-    const bundleIds = async () => {
-      const pem = await ok(downstream.serverCli(['bundle', 'show', '-format', 'spiffe']));
-      return (JSON.parse(pem) as { keys: { use: string; x5c?: string[] }[] }).keys
+    const bundleKeys = async () => {
+      const json = await ok(downstream.serverCli(['bundle', 'show', '-format', 'spiffe']));
+      return (JSON.parse(json) as { keys: { use: string; x5c?: string[]; kid?: string }[] }).keys;
+    };
+    const bundleIds = async () =>
+      (await bundleKeys())
         .filter((k) => k.use === 'x509-svid')
         .map((k) => x509AuthorityId(Buffer.from(k.x5c![0]!, 'base64')));
-    };
-    const deadline = Date.now() + 20_000;
-    while (!(await bundleIds()).includes(spare) && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 500));
-    expect(await bundleIds()).toContain(spare);
+    await waitFor(
+      `the downstream bundle to hold the upstream's prepared root ${spare}`,
+      async () => (await bundleIds()).includes(spare) || undefined,
+      20_000,
+      500,
+    );
 
     const untainted = await downstream.serverCli(['upstreamauthority', 'revoke', '-subjectKeyID', spare]);
     expect(untainted.stderr + untainted.stdout).toMatch(/untainted authority/);
@@ -191,8 +200,18 @@ describe.skipIf(!pg.ok || !isRoot)('a downstream server through an upstream outa
     expect(await ok(downstream.serverCli(['upstreamauthority', 'revoke', '-subjectKeyID', spare]))).toContain(
       spare,
     );
-    // Polls of the upstream bundle (every 5 s) do not bring a locally revoked root back.
-    await new Promise((r) => setTimeout(r, 7000));
+    // Polls of the upstream bundle (every 5 s) do not bring a locally revoked root back. A JWT key
+    // prepared upstream after the revoke marks a poll that certainly began after it: once the
+    // downstream's bundle holds that key, the revoked root must still be missing.
+    const marker = /Authority ID: (\S+)/.exec(
+      await ok(upstream.serverCli(['localauthority', 'jwt', 'prepare'])),
+    )![1]!;
+    await waitFor(
+      `a poll of the upstream bundle to bring the JWT key ${marker} prepared after the revoke`,
+      async () => (await bundleKeys()).some((k) => k.use === 'jwt-svid' && k.kid === marker) || undefined,
+      20_000,
+      500,
+    );
     expect(await bundleIds()).toEqual([signingRoot]);
     const unknown = await downstream.serverCli([
       'upstreamauthority',

@@ -56,14 +56,6 @@ export function watchX509Svids(socketPath: string) {
   };
 }
 
-export async function waitUntil(what: string, check: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 /**
  * A watch that has received its first SVID. Until the agent has synced the workload's entry, the
  * Workload API answers PermissionDenied and ends the stream, as SPIRE does, so this opens it again.

@@ -49,13 +49,17 @@ describe('the scenario catalogue', () => {
     }
   });
 
-  it('resolves the ci and full suites to every scenario at their classes', async () => {
+  it('resolves the ci, full and smoke suites to every scenario at their classes', async () => {
     const ci = await loadSuite('ci', dirs);
     expect(ci.drills).toHaveLength(18);
     expect(new Set(ci.drills.map((d) => d.outage))).toEqual(new Set(['short', 'long']));
     expect(ci.topologyPath).toBe(join(repoRoot, 'topologies', 'demo.yaml'));
     expect((await loadSuite('full', dirs)).drills).toHaveLength(27);
-    await expect(loadSuite('nightly', dirs)).rejects.toThrow(/no such suite: known are ci, full/);
+    const smoke = await loadSuite('smoke', dirs);
+    expect(smoke.drills.map((d) => `${d.scenario.name} ${d.outage}`)).toEqual(
+      [...new Set(ci.drills.map((d) => d.scenario.name))].map((name) => `${name} short`),
+    );
+    await expect(loadSuite('nightly', dirs)).rejects.toThrow(/no such suite: known are ci, full, smoke/);
   });
 
   it('refuses bad scenarios with the field and the reason', async () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { RegistrationEntry } from '../../identity-core/datastore/records.js';
 import { EntryCache } from '../../identity-core/server/entry-cache.js';
+import { waitUntil } from '../support/waits.js';
 
 const entry = (id: string, parentId: string, spiffeId: string, expiresAt = 0): RegistrationEntry => ({
   id,
@@ -58,7 +59,7 @@ describe('EntryCache', () => {
     );
     await cache.start();
     down = true;
-    await new Promise((r) => setTimeout(r, 100));
+    await waitUntil('a reload to fail', () => failures.length > 0, 5_000);
     cache.stop();
     expect(failures.length).toBeGreaterThan(0);
     expect(cache.authorizedEntries(agent)).toHaveLength(3);
