@@ -28,15 +28,7 @@ import { ensureProbes, probeEndpoints, readSamples } from '../deployment/probes/
 import { handshake, type SvidCredentials } from '../deployment/probes/probe-handshake.js';
 import { ensureResultsStore, withResults } from '../results/results-store.js';
 import { heartbeating } from './heartbeating.js';
-import type {
-  DrillRecord,
-  ExpectationOutcome,
-  InjectionRecord,
-  TimeWindow,
-  Verdict,
-  WorkloadOutcome,
-} from '../scenarios/drill-record.js';
-import type { ProbeSample, SvidSample } from '../deployment/probes/probe-sample.js';
+import type { DrillRecord, InjectionRecord, TimeWindow } from '../scenarios/drill-record.js';
 import {
   cappedGroups,
   defaultTolerance,
@@ -44,26 +36,21 @@ import {
   planWorkloads,
   type FaultReach,
   outageSeconds,
-  predictIdentity,
   predictUnknownHeld,
-  type DrillPolicy,
+  type DrillPlanView,
   type PlannedWorkload,
 } from '../scenarios/drill-plan.js';
-import { evaluateExpectations } from '../scenarios/expectations.js';
-import { observeIdentity } from '../scenarios/observed-identity.js';
+import {
+  judgeDrill,
+  steadyProblems,
+  stopConditionHolds,
+  unrecovered,
+  type DrillWindows,
+  type ForcedVerdict,
+} from '../scenarios/judge.js';
+import { svidsByWorkload } from '../scenarios/observed-identity.js';
 import type { Scenario, StopCondition } from '../scenarios/scenario.js';
 import type { OutageClass } from '../scenarios/ttl-model.js';
-
-export interface DrillPlanView {
-  outageSeconds: number;
-  policy: DrillPolicy;
-  /** Seconds of slack on predicted instants. */
-  tolerance: number;
-  targets: string[];
-  workloads: PlannedWorkload[];
-  /** How many workloads the model says may lose identity, before the held SVIDs are known. */
-  predictedLosses: number;
-}
 
 const POLL_MS = 500;
 const HOUR = 3_600_000;
@@ -74,24 +61,6 @@ function badInput(message: string): ApplicationFailure {
 
 async function sleep(ms: number): Promise<void> {
   await Context.current().sleep(ms);
-}
-
-function svidsByWorkload(samples: ProbeSample[]): Map<string, SvidSample[]> {
-  const map = new Map<string, SvidSample[]>();
-  for (const s of samples)
-    if (s.kind === 'svid') {
-      const list = map.get(s.workload) ?? [];
-      list.push(s);
-      map.set(s.workload, list);
-    }
-  return map;
-}
-
-/** The SVID a workload held at `at`: the newest received by then. */
-function heldAt(samples: SvidSample[] | undefined, at: number): SvidSample | undefined {
-  let held: SvidSample | undefined;
-  for (const s of samples ?? []) if (s.at <= at && (!held || s.at >= held.at)) held = s;
-  return held;
 }
 
 /** Up to when (ms) a downstream's server can sign once cut off from its upstream. */
@@ -106,30 +75,6 @@ async function plannedWorkloads(deployment: Deployment, fault: FaultSpec, reach:
   for (const group of cappedGroups(slots, fault, reach))
     caps[group] = await signingCaNotAfter(deployment, group);
   return planWorkloads(slots, fault, reach, caps);
-}
-
-/** Steady state over the last `seconds`: every workload held a valid SVID throughout and its handshakes succeeded. */
-function steadyProblems(samples: ProbeSample[], workloads: string[], window: TimeWindow): string[] {
-  const problems: string[] = [];
-  const svids = svidsByWorkload(samples);
-  for (const w of workloads) {
-    const observed = observeIdentity(
-      samples.filter((s) => s.workload === w),
-      window,
-    );
-    if (!heldAt(svids.get(w), window.start)) problems.push(`${w}: no SVID yet`);
-    else if (observed.gaps.length > 0) problems.push(`${w}: without a valid SVID for a while`);
-    else if (observed.handshakes.ok === 0) problems.push(`${w}: no successful handshake`);
-    else if (observed.handshakes.failed > 0)
-      problems.push(`${w}: ${observed.handshakes.failed} failed handshake(s)`);
-  }
-  return problems;
-}
-
-function verdictOf(expectations: ExpectationOutcome[]): { verdict: Verdict; reason: string } {
-  const missed = expectations.find((e) => !e.met);
-  if (!missed) return { verdict: 'passed', reason: `${expectations.length} expectation(s) met` };
-  return { verdict: 'failed', reason: `${missed.name}: ${missed.evidence[0] ?? 'missed'}` };
 }
 
 /** Where the upstream agent's pre-fault SVID is kept for a revocation replay. */
@@ -377,38 +322,13 @@ export const drillActivities = {
   }): Promise<string | undefined> {
     if (input.stopConditions.length === 0) return undefined;
     const deployment = await Deployment.open(input.deploymentId);
-    const samples = readSamples(deployment, input.since - HOUR);
-    const now = Date.now();
-    const svids = svidsByWorkload(samples);
-    for (const condition of input.stopConditions) {
-      if (condition.stop === 'unpredicted-identity-loss') {
-        for (const w of input.plan.workloads) {
-          const held = heldAt(svids.get(w.spiffeId), input.since);
-          const predicted = predictIdentity(w, held, { start: input.since, end: now }, input.plan.policy);
-          if (predicted.loss !== 'never') continue;
-          const observed = observeIdentity(
-            samples.filter((s) => s.workload === w.spiffeId),
-            { start: input.since, end: now },
-          );
-          const long = observed.gaps.find((g) => g.end - g.start > input.plan.tolerance * 1000);
-          if (long)
-            return `${w.spiffeId} lost its identity for ${((long.end - long.start) / 1000).toFixed(1)} s, which the model does not predict`;
-        }
-      } else {
-        const chosen = new Set(
-          input.plan.workloads
-            .filter((w) => !condition.groups || condition.groups.includes(w.group))
-            .map((w) => w.spiffeId),
-        );
-        const recent = samples.filter(
-          (s) => s.kind === 'handshake' && chosen.has(s.workload) && s.at > now - 10_000,
-        );
-        const failed = recent.filter((s) => s.kind === 'handshake' && !s.ok).length;
-        if (recent.length >= 5 && failed / recent.length > condition.max)
-          return `${failed} of ${recent.length} handshakes failed in the last 10 s (limit ${(condition.max * 100).toFixed(0)} %)`;
-      }
-    }
-    return undefined;
+    return stopConditionHolds({
+      samples: readSamples(deployment, input.since - HOUR),
+      conditions: input.stopConditions,
+      plan: input.plan,
+      since: input.since,
+      now: Date.now(),
+    });
   },
 
   /** Heals (idempotent); `at` is when the fault ended: now, or earlier if the watchdog healed it. */
@@ -454,15 +374,12 @@ export const drillActivities = {
     const deadline = input.since + slack + 60_000;
     for (;;) {
       const now = Date.now();
-      const samples = readSamples(deployment, input.since - HOUR);
-      const svids = svidsByWorkload(samples);
-      const waiting = input.plan.workloads.filter((w) => {
-        const held = heldAt(svids.get(w.spiffeId), now);
-        const shook = samples.some(
-          (s) => s.kind === 'handshake' && s.workload === w.spiffeId && s.ok && s.at > input.since,
-        );
-        return !held || held.notAfter <= now || !shook;
-      });
+      const waiting = unrecovered(
+        readSamples(deployment, input.since - HOUR),
+        input.plan.workloads,
+        input.since,
+        now,
+      );
       Context.current().heartbeat(`${waiting.length} workload(s) not recovered`);
       if (waiting.length === 0) return { ok: true, at: now, detail: 'recovered' };
       if (now > deadline)
@@ -553,9 +470,9 @@ export const drillActivities = {
     outage: OutageClass;
     plan?: DrillPlanView;
     startedAt: number;
-    windows: { steady?: TimeWindow; fault?: TimeWindow; recovery?: TimeWindow };
+    windows: DrillWindows;
     injections: InjectionRecord[];
-    forced?: { verdict: Verdict; reason: string };
+    forced?: ForcedVerdict;
     revokedReplay?: { refused: boolean; detail: string };
     suite?: string;
   }): Promise<DrillRecord> {
@@ -566,50 +483,24 @@ export const drillActivities = {
       : [];
     const { steady, fault, recovery } = input.windows;
     const plan = input.plan;
-    const svids = svidsByWorkload(samples);
-    const observeFrom = steady?.start ?? input.startedAt;
-    const workloads: WorkloadOutcome[] = (plan?.workloads ?? []).map((w) => ({
-      spiffeId: w.spiffeId,
-      group: w.group,
-      predicted:
-        fault && plan
-          ? predictIdentity(w, heldAt(svids.get(w.spiffeId), fault.start), fault, plan.policy)
-          : { loss: 'never' },
-      observed: observeIdentity(
-        samples.filter((s) => s.workload === w.spiffeId),
-        { start: observeFrom, end: recovery?.end ?? finishedAt },
-      ),
-    }));
-    let expectations: ExpectationOutcome[] = [];
-    let outcome = input.forced;
     const reloadFailures =
       deployment && fault && input.scenario.fault.kind.startsWith('db-')
         ? await entryCacheReloadFailures(deployment, fault)
         : undefined;
-    if (plan && steady && fault && recovery) {
-      const authorityAtInjection: Record<string, string> = {};
-      for (const w of workloads) {
-        const held = heldAt(svids.get(w.spiffeId), fault.start);
-        if (held) authorityAtInjection[w.spiffeId] = held.authority;
-      }
-      expectations = evaluateExpectations({
-        expectations: input.scenario.expectations,
-        workloads,
-        samples,
-        steady,
-        fault,
-        recovery,
-        defaultTolerance: plan.tolerance,
-        authorityAtInjection,
-        ...(input.revokedReplay ? { revokedReplay: input.revokedReplay } : {}),
-        ...(deployment && input.scenario.fault.kind === 'db-restore'
-          ? { laterRegistrations: registeredAfterBackup(deployment, input.scenario.fault) }
-          : {}),
-        ...(reloadFailures ? { entryCacheReloadFailures: reloadFailures } : {}),
-      });
-      outcome ??= verdictOf(expectations);
-    }
-    outcome ??= { verdict: 'errored', reason: 'the drill ended before its fault was held' };
+    const outcome = judgeDrill({
+      samples,
+      expectations: input.scenario.expectations,
+      ...(plan ? { plan } : {}),
+      startedAt: input.startedAt,
+      finishedAt,
+      windows: input.windows,
+      ...(input.forced ? { forced: input.forced } : {}),
+      ...(input.revokedReplay ? { revokedReplay: input.revokedReplay } : {}),
+      ...(deployment && input.scenario.fault.kind === 'db-restore'
+        ? { laterRegistrations: registeredAfterBackup(deployment, input.scenario.fault) }
+        : {}),
+      ...(reloadFailures ? { entryCacheReloadFailures: reloadFailures } : {}),
+    });
     const findings: string[] = [];
     if (reloadFailures)
       findings.push(
@@ -657,8 +548,8 @@ export const drillActivities = {
       ...(fault ? { fault } : {}),
       ...(recovery ? { recovery } : {}),
       injections: input.injections,
-      expectations,
-      workloads,
+      expectations: outcome.expectations,
+      workloads: outcome.workloads,
       findings,
     };
     await withResults((store) => store.saveDrill(record, samples, input.suite));

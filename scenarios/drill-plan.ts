@@ -33,6 +33,18 @@ export interface PlannedWorkload {
   caNotAfter?: number;
 }
 
+/** A drill's plan as the workflow carries it: the hold, the lifetimes and each workload's exposure. */
+export interface DrillPlanView {
+  outageSeconds: number;
+  policy: DrillPolicy;
+  /** Seconds of slack on predicted instants. */
+  tolerance: number;
+  targets: string[];
+  workloads: PlannedWorkload[];
+  /** How many workloads the model says may lose identity, before the held SVIDs are known. */
+  predictedLosses: number;
+}
+
 const SPIRE_BACKDATE = 10;
 
 export function issuancePolicy(policy: DrillPolicy, caNotAfterMs?: number): IssuancePolicy {

@@ -10,6 +10,25 @@
 import type { ObservedIdentity, TimeWindow } from './drill-record.js';
 import type { ProbeSample, SvidSample } from '../deployment/probes/probe-sample.js';
 
+/** Every workload's SVID samples, by SPIFFE ID, in the order of `samples`. */
+export function svidsByWorkload(samples: ProbeSample[]): Map<string, SvidSample[]> {
+  const map = new Map<string, SvidSample[]>();
+  for (const s of samples)
+    if (s.kind === 'svid') {
+      const list = map.get(s.workload) ?? [];
+      list.push(s);
+      map.set(s.workload, list);
+    }
+  return map;
+}
+
+/** The SVID a workload held at `at`: the newest received by then. */
+export function heldAt(samples: SvidSample[] | undefined, at: number): SvidSample | undefined {
+  let held: SvidSample | undefined;
+  for (const s of samples ?? []) if (s.at <= at && (!held || s.at >= held.at)) held = s;
+  return held;
+}
+
 /** SVID samples in the order received, each serial once (its first receipt). */
 function receivedSvids(samples: ProbeSample[]): SvidSample[] {
   const seen = new Set<string>();

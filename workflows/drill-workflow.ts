@@ -9,8 +9,9 @@ import {
   sleep,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
-import type { DrillPlanView } from '../activities/drill-activities.js';
-import type { DrillRecord, InjectionRecord, TimeWindow, Verdict } from '../scenarios/drill-record.js';
+import type { DrillPlanView } from '../scenarios/drill-plan.js';
+import type { DrillRecord, InjectionRecord, Verdict } from '../scenarios/drill-record.js';
+import type { DrillWindows, ForcedVerdict } from '../scenarios/judge.js';
 import type { Scenario } from '../scenarios/scenario.js';
 import type { OutageClass } from '../scenarios/ttl-model.js';
 import { drillQuick, drillWaits } from './activity-options.js';
@@ -70,9 +71,10 @@ function capsMoved(planned: DrillPlanView['workloads'], now: DrillPlanView['work
 export const LEASE_MS = 20_000;
 const RENEW_EVERY_MS = 4_000;
 
+/** The verdicts the workflow decides itself; passed or failed is the judge's, from the samples. */
 class Verdicted extends Error {
   constructor(
-    readonly verdict: Verdict,
+    readonly verdict: ForcedVerdict['verdict'],
     reason: string,
   ) {
     super(reason);
@@ -88,7 +90,7 @@ export async function drillWorkflow(input: DrillInput): Promise<DrillRecord> {
   const { runId, deploymentId: id, scenario } = input;
   const state: DrillStatusView = { runId, phase: 'planning', steps: [], injections: [] };
   const startedAt = Date.now();
-  const windows: { steady?: TimeWindow; fault?: TimeWindow; recovery?: TimeWindow } = {};
+  const windows: DrillWindows = {};
   let abortReason: string | undefined;
   let injected = false;
   const work = new CancellationScope();
@@ -118,7 +120,7 @@ export async function drillWorkflow(input: DrillInput): Promise<DrillRecord> {
     work.cancel();
   });
 
-  let outcome: { verdict?: Verdict; reason?: string } = {};
+  let outcome: Partial<ForcedVerdict> = {};
   let revokedReplay: { refused: boolean; detail: string } | undefined;
   try {
     await work.run(async () => {
