@@ -36,7 +36,14 @@ async function keyPair(): Promise<webcrypto.CryptoKeyPair> {
 
 async function issue(name: string, issuer: Issued | undefined, ca: boolean, uri?: string): Promise<Issued> {
   const keys = await keyPair();
-  const extensions: x509.Extension[] = [new x509.BasicConstraintsExtension(ca, undefined, true)];
+  // Key usages as the X509-SVID standard requires them, which spire-agent checks on what it fetches.
+  const usages = ca
+    ? x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign
+    : x509.KeyUsageFlags.digitalSignature;
+  const extensions: x509.Extension[] = [
+    new x509.BasicConstraintsExtension(ca, undefined, true),
+    new x509.KeyUsagesExtension(usages, true),
+  ];
   if (uri) extensions.push(new x509.SubjectAlternativeNameExtension([{ type: 'url', value: uri }]));
   const certificate = await x509.X509CertificateGenerator.create({
     serialNumber: String(Math.floor(Math.random() * 1e6) + 1),
