@@ -238,6 +238,23 @@ describe('tspire-agent api against a fake Workload API', () => {
     );
   });
 
+  it('fetch x509 refuses an SVID whose leaf is a CA, as spire-agent does', async () => {
+    const caLeaf = await issue('CN=web', intermediate, true, 'spiffe://example.org/web');
+    fake.x509Response = {
+      svids: [
+        {
+          spiffeId: 'spiffe://example.org/web',
+          x509Svid: Buffer.concat([caLeaf.der, intermediate.der]),
+          x509SvidKey: Buffer.from(await webcrypto.subtle.exportKey('pkcs8', caLeaf.keys.privateKey)),
+          bundle: root.der,
+        },
+      ],
+    };
+    const result = await run('api', 'fetch', 'x509');
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/certificate validation failed: leaf certificate must not be a CA/);
+  });
+
   it('fetch x509 reports an empty answer', async () => {
     fake.x509Response = { svids: [] };
     expect(await run('api', 'fetch', 'x509')).toMatchObject({
