@@ -16,7 +16,7 @@ import { certificateKeyIds } from '../../identity-core/spiffe/certificate-key-id
 import { validateJwtSvid } from '../../identity-core/spiffe/jwt-svid.js';
 import { splitDerCertificates, toPem } from '../../identity-core/spiffe/pem.js';
 import { SpiffeId } from '../../identity-core/spiffe/spiffe-id.js';
-import { parseSpiffeBundleJson, type TrustBundle } from '../../identity-core/spiffe/trust-bundle.js';
+import { parseJwtBundleJson, type TrustBundle } from '../../identity-core/spiffe/trust-bundle.js';
 import type { ProbeSample } from './probe-sample.js';
 import { HandshakeServer, handshake, type SvidCredentials } from './probe-handshake.js';
 import { storedSerials, writeBundleFile, writeSvidFile } from './probe-svid-store.js';
@@ -195,7 +195,7 @@ export async function startProbe(options: ProbeOptions): Promise<RunningProbe> {
     (client) => client.FetchJWTBundles({}, workloadMetadata()),
     (response: JWTBundlesResponse__Output) => {
       const json = response.bundles[`spiffe://${trustDomain}`];
-      if (json) jwtBundle = parseSpiffeBundleJson(json.toString('utf8'), trustDomain);
+      if (json) jwtBundle = parseJwtBundleJson(json.toString('utf8'), trustDomain);
     },
     () => undefined,
   );

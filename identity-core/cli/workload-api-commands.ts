@@ -18,6 +18,7 @@ import { boolFlag, CommandError, errorMessage, repeatable, type CliIo } from './
 import { formatGoDuration, parseDuration } from '../config/duration.js';
 import { formatGoTime } from './go-format.js';
 import { splitDerCertificates, toPem } from '../spiffe/pem.js';
+import { parseX509Svid } from '../spiffe/x509-svid.js';
 import { deadlineIn, firstMessage, RpcCallError, unary, unixTarget } from '../client/grpc-call.js';
 
 export const DEFAULT_AGENT_SOCKET_PATH = '/tmp/spire-agent/public/api.sock';
@@ -60,6 +61,11 @@ export function parseX509SvidResponse(response: X509SVIDResponse__Output): Parse
     try {
       const certificates = parseCertificates(svid.x509Svid);
       if (certificates.length === 0) throw new Error('no certificates found');
+      try {
+        parseX509Svid(certificates.map((one) => one.raw));
+      } catch (error) {
+        throw new Error(`certificate validation failed: ${errorMessage(error)}`, { cause: error });
+      }
       try {
         createPrivateKey({ key: svid.x509SvidKey, format: 'der', type: 'pkcs8' });
       } catch (error) {

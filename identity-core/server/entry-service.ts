@@ -16,7 +16,12 @@ import { RpcError } from '../transport/rpc-error.js';
 import { unary, type RpcObserver } from '../transport/rpc-handlers.js';
 import type { ApiAuthorization } from './api-authorization.js';
 import type { EntryCache } from './entry-cache.js';
-import { EntryValidationError, matchesSelectorFilter, validateNewEntry } from './entry-validation.js';
+import {
+  EntryValidationError,
+  matchesSelectorFilter,
+  validateEntryId,
+  validateNewEntry,
+} from './entry-validation.js';
 
 export interface EntryServiceDeps {
   auth: ApiAuthorization;
@@ -129,6 +134,15 @@ export function entryService(deps: EntryServiceDeps): Partial<EntryHandlers> {
             continue;
           }
           try {
+            validateEntryId(id);
+          } catch (error) {
+            results.push({
+              id,
+              status: { code: grpc.status.INVALID_ARGUMENT, message: (error as Error).message },
+            });
+            continue;
+          }
+          try {
             await datastore.entries.delete(id);
             cache.remove(id);
             results.push({ id, status: ok });
@@ -152,6 +166,11 @@ export function entryService(deps: EntryServiceDeps): Partial<EntryHandlers> {
     GetEntry: unary(SERVICE, 'GetEntry', observe, async (request, call): Promise<Entry> => {
       auth.local(call, 'GetEntry');
       if (request.id === '') throw RpcError.invalidArgument('missing ID');
+      try {
+        validateEntryId(request.id);
+      } catch (error) {
+        throw RpcError.invalidArgument((error as Error).message);
+      }
       let entry: RegistrationEntry | undefined;
       try {
         entry = await datastore.entries.get(request.id);

@@ -10,8 +10,30 @@ export class EntryValidationError extends Error {}
 
 const DNS_LABEL = /^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$/;
 const ENTRY_ID = /^[\x21-\x7e]{1,255}$/;
+/** C0 and C1 controls and DEL: a newline would forge lines in `entry show`, a NUL cannot be stored. */
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+/**
+ * Byte limits on what the datastore indexes (entry IDs, SPIFFE IDs, selectors), well under
+ * PostgreSQL's B-tree row limit; 2048 is the SPIFFE ID standard's recommended maximum.
+ */
+const MAX_SPIFFE_ID_BYTES = 2048;
+const MAX_SELECTOR_TYPE_BYTES = 255;
+const MAX_SELECTOR_VALUE_BYTES = 1024;
 /** Upper bound on TTLs a request may ask for; anything longer is surely a typo (10 years). */
 const MAX_TTL = 10 * 365 * 24 * 3600;
+
+/** Refuses control characters and more than `maxBytes` of UTF-8, naming the field. */
+function checkText(value: string, field: string, maxBytes: number): string {
+  const control = CONTROL.exec(value);
+  if (control) {
+    const code = control[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0');
+    throw new EntryValidationError(`invalid ${field}: contains the control character U+${code}`);
+  }
+  if (Buffer.byteLength(value) > maxBytes)
+    throw new EntryValidationError(`invalid ${field}: longer than ${maxBytes} bytes`);
+  return value;
+}
 
 function parseId(id: Entry__Output['spiffeId'], field: string, trustDomain: string): SpiffeId {
   let parsed: SpiffeId;
@@ -20,6 +42,7 @@ function parseId(id: Entry__Output['spiffeId'], field: string, trustDomain: stri
   } catch (error) {
     throw new EntryValidationError(`invalid ${field}: ${(error as Error).message}`);
   }
+  checkText(parsed.toString(), field, MAX_SPIFFE_ID_BYTES);
   if (parsed.trustDomain !== trustDomain) {
     throw new EntryValidationError(
       `invalid ${field}: "${parsed}" is not a member of trust domain "${trustDomain}"`,
@@ -33,7 +56,19 @@ export function validateSelector(selector: Selector): Selector {
   if (selector.type.includes(':'))
     throw new EntryValidationError('invalid selector: selector type contains ":"');
   if (selector.value === '') throw new EntryValidationError('invalid selector: missing selector value');
+  checkText(selector.type, 'selector: selector type', MAX_SELECTOR_TYPE_BYTES);
+  checkText(selector.value, 'selector: selector value', MAX_SELECTOR_VALUE_BYTES);
   return { type: selector.type, value: selector.value };
+}
+
+/** An entry ID given to look one up or delete it: one that could never have been created is refused. */
+export function validateEntryId(id: string): string {
+  if (!ENTRY_ID.test(id)) {
+    throw new EntryValidationError(
+      'invalid entry ID: must be 1 to 255 printable ASCII characters without spaces',
+    );
+  }
+  return id;
 }
 
 function validateDnsName(name: string): string {
@@ -61,15 +96,12 @@ export function validateNewEntry(entry: Entry__Output, trustDomain: string): New
     );
   }
   if (entry.selectors.length === 0) throw new EntryValidationError('selector list is empty');
-  if (entry.id !== '' && !ENTRY_ID.test(entry.id)) {
-    throw new EntryValidationError(
-      'invalid entry ID: must be 1 to 255 printable ASCII characters without spaces',
-    );
-  }
+  if (entry.id !== '') validateEntryId(entry.id);
   if (entry.federatesWith.length > 0)
     throw new EntryValidationError('federation is not supported by this server');
   if (entry.expiresAt < 0) throw new EntryValidationError('invalid expires_at: must not be negative');
   if (entry.hint.length > 1024) throw new EntryValidationError('invalid hint: longer than 1024 characters');
+  checkText(entry.hint, 'hint', 4 * 1024);
   return {
     ...(entry.id !== '' ? { id: entry.id } : {}),
     spiffeId: spiffeId.toString(),

@@ -4,7 +4,7 @@ const SUBJECT_KEY_ID = '2.5.29.14';
 const AUTHORITY_KEY_ID = '2.5.29.35';
 
 /** The extnValue contents of each extension of a DER certificate, by OID. */
-function extensions(der: Buffer): Map<string, DerNode> {
+export function certificateExtensions(der: Buffer): Map<string, DerNode> {
   const found = new Map<string, DerNode>();
   const tbs = children(der, readNode(der, 0))[0];
   if (!tbs) return found;
@@ -28,7 +28,7 @@ function extensions(der: Buffer): Map<string, DerNode> {
  * X.509 library would cost it more memory than everything else it loads.
  */
 export function certificateKeyIds(der: Buffer): { subjectKeyId: string; authorityKeyId: string } {
-  const found = extensions(der);
+  const found = certificateExtensions(der);
   let subjectKeyId = '';
   let authorityKeyId = '';
   const ski = found.get(SUBJECT_KEY_ID);
@@ -53,7 +53,7 @@ export const KeyUsage = {
 
 /** The KeyUsage extension as flags (see `KeyUsage`), or undefined when the certificate has none. */
 export function certificateKeyUsage(der: Buffer): number | undefined {
-  const value = extensions(der).get('2.5.29.15');
+  const value = certificateExtensions(der).get('2.5.29.15');
   if (!value) return undefined;
   const bits = readNode(der, value.contentStart, value.end);
   if (bits.tag !== 0x03 || bits.end - bits.contentStart < 1) return undefined;

@@ -24,6 +24,7 @@ import type { ListEntriesResponse__Output } from '../../identity-core/proto/gen/
 import type { ListAgentsResponse__Output } from '../../identity-core/proto/gen/spire/api/server/agent/v1/ListAgentsResponse.js';
 import type { BatchNewX509SVIDResponse__Output } from '../../identity-core/proto/gen/spire/api/server/svid/v1/BatchNewX509SVIDResponse.js';
 import type { BatchCreateEntryResponse__Output } from '../../identity-core/proto/gen/spire/api/server/entry/v1/BatchCreateEntryResponse.js';
+import type { BatchDeleteEntryResponse__Output } from '../../identity-core/proto/gen/spire/api/server/entry/v1/BatchDeleteEntryResponse.js';
 import { makeRunDir } from '../support/run-dir.js';
 import { untilPast, waitFor } from '../support/waits.js';
 import { workloadClient } from '../support/workload-client.js';
@@ -373,6 +374,64 @@ describe('bad input', () => {
         /audiences of 9000 bytes requested; at most 8192 bytes/,
       );
       client.close();
+    });
+
+    it('refuses control characters in entry strings with InvalidArgument, before the datastore sees them', async () => {
+      const before = await snapshot();
+      const create = (fields: Record<string, unknown>) =>
+        unary<BatchCreateEntryResponse__Output>((done) =>
+          admin.entry().BatchCreateEntry(
+            {
+              entries: [
+                {
+                  spiffeId: { trustDomain: TD, path: '/bad-input/control' },
+                  parentId: { trustDomain: TD, path: '/bad-input/node' },
+                  selectors: [{ type: 'unix', value: 'uid:1' }],
+                  ...fields,
+                },
+              ],
+            },
+            done,
+          ),
+        );
+      const refusals: [Record<string, unknown>, RegExp][] = [
+        [
+          { selectors: [{ type: 'unix', value: 'uid:4242\nSelector : unix:uid:0' }] },
+          /selector value: .*U\+000A/,
+        ],
+        [{ selectors: [{ type: 'unix', value: 'uid:1\u0000' }] }, /selector value: .*U\+0000/],
+        [{ selectors: [{ type: 'un\u0000ix', value: 'uid:1' }] }, /selector type: .*U\+0000/],
+        [{ hint: 'web\u0000' }, /hint: .*U\+0000/],
+        [{ id: 'entry\u0000' }, /entry ID/],
+      ];
+      for (const [fields, message] of refusals) {
+        const result = (await create(fields)).results[0]!;
+        expect(grpc.status[result.status!.code], result.status!.message).toBe('INVALID_ARGUMENT');
+        expect(result.status!.message).toMatch(message);
+      }
+      expectStatus(
+        await failure(unary((done) => admin.entry().GetEntry({ id: 'entry\u0000' }, done))),
+        grpc.status.INVALID_ARGUMENT,
+        /entry ID/,
+      );
+      const deleted = await unary<BatchDeleteEntryResponse__Output>((done) =>
+        admin.entry().BatchDeleteEntry({ ids: ['entry\u0000'] }, done),
+      );
+      expect(grpc.status[deleted.results[0]!.status!.code]).toBe('INVALID_ARGUMENT');
+      // The forged-line case from the command line too, so `entry show` cannot be made to lie.
+      const cli = await stack.serverCli([
+        'entry',
+        'create',
+        '-parentID',
+        NODE,
+        '-spiffeID',
+        `${WORKLOAD}-control`,
+        '-selector',
+        'unix:uid:4242\nSelector : unix:uid:0',
+      ]);
+      expect(cli.code).toBe(1);
+      expect(cli.stderr + cli.stdout).toMatch(/control character U\+000A/);
+      expect(await snapshot()).toBe(before);
     });
 
     it('answers Workload API calls without the security header with InvalidArgument', async () => {

@@ -36,7 +36,14 @@ async function keyPair(): Promise<webcrypto.CryptoKeyPair> {
 
 async function issue(name: string, issuer: Issued | undefined, ca: boolean, uri?: string): Promise<Issued> {
   const keys = await keyPair();
-  const extensions: x509.Extension[] = [new x509.BasicConstraintsExtension(ca, undefined, true)];
+  // Key usages as the X509-SVID standard requires them, which spire-agent checks on what it fetches.
+  const usages = ca
+    ? x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign
+    : x509.KeyUsageFlags.digitalSignature;
+  const extensions: x509.Extension[] = [
+    new x509.BasicConstraintsExtension(ca, undefined, true),
+    new x509.KeyUsagesExtension(usages, true),
+  ];
   if (uri) extensions.push(new x509.SubjectAlternativeNameExtension([{ type: 'url', value: uri }]));
   const certificate = await x509.X509CertificateGenerator.create({
     serialNumber: String(Math.floor(Math.random() * 1e6) + 1),
@@ -229,6 +236,23 @@ describe('tspire-agent api against a fake Workload API', () => {
     expect(result.stderr).toBe(
       '"spiffe://example.org/web" SVID failed verification against bundle: x509svid: could not verify leaf certificate: x509: certificate signed by unknown authority\n',
     );
+  });
+
+  it('fetch x509 refuses an SVID whose leaf is a CA, as spire-agent does', async () => {
+    const caLeaf = await issue('CN=web', intermediate, true, 'spiffe://example.org/web');
+    fake.x509Response = {
+      svids: [
+        {
+          spiffeId: 'spiffe://example.org/web',
+          x509Svid: Buffer.concat([caLeaf.der, intermediate.der]),
+          x509SvidKey: Buffer.from(await webcrypto.subtle.exportKey('pkcs8', caLeaf.keys.privateKey)),
+          bundle: root.der,
+        },
+      ],
+    };
+    const result = await run('api', 'fetch', 'x509');
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/certificate validation failed: leaf certificate must not be a CA/);
   });
 
   it('fetch x509 reports an empty answer', async () => {

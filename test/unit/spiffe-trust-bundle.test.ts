@@ -73,12 +73,25 @@ describe('trust bundles', () => {
     const parsed = parseSpiffeBundleJson(json, 'example.org');
     expect(parsed.x509Authorities.map((a) => a.der)).toEqual([rootA, rootB]);
     expect(parsed.jwtAuthorities[0]!.publicKeySpki).toEqual(bundle.jwtAuthorities[0]!.publicKeySpki);
-    expect(() => parseSpiffeBundleJson('{"keys":[{"use":"jwt-svid"}]}', 'example.org')).toThrow(/kid/);
+    const withoutKid = JSON.parse(json) as { keys: Record<string, unknown>[] };
+    delete withoutKid.keys[2]!.kid;
+    expect(() => parseSpiffeBundleJson(JSON.stringify(withoutKid), 'example.org')).toThrow(/key 2: .*"kid"/);
     expect(() => parseSpiffeBundleJson('nope', 'example.org')).toThrow(/not valid JSON/);
   });
 
   it('round-trips PEM and concatenated DER', () => {
     expect(parsePemCertificates(toPem(rootA) + toPem(rootB))).toEqual([rootA, rootB]);
     expect(splitDerCertificates(Buffer.concat([rootA, rootB]))).toEqual([rootA, rootB]);
+  });
+
+  it('refuses text without PEM, certificates with bytes after them, and symmetric keys', () => {
+    expect(parsePemCertificates('')).toEqual([]);
+    expect(() => parsePemCertificates('not a certificate\n')).toThrow(/no PEM blocks found/);
+    expect(() => parsePemCertificates(toPem(Buffer.concat([rootA, Buffer.from([0])])))).toThrow(
+      /trailing data/,
+    );
+    expect(() => splitDerCertificates(Buffer.concat([rootA, Buffer.from([0x30, 0x00])]))).toThrow(/x509/);
+    const oct = JSON.stringify({ keys: [{ kty: 'oct', use: 'jwt-svid', kid: 'k', k: 'c2VjcmV0' }] });
+    expect(() => parseSpiffeBundleJson(oct, 'example.org')).toThrow(/key 0: symmetric \("oct"\) keys/);
   });
 });
