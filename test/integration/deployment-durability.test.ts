@@ -9,7 +9,7 @@ import { fetchWorkloadSvids } from '../../deployment/probes/workload-fetch.js';
 import { freePort } from '../../deployment/host/free-port.js';
 import { loadTopology } from '../../deployment/topology/topology.js';
 import { x509AuthorityId } from '../../identity-core/spiffe/trust-bundle.js';
-import { startDevServer, type DevServer } from '../../workers/dev-server.js';
+import type { DevServer } from '../../workers/dev-server.js';
 import {
   abortSignal,
   rotateUpdate,
@@ -20,6 +20,7 @@ import {
 import { DeploymentId, TASK_QUEUE, TrustDomain } from '../../workflows/search-attributes.js';
 import { postgresAvailable } from '../support/postgres.js';
 import { makeRunDir } from '../support/run-dir.js';
+import { startTestDevServer } from '../support/test-dev-server.js';
 import { processesIn } from '../support/host.js';
 import { killHard, startWorkerProcess } from '../support/spire-drill-process.js';
 import { activityRunning, waitFor } from '../support/waits.js';
@@ -62,14 +63,7 @@ describe.skipIf(!!temporal.missing || !pg.ok || !isRoot)('deployment workflows s
   let client: Client;
   let worker: ChildProcess | undefined;
 
-  const startServer = () =>
-    startDevServer({
-      port,
-      uiPort,
-      dbFile: join(run.dir, 'temporal.db'),
-      logFile: join(run.dir, 'temporal.log'),
-      headless: true,
-    });
+  const startServer = () => startTestDevServer(run.dir, { port, uiPort });
   const startWorker = (name: string) => {
     worker = startWorkerProcess({ address: server.address, home, logFile: join(run.dir, `${name}.log`) });
     return worker;

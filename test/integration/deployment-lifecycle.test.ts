@@ -8,12 +8,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { statusQuery } from '../../workflows/deployment-workflow.js';
 import { Deployment, type DeploymentPlan } from '../../deployment/deployment.js';
 import { fetchWorkloadSvids, verifyingRoots } from '../../deployment/probes/workload-fetch.js';
-import { freePort, portAcceptsConnections } from '../../deployment/host/free-port.js';
+import { portAcceptsConnections } from '../../deployment/host/free-port.js';
 import { openDatastore } from '../../identity-core/datastore/datastore.js';
 import { x509AuthorityId } from '../../identity-core/spiffe/trust-bundle.js';
-import { startDevServer, type DevServer } from '../../workers/dev-server.js';
+import type { DevServer } from '../../workers/dev-server.js';
 import { createWorker } from '../../workers/worker.js';
 import { makeRunDir } from '../support/run-dir.js';
+import { startTestDevServer } from '../support/test-dev-server.js';
 import { processesIn } from '../support/host.js';
 import { pinnedTool, repoRoot } from '../support/tools.js';
 import { waitFor } from '../support/waits.js';
@@ -54,13 +55,7 @@ describe.skipIf(!!temporal.missing || !isRoot)('deployment lifecycle through the
     });
 
   beforeAll(async () => {
-    server = await startDevServer({
-      port: await freePort(),
-      uiPort: await freePort(),
-      dbFile: join(run.dir, 'temporal.db'),
-      logFile: join(run.dir, 'temporal.log'),
-      headless: true,
-    });
+    server = await startTestDevServer(run.dir);
     const { worker, connection } = await createWorker({ address: server.address, namespace: 'default' });
     const running = worker.run();
     stopWorker = async () => {

@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import { Client, Connection, WorkflowUpdateStage } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Deployment } from '../../deployment/deployment.js';
-import { freePort, portAcceptsConnections } from '../../deployment/host/free-port.js';
+import { portAcceptsConnections } from '../../deployment/host/free-port.js';
 import { loadTopology } from '../../deployment/topology/topology.js';
 import { loadScenario } from '../../scenarios/scenario.js';
-import { startDevServer, type DevServer } from '../../workers/dev-server.js';
+import type { DevServer } from '../../workers/dev-server.js';
 import {
   drillUpdate,
   rotateUpdate,
@@ -18,6 +18,7 @@ import {
 import { abortDrillSignal, drillStatusQuery, type drillWorkflow } from '../../workflows/drill-workflow.js';
 import { TASK_QUEUE } from '../../workflows/search-attributes.js';
 import { makeRunDir } from '../support/run-dir.js';
+import { startTestDevServer } from '../support/test-dev-server.js';
 import { killHard, runSpireDrill, startWorkerProcess } from '../support/spire-drill-process.js';
 import { waitFor, waitingForWorker } from '../support/waits.js';
 import { pinnedTool, repoRoot } from '../support/tools.js';
@@ -73,13 +74,7 @@ describe.skipIf(!!temporal.missing || !isRoot)('drills survive a dead worker', (
   const balancerPort = async () => (await Deployment.open(id)).plan.upstream.agentFacing;
 
   beforeAll(async () => {
-    server = await startDevServer({
-      port: await freePort(),
-      uiPort: await freePort(),
-      dbFile: join(run.dir, 'temporal.db'),
-      logFile: join(run.dir, 'temporal.log'),
-      headless: true,
-    });
+    server = await startTestDevServer(run.dir);
     client = new Client({ connection: await Connection.connect({ address: server.address }) });
     startWorker();
     const topology = await loadTopology(join(repoRoot, 'topologies', 'demo.yaml'));

@@ -2,9 +2,9 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../deployment/host/free-port.js';
-import { startDevServer, type DevServer } from '../../workers/dev-server.js';
+import type { DevServer } from '../../workers/dev-server.js';
 import { makeRunDir } from '../support/run-dir.js';
+import { startTestDevServer } from '../support/test-dev-server.js';
 import { killHard, runSpireDrill, startWorkerProcess } from '../support/spire-drill-process.js';
 import { checkCatalogueRun, checkJunit } from '../support/suite-checks.js';
 import { pinnedTool, repoRoot } from '../support/tools.js';
@@ -101,13 +101,7 @@ describe.skipIf(!!temporal.missing || !isRoot)('the drill catalogue on the demo 
 
     beforeAll(async () => {
       mkdirSync(home, { recursive: true });
-      server = await startDevServer({
-        port: await freePort(),
-        uiPort: await freePort(),
-        dbFile: join(run.dir, 'temporal.db'),
-        logFile: join(run.dir, 'temporal.log'),
-        headless: true,
-      });
+      server = await startTestDevServer(run.dir);
       worker = startWorkerProcess({ address: server.address, home, logFile: join(run.dir, 'worker.log') });
       const up = await cli(
         ['up', '--topology', join(repoRoot, 'topologies', 'demo.yaml'), '--id', id],

@@ -4,9 +4,8 @@ import { Client, Connection } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../deployment/host/free-port.js';
 import { loadScenario, type Scenario } from '../../scenarios/scenario.js';
-import { startDevServer, type DevServer } from '../../workers/dev-server.js';
+import type { DevServer } from '../../workers/dev-server.js';
 import {
   abortDrillSignal,
   drillStatusQuery,
@@ -16,6 +15,7 @@ import {
 import { stopSuiteSignal, suiteStatusQuery, type suiteWorkflow } from '../../workflows/suite-workflow.js';
 import { EAST_WORKLOAD, mockedDrillActivities } from '../support/mocked-drill-activities.js';
 import { makeRunDir } from '../support/run-dir.js';
+import { startTestDevServer } from '../support/test-dev-server.js';
 import { pinnedTool, repoRoot } from '../support/tools.js';
 import { waitFor } from '../support/waits.js';
 
@@ -64,13 +64,7 @@ describe.skipIf(!!temporal.missing).concurrent('drill and suite workflows with m
 
   beforeAll(async () => {
     lbDown = await loadScenario('lb-down', join(repoRoot, 'scenarios', 'catalogue'));
-    server = await startDevServer({
-      port: await freePort(),
-      uiPort: await freePort(),
-      dbFile: join(run.dir, 'temporal.db'),
-      logFile: join(run.dir, 'temporal.log'),
-      headless: true,
-    });
+    server = await startTestDevServer(run.dir);
     Runtime.install({ logger: new DefaultLogger('WARN') });
     const connection = await NativeConnection.connect({ address: server.address });
     const worker = await Worker.create({
