@@ -14,9 +14,6 @@ import {
 } from '../deployment/authority-rotation.js';
 import { MissingPostgresBinaries } from '../deployment/postgres/postgres-instance.js';
 import type { Topology } from '../deployment/topology/topology.js';
-import { AdminApi } from '../identity-core/client/admin-api.js';
-import { unary } from '../identity-core/client/grpc-call.js';
-import type { ListEntriesResponse__Output } from '../identity-core/proto/gen/spire/api/server/entry/v1/ListEntriesResponse.js';
 import { x509AuthorityId } from '../identity-core/spiffe/trust-bundle.js';
 import { fetchWorkloadSvids, verifyingRoots } from '../deployment/probes/workload-fetch.js';
 
@@ -59,31 +56,13 @@ async function ensureGroupEntries(deployment: Deployment, group: string): Promis
   if (!stack) throw badInput(`deployment ${deployment.id} has no downstream "${group}"`);
   const slots = (await deployment.workloads()).filter((w) => w.group === group);
   if (slots.length === 0) return { entries: 0 };
-  const admin = new AdminApi(stack.serverSocket);
-  try {
-    const listed = await unary<ListEntriesResponse__Output>((done) =>
-      admin.entry().ListEntries({ pageSize: 1000 }, done),
-    );
-    const existing = new Set(
-      listed.entries.map((e) => `spiffe://${e.spiffeId!.trustDomain}${e.spiffeId!.path}`),
-    );
-    for (const slot of slots.filter((s) => !existing.has(s.spiffeId))) {
-      const created = await stack.serverCli([
-        'entry',
-        'create',
-        '-parentID',
-        deployment.agentNodeId(group, slot.agent),
-        '-spiffeID',
-        slot.spiffeId,
-        '-selector',
-        `unix:uid:${process.getuid!()}`,
-      ]);
-      if (created.code !== 0) throw new Error(`entry create failed: ${created.stderr || created.stdout}`);
-    }
-    return { entries: slots.length };
-  } finally {
-    admin.close();
-  }
+  for (const slot of slots)
+    await stack.admin().ensureEntry({
+      parentId: deployment.agentNodeId(group, slot.agent),
+      spiffeId: slot.spiffeId,
+      selectors: [`unix:uid:${process.getuid!()}`],
+    });
+  return { entries: slots.length };
 }
 
 /**
