@@ -181,7 +181,7 @@ export const deploymentActivities = {
   /** The authority states of the first upstream server, whose authority ids name a rotation. */
   async authorityState(input: { id: string; kind: AuthorityKind }): Promise<AuthorityStates> {
     const { upstream } = await (await Deployment.open(input.id)).identityStacks();
-    return authorityState(upstream.serverSocket, input.kind);
+    return authorityState(upstream.admin(), input.kind);
   },
 
   /**
@@ -212,10 +212,10 @@ export const deploymentActivities = {
             `upstream server ${i} has no recorded counterpart of authority ${input.authorityId}`,
           );
       }
-      const socket = upstream.serverSockets[i]!;
-      const state = await authorityState(socket, input.kind);
+      const server = upstream.admin(i);
+      const state = await authorityState(server, input.kind);
       activeBefore.push(state.active);
-      ids.push(await authorityStep(socket, input.kind, input.action, authorityId, state));
+      ids.push(await authorityStep(server, input.kind, input.action, authorityId, state));
     }
     if (input.action === 'prepare' && ids.length > 1)
       writeCounterparts(deployment, {
@@ -248,7 +248,7 @@ export const deploymentActivities = {
       `every bundle to hold ${input.include.join(' and ')}${exclude.length ? ` and not ${exclude.join(', ')}` : ''}`,
       async () => {
         for (const stack of stacks) {
-          const bundle = await bundleAuthoritiesOf(stack.serverSocket, input.kind);
+          const bundle = await bundleAuthoritiesOf(stack.admin(), input.kind);
           if (!holds([...bundle.keys()])) return undefined;
         }
         if (input.kind === 'x509') {

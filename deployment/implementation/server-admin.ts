@@ -59,9 +59,17 @@ const messageOf = (error: unknown) => (error instanceof Error ? error.message : 
 export class ServerAdmin {
   constructor(readonly socketPath: string) {}
 
+  /**
+   * Runs `use` with fresh clients of the server's admin API, closed afterwards; its errors reach the
+   * caller as they are (deployment/authority-rotation.ts words its own).
+   */
+  session<T>(use: (api: AdminApi) => Promise<T>): Promise<T> {
+    return withAdminApi(this.socketPath, use);
+  }
+
   private async call<T>(operation: string, use: (api: AdminApi) => Promise<T>): Promise<T> {
     try {
-      return await withAdminApi(this.socketPath, use);
+      return await this.session(use);
     } catch (error) {
       throw new Error(`${operation} failed: ${messageOf(error)}`, { cause: error });
     }
@@ -166,7 +174,7 @@ export class ServerAdmin {
   /** Whether the server answers grpc.health.v1 SERVING on its socket; never throws. */
   async healthy(): Promise<boolean> {
     try {
-      const answer = await withAdminApi(this.socketPath, (api) =>
+      const answer = await this.session((api) =>
         unary<HealthCheckResponse__Output>((done) => api.health().Check({ service: '' }, options(), done)),
       );
       return answer.status === 'SERVING';

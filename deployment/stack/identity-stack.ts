@@ -302,6 +302,11 @@ export class IdentityStack {
     return this.implementation.admin(this.serverSockets[server]!);
   }
 
+  /** The admin operations on every server, in order. */
+  admins(): ServerAdmin[] {
+    return this.serverSockets.map((_, i) => this.admin(i));
+  }
+
   /** Runs the implementation's server CLI against server `server` (tests and demos of the CLI itself). */
   serverCli(args: string[], server = 0): Promise<CliResult> {
     const program = this.implementation.program('server');
