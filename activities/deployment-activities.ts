@@ -14,9 +14,6 @@ import {
 } from '../deployment/authority-rotation.js';
 import { MissingPostgresBinaries } from '../deployment/postgres/postgres-instance.js';
 import type { Topology } from '../deployment/topology/topology.js';
-import { AdminApi } from '../identity-core/client/admin-api.js';
-import { unary } from '../identity-core/client/grpc-call.js';
-import type { ListEntriesResponse__Output } from '../identity-core/proto/gen/spire/api/server/entry/v1/ListEntriesResponse.js';
 import { x509AuthorityId } from '../identity-core/spiffe/trust-bundle.js';
 import { fetchWorkloadSvids, verifyingRoots } from '../deployment/probes/workload-fetch.js';
 
@@ -59,31 +56,13 @@ async function ensureGroupEntries(deployment: Deployment, group: string): Promis
   if (!stack) throw badInput(`deployment ${deployment.id} has no downstream "${group}"`);
   const slots = (await deployment.workloads()).filter((w) => w.group === group);
   if (slots.length === 0) return { entries: 0 };
-  const admin = new AdminApi(stack.serverSocket);
-  try {
-    const listed = await unary<ListEntriesResponse__Output>((done) =>
-      admin.entry().ListEntries({ pageSize: 1000 }, done),
-    );
-    const existing = new Set(
-      listed.entries.map((e) => `spiffe://${e.spiffeId!.trustDomain}${e.spiffeId!.path}`),
-    );
-    for (const slot of slots.filter((s) => !existing.has(s.spiffeId))) {
-      const created = await stack.serverCli([
-        'entry',
-        'create',
-        '-parentID',
-        deployment.agentNodeId(group, slot.agent),
-        '-spiffeID',
-        slot.spiffeId,
-        '-selector',
-        `unix:uid:${process.getuid!()}`,
-      ]);
-      if (created.code !== 0) throw new Error(`entry create failed: ${created.stderr || created.stdout}`);
-    }
-    return { entries: slots.length };
-  } finally {
-    admin.close();
-  }
+  for (const slot of slots)
+    await stack.admin().ensureEntry({
+      parentId: deployment.agentNodeId(group, slot.agent),
+      spiffeId: slot.spiffeId,
+      selectors: [`unix:uid:${process.getuid!()}`],
+    });
+  return { entries: slots.length };
 }
 
 /**
@@ -202,7 +181,7 @@ export const deploymentActivities = {
   /** The authority states of the first upstream server, whose authority ids name a rotation. */
   async authorityState(input: { id: string; kind: AuthorityKind }): Promise<AuthorityStates> {
     const { upstream } = await (await Deployment.open(input.id)).identityStacks();
-    return authorityState(upstream.serverSocket, input.kind);
+    return authorityState(upstream.admin(), input.kind);
   },
 
   /**
@@ -233,10 +212,10 @@ export const deploymentActivities = {
             `upstream server ${i} has no recorded counterpart of authority ${input.authorityId}`,
           );
       }
-      const socket = upstream.serverSockets[i]!;
-      const state = await authorityState(socket, input.kind);
+      const server = upstream.admin(i);
+      const state = await authorityState(server, input.kind);
       activeBefore.push(state.active);
-      ids.push(await authorityStep(socket, input.kind, input.action, authorityId, state));
+      ids.push(await authorityStep(server, input.kind, input.action, authorityId, state));
     }
     if (input.action === 'prepare' && ids.length > 1)
       writeCounterparts(deployment, {
@@ -269,7 +248,7 @@ export const deploymentActivities = {
       `every bundle to hold ${input.include.join(' and ')}${exclude.length ? ` and not ${exclude.join(', ')}` : ''}`,
       async () => {
         for (const stack of stacks) {
-          const bundle = await bundleAuthoritiesOf(stack.serverSocket, input.kind);
+          const bundle = await bundleAuthoritiesOf(stack.admin(), input.kind);
           if (!holds([...bundle.keys()])) return undefined;
         }
         if (input.kind === 'x509') {

@@ -66,7 +66,7 @@ async function sleep(ms: number): Promise<void> {
 /** Up to when (ms) a downstream's server can sign once cut off from its upstream. */
 async function signingCaNotAfter(deployment: Deployment, group: string): Promise<number | undefined> {
   const stack = (await deployment.identityStacks()).downstreams[group];
-  return stack ? signingUntil(stack.serverSocket) : undefined;
+  return stack ? signingUntil(stack.admin()) : undefined;
 }
 
 async function plannedWorkloads(deployment: Deployment, fault: FaultSpec, reach: FaultReach) {

@@ -1,15 +1,17 @@
 /**
  * A server's local authorities and the forced-rotation steps on them (prepare, activate, taint,
- * revoke; X.509 or JWT), over SPIRE's LocalAuthority and Bundle admin APIs on the server socket.
+ * revoke; X.509 or JWT), over SPIRE's LocalAuthority and Bundle admin APIs, reached through the
+ * implementation's admin operations on the server (`ServerAdmin.session`).
  * Each step is answered from the current state when it is already done, so a retried step (a reply
  * lost, a worker restarted) succeeds instead of failing. Used by the operator's rotation and by the
  * ca-compromise fault.
  */
 import type { ServiceError } from '@grpc/grpc-js';
-import { withAdminApi, type AdminApi } from '../identity-core/client/admin-api.js';
+import type { AdminApi } from '../identity-core/client/admin-api.js';
 import { deadlineIn, unary } from '../identity-core/client/grpc-call.js';
 import type { Bundle__Output } from '../identity-core/proto/gen/spire/api/types/Bundle.js';
 import { x509AuthorityId } from '../identity-core/spiffe/trust-bundle.js';
+import type { ServerAdmin } from './implementation/server-admin.js';
 
 export type AuthorityKind = 'x509' | 'jwt';
 export type AuthorityAction = 'prepare' | 'activate' | 'taint' | 'revoke';
@@ -74,30 +76,30 @@ async function view(
 }
 
 /** The server's authority slots of `kind`, with whether its old authority is tainted in the bundle. */
-export async function authorityState(socket: string, kind: AuthorityKind): Promise<AuthorityStates> {
-  const { bundle: _bundle, ...state } = await withAdminApi(socket, (admin) => view(admin, kind));
+export async function authorityState(server: ServerAdmin, kind: AuthorityKind): Promise<AuthorityStates> {
+  const { bundle: _bundle, ...state } = await server.session((admin) => view(admin, kind));
   return state;
 }
 
 /** The server's X.509 authority slots and every X.509 authority its bundle holds. */
-export function x509AuthorityView(socket: string): Promise<X509AuthorityView> {
-  return withAdminApi(socket, (admin) => view(admin, 'x509'));
+export function x509AuthorityView(server: ServerAdmin): Promise<X509AuthorityView> {
+  return server.session((admin) => view(admin, 'x509'));
 }
 
 /**
  * The authorities of `kind` in a server's bundle, by id, with their tainted flags (any server: a
  * downstream mirrors its upstream's roots).
  */
-export function bundleAuthoritiesOf(socket: string, kind: AuthorityKind): Promise<Map<string, boolean>> {
-  return withAdminApi(socket, async (admin) => bundleAuthorities(await bundleOf(admin), kind));
+export function bundleAuthoritiesOf(server: ServerAdmin, kind: AuthorityKind): Promise<Map<string, boolean>> {
+  return server.session(async (admin) => bundleAuthorities(await bundleOf(admin), kind));
 }
 
 /**
  * The instant (ms) up to which a server can sign X509-SVIDs without its upstream: its active
  * authority's NotAfter, or a prepared one's, which it activates at the active's threshold by itself.
  */
-export function signingUntil(socket: string): Promise<number | undefined> {
-  return withAdminApi(socket, async (admin) => {
+export function signingUntil(server: ServerAdmin): Promise<number | undefined> {
+  return server.session(async (admin) => {
     const state = await slots(admin, 'x509');
     const expiries = [state.active, state.prepared].flatMap((a) => (a ? [Number(a.expiresAt) * 1000] : []));
     return expiries.length > 0 ? Math.max(...expiries) : undefined;
@@ -121,13 +123,13 @@ function alreadyDone(
  * just read it; read here when not given.
  */
 export function authorityStep(
-  socket: string,
+  server: ServerAdmin,
   kind: AuthorityKind,
   action: AuthorityAction,
   authorityId?: string,
   state?: AuthorityStates,
 ): Promise<string> {
-  return withAdminApi(socket, async (admin) => {
+  return server.session(async (admin) => {
     const current = state ?? (await view(admin, kind));
     const name = kind === 'x509' ? 'X509' : 'JWT';
     type Answer = Record<string, { authorityId: string } | null>;

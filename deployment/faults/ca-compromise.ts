@@ -6,6 +6,7 @@
  */
 import { agentTrust } from '../stack/agent-states.js';
 import type { Deployment } from '../deployment.js';
+import type { ServerAdmin } from '../implementation/server-admin.js';
 import {
   authorityStep,
   bundleAuthoritiesOf,
@@ -26,9 +27,7 @@ function describeState(state: X509AuthorityView): string {
 async function untrusted(deployment: Deployment, roots: string[]): Promise<string | undefined> {
   const missing: string[] = [];
   for (const [name, stack] of Object.entries((await deployment.identityStacks()).downstreams)) {
-    const bundle = await bundleAuthoritiesOf(stack.serverSocket, 'x509').catch(
-      () => new Map<string, boolean>(),
-    );
+    const bundle = await bundleAuthoritiesOf(stack.admin(), 'x509').catch(() => new Map<string, boolean>());
     if (!roots.every((id) => bundle.has(id))) missing.push(`${name}'s server`);
   }
   for (const agent of await agentTrust(deployment))
@@ -51,10 +50,10 @@ async function compromiseAuthorities(
   record: (authorities: string[]) => void,
   timeoutMs = 60_000,
 ): Promise<string> {
-  const sockets = (await deployment.identityStacks()).upstream.serverSockets;
+  const servers = (await deployment.identityStacks()).upstream.admins();
   let compromised = recorded;
   if (!compromised) {
-    const states = await Promise.all(sockets.map((socket) => x509AuthorityView(socket)));
+    const states = await Promise.all(servers.map((server) => x509AuthorityView(server)));
     compromised = states.map((state, i) => {
       if (!state.active) throw new Error(`upstream server ${i} has no active X.509 authority to compromise`);
       return state.active;
@@ -62,10 +61,10 @@ async function compromiseAuthorities(
     record(compromised);
   }
   const coming: string[] = [];
-  for (const [i, socket] of sockets.entries()) {
-    const state = await x509AuthorityView(socket);
+  for (const [i, server] of servers.entries()) {
+    const state = await x509AuthorityView(server);
     if (state.active === compromised[i])
-      coming.push(await authorityStep(socket, 'x509', 'prepare', undefined, state));
+      coming.push(await authorityStep(server, 'x509', 'prepare', undefined, state));
   }
   if (coming.length > 0)
     await pollUntilDone(
@@ -74,14 +73,14 @@ async function compromiseAuthorities(
       (waited) => `${waited} after ${timeoutMs / 1000} s: not activating them`,
     );
   const done: string[] = [];
-  for (const [i, socket] of sockets.entries()) {
+  for (const [i, server] of servers.entries()) {
     const bad = compromised[i]!;
-    let state = await x509AuthorityView(socket);
+    let state = await x509AuthorityView(server);
     if (state.active === bad) {
       if (!state.prepared)
         throw new Error(`upstream server ${i} lost its prepared X.509 authority (${describeState(state)})`);
-      await authorityStep(socket, 'x509', 'activate', state.prepared, state);
-      state = await x509AuthorityView(socket);
+      await authorityStep(server, 'x509', 'activate', state.prepared, state);
+      state = await x509AuthorityView(server);
     }
     if (state.old !== bad && !state.bundle.has(bad)) {
       done.push(`server ${i}: ${bad} already revoked`);
@@ -91,7 +90,7 @@ async function compromiseAuthorities(
       throw new Error(
         `upstream server ${i}: X.509 authority ${bad} is neither active nor the old one (${describeState(state)})`,
       );
-    await authorityStep(socket, 'x509', 'taint', bad, state);
+    await authorityStep(server, 'x509', 'taint', bad, state);
     done.push(`server ${i}: ${bad} tainted, ${state.active} active`);
   }
   return `X.509 authorities declared compromised: ${done.join('; ')}`;
@@ -99,11 +98,11 @@ async function compromiseAuthorities(
 
 /** Whether every upstream server has rotated away from an authority now tainted in the bundle. */
 async function compromiseSeen(deployment: Deployment): Promise<{ seen: boolean; detail: string }> {
-  const sockets = (await deployment.identityStacks()).upstream.serverSockets;
+  const servers = (await deployment.identityStacks()).upstream.admins();
   const problems: string[] = [];
   const seen: string[] = [];
-  for (const [i, socket] of sockets.entries()) {
-    const state = await x509AuthorityView(socket);
+  for (const [i, server] of servers.entries()) {
+    const state = await x509AuthorityView(server);
     if (!state.old || !state.bundle.get(state.old) || state.active === state.old)
       problems.push(`upstream server ${i} has no tainted old authority (${describeState(state)})`);
     else seen.push(`upstream server ${i}: ${state.old} tainted, ${state.active} active`);
@@ -128,11 +127,11 @@ async function revokeCompromised(
 ): Promise<string> {
   if (!compromised) return 'no authority was declared compromised: nothing to revoke';
   const { upstream, downstreams } = await deployment.identityStacks();
-  const toRevoke: { socket: string; authority: string; state: X509AuthorityView }[] = [];
+  const toRevoke: { server: ServerAdmin; authority: string; state: X509AuthorityView }[] = [];
   const notes: string[] = [];
-  for (const [i, socket] of upstream.serverSockets.entries()) {
+  for (const [i, server] of upstream.admins().entries()) {
     const bad = compromised[i]!;
-    const state = await x509AuthorityView(socket);
+    const state = await x509AuthorityView(server);
     if (state.active === bad)
       notes.push(`server ${i}: ${bad} still active, the injection never rotated away from it`);
     else if (!state.bundle.has(bad)) notes.push(`server ${i}: ${bad} already revoked`);
@@ -141,8 +140,8 @@ async function revokeCompromised(
         `upstream server ${i}: X.509 authority ${bad} is in the bundle but not the old one (${describeState(state)})`,
       );
     else {
-      await authorityStep(socket, 'x509', 'taint', bad, state);
-      toRevoke.push({ socket, authority: bad, state });
+      await authorityStep(server, 'x509', 'taint', bad, state);
+      toRevoke.push({ server, authority: bad, state });
     }
   }
   const bad = toRevoke.map((r) => r.authority);
@@ -155,7 +154,7 @@ async function revokeCompromised(
     );
   for (const [name, stack] of Object.entries(downstreams))
     await waitUntil(async () => {
-      const bundle = await bundleAuthoritiesOf(stack.serverSocket, 'x509').catch(() => undefined);
+      const bundle = await bundleAuthoritiesOf(stack.admin(), 'x509').catch(() => undefined);
       return bundle && bad.every((id) => bundle.get(id) !== false)
         ? undefined
         : `${name} has not rotated away from ${bad.join(', ')}`;
@@ -176,9 +175,9 @@ async function revokeCompromised(
       .map(({ slot }) => slot.spiffeId);
     return still.length > 0 ? `${still.join(', ')} still hold SVIDs under ${bad.join(', ')}` : undefined;
   });
-  for (const { socket, authority, state } of toRevoke) {
+  for (const { server, authority, state } of toRevoke) {
     // The state from before the waits: the compromised authority was the old one then.
-    await authorityStep(socket, 'x509', 'revoke', authority, state);
+    await authorityStep(server, 'x509', 'revoke', authority, state);
     notes.push(`${authority} revoked`);
   }
   return `X.509 authorities: ${notes.join('; ')}`;
@@ -189,7 +188,7 @@ async function bundlesClean(deployment: Deployment): Promise<{ clean: boolean; d
   const { upstream, downstreams } = await deployment.identityStacks();
   const problems: string[] = [];
   for (const [name, stack] of [['upstream', upstream] as const, ...Object.entries(downstreams)]) {
-    const bundle = await bundleAuthoritiesOf(stack.serverSocket, 'x509').catch((error: Error) => {
+    const bundle = await bundleAuthoritiesOf(stack.admin(), 'x509').catch((error: Error) => {
       problems.push(`${name}'s bundle cannot be read: ${error.message}`);
       return undefined;
     });

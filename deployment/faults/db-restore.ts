@@ -108,21 +108,11 @@ export async function prepareRestore(
   const stack = await deployment.stack(spec.group);
   const registered: string[] = [];
   for (const late of registeredAfterBackup(deployment, spec)) {
-    const shown = await stack.serverCli(['entry', 'show', '-spiffeID', late.spiffeId]);
-    if (!shown.stdout.includes(late.spiffeId)) {
-      const created = await stack.serverCli([
-        'entry',
-        'create',
-        '-parentID',
-        late.parentId,
-        '-spiffeID',
-        late.spiffeId,
-        '-selector',
-        `unix:uid:${process.getuid!()}`,
-      ]);
-      if (created.code !== 0)
-        throw new Error(`registering ${late.spiffeId} failed: ${created.stderr || created.stdout}`);
-    }
+    await stack.admin().ensureEntry({
+      parentId: late.parentId,
+      spiffeId: late.spiffeId,
+      selectors: [`unix:uid:${process.getuid!()}`],
+    });
     registered.push(late.spiffeId);
   }
   return { takenAt: backup.takenAt, bytes: backup.bytes, registered };
@@ -309,11 +299,8 @@ export async function withdrawLaterRegistrations(
   const stack = await deployment.stack(spec.group);
   const withdrawn: string[] = [];
   for (const late of registeredAfterBackup(deployment, spec)) {
-    const shown = await stack.serverCli(['entry', 'show', '-spiffeID', late.spiffeId]);
-    for (const [, id] of shown.stdout.matchAll(/^Entry ID\s*: (\S+)$/gm)) {
-      const deleted = await stack.serverCli(['entry', 'delete', '-entryID', id!]);
-      if (deleted.code !== 0)
-        throw new Error(`deleting ${late.spiffeId} failed: ${deleted.stderr || deleted.stdout}`);
+    for (const entry of await stack.admin().findEntries(late.spiffeId)) {
+      await stack.admin().deleteEntry(entry.id);
       withdrawn.push(late.spiffeId);
     }
   }

@@ -5,6 +5,7 @@
  */
 import type { Deployment } from '../deployment.js';
 import { portAcceptsConnections } from '../host/free-port.js';
+import type { ServerAdmin } from '../implementation/server-admin.js';
 import type { Observations } from './fault.js';
 
 /** Agents of `group` running again, re-attesting those whose saved SVID expired while they were down. */
@@ -27,14 +28,20 @@ export async function restoreGroup(deployment: Deployment, group: string): Promi
     }
 }
 
+/** Listing agents reads the datastore, so an answer proves the server reaches its database. */
+const answersFromDatastore = (admin: ServerAdmin) =>
+  admin.listAgents().then(
+    () => true,
+    () => false,
+  );
+
 /** Whether the group's servers run and answer from their datastore, its balancer listens and its agents run. */
 export async function groupHealthy(deployment: Deployment, group: string, seen: Observations): Promise<void> {
   const stack = (await deployment.stack(group)).refresh();
   const problems = seen.problems;
   for (let i = 0; i < stack.serverPorts.length; i++) {
     if (!stack.servers[i]?.isRunning()) problems.push(`${group} server ${i} is not running`);
-    // `agent list` reads the datastore, so it also proves the server reaches its database.
-    else if ((await stack.serverCli(['agent', 'list'], i)).code !== 0)
+    else if (!(await answersFromDatastore(stack.admin(i))))
       problems.push(`${group} server ${i} does not answer from its datastore`);
   }
   if (stack.options.loadBalancer) {

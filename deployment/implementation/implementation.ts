@@ -1,10 +1,10 @@
 /**
  * Everything that differs between SPIRE implementations, behind one interface: which executables
- * run, the config files they read, and how an agent's stored identity is read from its data
- * directory. Both implementations speak SPIRE's admin gRPC API on the server socket (the rotation,
- * the entries, the tokens go through it or through the implementation's `spire-server` CLI), so
- * that is no part of it. A topology's `implementation` picks one (implementation-for.ts).
+ * run, the config files they read, how an agent's stored identity is read from its data
+ * directory, and the admin operations on a server, which both do over SPIRE's admin gRPC API on
+ * the server socket. A topology's `implementation` picks one (implementation-for.ts).
  */
+import type { ServerAdmin } from './server-admin.js';
 import type { AgentConfigChoices, ServerConfigChoices } from './spire-configs.js';
 
 export type ImplementationName = 'tspire' | 'spire';
@@ -37,4 +37,6 @@ export interface SpireImplementation {
   storedAgentIdentity(dataDir: string): Promise<StoredAgentIdentity | undefined>;
   /** Makes the agent attest afresh at its next start (it forgets its stored identity). */
   forgetAgentIdentity(dataDir: string): Promise<void>;
+  /** The admin operations on the server whose admin socket this is. */
+  admin(socketPath: string): ServerAdmin;
 }

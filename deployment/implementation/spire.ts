@@ -5,6 +5,7 @@
 import { join } from 'node:path';
 import { packageRoot } from '../host/package-root.js';
 import type { SpireImplementation } from './implementation.js';
+import { ServerAdmin } from './server-admin.js';
 import { renderAgentConfig, renderServerConfig } from './spire-configs.js';
 
 const unsupported = (): never => {
@@ -21,4 +22,5 @@ export const realSpire: SpireImplementation = {
   renderAgentConfig,
   storedAgentIdentity: async () => unsupported(),
   forgetAgentIdentity: async () => unsupported(),
+  admin: (socketPath) => new ServerAdmin(socketPath),
 };

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { AgentStateStore } from '../../identity-core/agent/agent-state-store.js';
 import { packageRoot } from '../host/package-root.js';
 import type { SpireImplementation } from './implementation.js';
+import { ServerAdmin } from './server-admin.js';
 import { renderAgentConfig, renderServerConfig } from './spire-configs.js';
 
 export function binPath(name: 'tspire-server' | 'tspire-agent'): string {
@@ -39,4 +40,5 @@ export const tspire: SpireImplementation = {
       : undefined;
   },
   forgetAgentIdentity: (dataDir) => new AgentStateStore(dataDir).clear(),
+  admin: (socketPath) => new ServerAdmin(socketPath),
 };

@@ -6,6 +6,7 @@ import { freePort } from '../host/free-port.js';
 import type { DatabaseChoice } from '../implementation/spire-configs.js';
 import type { ImplementationName, SpireImplementation } from '../implementation/implementation.js';
 import { implementationFor } from '../implementation/implementation-for.js';
+import type { ServerAdmin } from '../implementation/server-admin.js';
 import { findProcess, startProcess, type ManagedProcess } from '../host/managed-process.js';
 import { packageRoot } from '../host/package-root.js';
 import { pollUntilDone } from '../host/poll.js';
@@ -94,7 +95,7 @@ async function waitFor(
  * One trust domain on this host: tspire-server processes (one, or several sharing a PostgreSQL
  * datastore, optionally behind a TCP load balancer, optionally downstream of another stack) and
  * tspire-agents attached to them, each a detached process
- * configured by an HCL file in the run directory and driven through its CLI.
+ * configured by an HCL file in the run directory; its servers are driven over their admin API.
  */
 export class IdentityStack {
   readonly trustDomain: string;
@@ -147,7 +148,7 @@ export class IdentityStack {
     return implementationFor(this.options.implementation ?? 'tspire');
   }
 
-  /** The first server's admin socket, where CLI commands go by default. */
+  /** The first server's admin socket, where admin operations and CLI commands go by default. */
   get serverSocket(): string {
     return this.serverSockets[0]!;
   }
@@ -296,6 +297,17 @@ export class IdentityStack {
     return stack;
   }
 
+  /** The admin operations on server `server` (the first by default). */
+  admin(server = 0): ServerAdmin {
+    return this.implementation.admin(this.serverSockets[server]!);
+  }
+
+  /** The admin operations on every server, in order. */
+  admins(): ServerAdmin[] {
+    return this.serverSockets.map((_, i) => this.admin(i));
+  }
+
+  /** Runs the implementation's server CLI against server `server` (tests and demos of the CLI itself). */
   serverCli(args: string[], server = 0): Promise<CliResult> {
     const program = this.implementation.program('server');
     return runCommand(program.command, [
@@ -356,7 +368,7 @@ export class IdentityStack {
   async ensureServers(timeoutMs = 60_000): Promise<void> {
     this.adoptRunning();
     for (let i = 0; i < this.serverPorts.length; i++) {
-      const running = this.servers[i]?.isRunning() && (await this.serverCli(['healthcheck'], i)).code === 0;
+      const running = this.servers[i]?.isRunning() && (await this.admin(i).healthy());
       if (!running) {
         await this.servers[i]?.stop();
         await this.startServer(i, timeoutMs);
@@ -414,23 +426,13 @@ export class IdentityStack {
     if (!upstream) throw new Error('this stack has no upstream');
     this.adoptRunning();
     if (!existsSync(upstream.bundlePath)) await upstream.writeBootstrapBundle();
-    const shown = await upstream.serverCli(['entry', 'show', '-spiffeID', this.downstreamId, '-downstream']);
     const nodeId = `${this.downstreamId}/node`;
-    if (!shown.stdout.includes(this.downstreamId)) {
-      const created = await upstream.serverCli([
-        'entry',
-        'create',
-        '-parentID',
-        nodeId,
-        '-spiffeID',
-        this.downstreamId,
-        '-selector',
-        `unix:gid:${DOWNSTREAM_SERVER_GID}`,
-        '-downstream',
-      ]);
-      if (created.code !== 0)
-        throw new Error(`downstream entry create failed: ${created.stderr || created.stdout}`);
-    }
+    await upstream.admin().ensureEntry({
+      parentId: nodeId,
+      spiffeId: this.downstreamId,
+      selectors: [`unix:gid:${DOWNSTREAM_SERVER_GID}`],
+      downstream: true,
+    });
     if (this.relayPort !== undefined) await this.ensureRelay();
     if (!this.upstreamAgent?.isRunning()) {
       const resumable = await this.canResume(this.upstreamAgentDataDir());
@@ -481,7 +483,7 @@ export class IdentityStack {
         name,
         async () => {
           if (!server.isRunning()) throw new Error(`${name} exited during start:\n${server.log()}`);
-          return existsSync(this.serverSockets[i]!) && (await this.serverCli(['healthcheck'], i)).code === 0;
+          return existsSync(this.serverSockets[i]!) && (await this.admin(i).healthy());
         },
         timeoutMs,
         () => server.log(),
@@ -551,17 +553,11 @@ export class IdentityStack {
 
   /** Writes the server's current bundle for the agent to bootstrap from. */
   async writeBootstrapBundle(): Promise<void> {
-    const result = await this.serverCli(['bundle', 'show', '-format', 'pem']);
-    if (result.code !== 0) throw new Error(`bundle show failed: ${result.stderr}`);
-    writeFileSync(this.bundlePath, result.stdout);
+    writeFileSync(this.bundlePath, await this.admin().bundlePem());
   }
 
-  async generateToken(spiffeId: string): Promise<string> {
-    const result = await this.serverCli(['token', 'generate', '-spiffeID', spiffeId]);
-    const token = /Token: (\S+)/.exec(result.stdout)?.[1];
-    if (result.code !== 0 || !token)
-      throw new Error(`token generate failed: ${result.stderr || result.stdout}`);
-    return token;
+  generateToken(spiffeId: string): Promise<string> {
+    return this.admin().generateJoinToken(spiffeId);
   }
 
   async startAgent(joinToken: string | undefined, timeoutMs = 60_000, index = 0): Promise<void> {

@@ -78,17 +78,9 @@ export class NestedTree {
         ];
         for (const [server, parentId, name, socket] of placements) {
           const spiffeId = `spiffe://${td}/workload/${name}`;
-          const created = await server.serverCli([
-            'entry',
-            'create',
-            '-parentID',
-            parentId,
-            '-spiffeID',
-            spiffeId,
-            '-selector',
-            `unix:gid:${options.workloadGid}`,
-          ]);
-          if (created.code !== 0) throw new Error(`entry create failed: ${created.stderr || created.stdout}`);
+          await server
+            .admin()
+            .createEntry({ parentId, spiffeId, selectors: [`unix:gid:${options.workloadGid}`] });
           workloads.push({ name, spiffeId, socket });
         }
       }

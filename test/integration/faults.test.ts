@@ -263,7 +263,7 @@ describe.skipIf(!isRoot || !!pgMissing)('faults on topologies/demo.yaml', () => 
       const runId = `run-ca-compromise-round-${round}`;
       await injectFault(deployment, runId, spec, 120_000);
       const bad = readLease(deployment.plan.runDir, runId)!.authorities!;
-      const active = (await Promise.all(upstream.serverSockets.map((s) => x509AuthorityView(s)))).map(
+      const active = (await Promise.all(upstream.admins().map((s) => x509AuthorityView(s)))).map(
         (state) => state.active!,
       );
       const agents = await agentTrust(deployment);
@@ -360,7 +360,7 @@ describe.skipIf(!isRoot || !!pgMissing)('faults on topologies/demo.yaml', () => 
 
   it('after every fault, every workload holds a valid SVID from the active roots alone', async () => {
     const { upstream } = await deployment.identityStacks();
-    const states = await Promise.all(upstream.serverSockets.map((socket) => x509AuthorityView(socket)));
+    const states = await Promise.all(upstream.admins().map((server) => x509AuthorityView(server)));
     // HA servers each sign with an authority of their own, all in the one bundle.
     const active = new Set(states.map((s) => s.active!));
     expect(active.size).toBe(upstream.serverSockets.length);
@@ -373,8 +373,8 @@ describe.skipIf(!isRoot || !!pgMissing)('faults on topologies/demo.yaml', () => 
     const slot = (await deployment.workloads()).find((w) => w.group === 'east')!;
     const [fetched] = await fetchWorkloadSvids([slot]);
     const intermediate = new X509Certificate(fetched!.svid!.chain[1]!);
-    await authorityStep(east.serverSocket, 'x509', 'prepare');
-    const until = (await signingUntil(east.serverSocket))!;
+    await authorityStep(east.admin(), 'x509', 'prepare');
+    const until = (await signingUntil(east.admin()))!;
     // The prepared intermediate was minted after the one east's workloads chain to, so it lasts longer.
     expect(until).toBeGreaterThan(Date.parse(intermediate.validTo));
     expect(until).toBeLessThanOrEqual(Date.now() + deployment.topology.ttls.downstreamCa * 1000 + 1000);
