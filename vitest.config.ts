@@ -1,4 +1,5 @@
 import { configDefaults, defineConfig } from 'vitest/config';
+import LongFirstSequencer from './test/support/long-first-sequencer.js';
 
 export default defineConfig({
   test: {
@@ -6,7 +7,9 @@ export default defineConfig({
     // test/ci/ checks the output of .ci/run's `suite run ci`; .ci/run runs it with its own config.
     exclude: [...configDefaults.exclude, 'test/ci/**'],
     pool: 'forks',
+    // Two at a time on this project's two-core machines, the real-time drills among the rest.
     maxWorkers: 2,
+    sequence: { sequencer: LongFirstSequencer },
     testTimeout: 60_000,
     hookTimeout: 120_000,
   },
