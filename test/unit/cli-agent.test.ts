@@ -16,6 +16,7 @@ import {
   type HealthHandlers,
   type SpiffeWorkloadAPIHandlers,
 } from '../../identity-core/proto/services.js';
+import { UnixGrpcFake } from '../support/unix-grpc-fake.js';
 
 function capture() {
   const chunks: string[] = [];
@@ -62,12 +63,12 @@ async function issue(name: string, issuer: Issued | undefined, ca: boolean, uri?
 type CryptoKeyLike = x509.X509CertificateCreateWithKeyParams['signingKey'];
 
 /** A stand-in for tspire-agent's Workload API socket (which also answers health checks). */
-class FakeWorkloadApi {
+class FakeWorkloadApi extends UnixGrpcFake {
   readonly requests: { method: string; request: unknown; header: unknown }[] = [];
   x509Response: unknown;
-  private server = new grpc.Server();
 
   constructor() {
+    super();
     const seen = (method: string, call: { request: unknown; metadata: grpc.Metadata }) => {
       const header = call.metadata.get('workload.spiffe.io')[0];
       this.requests.push({ method, request: call.request, header });
@@ -113,18 +114,6 @@ class FakeWorkloadApi {
     const health: Partial<HealthHandlers> = { Check: (_call, done) => done(null, { status: 'SERVING' }) };
     this.server.addService(workloadService, handlers as grpc.UntypedServiceImplementation);
     this.server.addService(healthService, health as grpc.UntypedServiceImplementation);
-  }
-
-  listen(socketPath: string): Promise<void> {
-    return new Promise((resolve, reject) =>
-      this.server.bindAsync(`unix:${socketPath}`, grpc.ServerCredentials.createInsecure(), (error) =>
-        error ? reject(error) : resolve(),
-      ),
-    );
-  }
-
-  stop(): Promise<void> {
-    return new Promise((resolve) => this.server.tryShutdown(() => resolve()));
   }
 }
 

@@ -22,6 +22,7 @@ import {
   type LocalAuthorityHandlers,
 } from '../../identity-core/proto/services.js';
 import type { ServerConfig } from '../../identity-core/server/server-config.js';
+import { UnixGrpcFake } from '../support/unix-grpc-fake.js';
 
 function capture() {
   const chunks: string[] = [];
@@ -47,16 +48,16 @@ async function selfSignedCa(): Promise<Buffer> {
 type Call = { method: string; request: unknown };
 
 /** A stand-in for tspire-server's admin API: records every call and answers from canned data. */
-class FakeAdminServer {
+class FakeAdminServer extends UnixGrpcFake {
   readonly calls: Call[] = [];
   readonly entries = new Map<string, Entry>();
   caDer: Buffer = Buffer.alloc(0);
   jwtKey: Buffer = Buffer.alloc(0);
   healthStatus: 'SERVING' | 'NOT_SERVING' = 'SERVING';
-  private server = new grpc.Server();
   private nextId = 1;
 
   constructor() {
+    super();
     const record = (method: string, request: unknown) => this.calls.push({ method, request });
     const notFound = (details: string) => ({ code: grpc.status.NOT_FOUND, details });
     const entryHandlers: Partial<EntryHandlers> = {
@@ -174,18 +175,6 @@ class FakeAdminServer {
     this.server.addService(bundleService, untyped(bundleHandlers));
     this.server.addService(healthService, untyped(healthHandlers));
     this.server.addService(localAuthorityService, untyped(localAuthorityHandlers));
-  }
-
-  listen(socketPath: string): Promise<void> {
-    return new Promise((resolve, reject) =>
-      this.server.bindAsync(`unix:${socketPath}`, grpc.ServerCredentials.createInsecure(), (error) =>
-        error ? reject(error) : resolve(),
-      ),
-    );
-  }
-
-  stop(): Promise<void> {
-    return new Promise((resolve) => this.server.tryShutdown(() => resolve()));
   }
 
   methods(): string[] {

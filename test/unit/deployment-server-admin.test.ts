@@ -18,17 +18,18 @@ import {
   type HealthHandlers,
 } from '../../identity-core/proto/services.js';
 import { toPem } from '../../identity-core/spiffe/pem.js';
+import { UnixGrpcFake } from '../support/unix-grpc-fake.js';
 
 /** An admin API that keeps entries in memory and records the requests it was sent. */
-class RecordingAdminApi {
+class RecordingAdminApi extends UnixGrpcFake {
   readonly requests: { method: string; request: unknown }[] = [];
   readonly entries: Entry[] = [];
   refuseCreate = false;
   serving = true;
   readonly roots = [Buffer.from('first root'), Buffer.from('second root')];
-  private readonly server = new grpc.Server();
 
   constructor() {
+    super();
     const record = (method: string, request: unknown) => this.requests.push({ method, request });
     const entry: Partial<EntryHandlers> = {
       ListEntries: (call, done) => {
@@ -94,18 +95,6 @@ class RecordingAdminApi {
     this.server.addService(agentService, untyped(agent));
     this.server.addService(bundleService, untyped(bundle));
     this.server.addService(healthService, untyped(health));
-  }
-
-  listen(socketPath: string): Promise<void> {
-    return new Promise((resolve, reject) =>
-      this.server.bindAsync(`unix:${socketPath}`, grpc.ServerCredentials.createInsecure(), (error) =>
-        error ? reject(error) : resolve(),
-      ),
-    );
-  }
-
-  stop(): Promise<void> {
-    return new Promise((resolve) => this.server.tryShutdown(() => resolve()));
   }
 
   sent(method: string): unknown[] {

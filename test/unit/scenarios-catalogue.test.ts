@@ -11,6 +11,7 @@ import {
 } from '../../scenarios/scenario.js';
 import { loadSuite } from '../../scenarios/suite.js';
 import { repoRoot } from '../support/tools.js';
+import { CATALOGUE } from '../support/suite-checks.js';
 
 const dirs = {
   catalogue: join(repoRoot, 'scenarios', 'catalogue'),
@@ -31,17 +32,7 @@ const issues = (fn: () => unknown): string[] => {
 describe('the scenario catalogue', () => {
   it('holds every scenario the issue names, each valid and named as its file', async () => {
     const names = [...(await catalogue(dirs.catalogue)).keys()];
-    expect(names).toEqual([
-      'agent-down',
-      'ca-compromise',
-      'db-down',
-      'db-primary-down',
-      'db-restore',
-      'lb-down',
-      'server-loss',
-      'servers-down',
-      'upstream-outage',
-    ]);
+    expect(names).toEqual(CATALOGUE);
     for (const name of names) {
       const scenario = await loadScenario(name, dirs.catalogue);
       expect(scenario.name).toBe(name);
