@@ -228,18 +228,23 @@ export const drillActivities = {
     seconds: number;
     /** The window may not start before this (after a recovery: steady again, not steady in the past). */
     notBefore?: number;
+    /** The window may not end before this: expectations measured from the heal get their whole span. */
+    notUntil?: number;
     timeoutMs?: number;
   }): Promise<{ ok: boolean; window: TimeWindow; detail: string }> {
     const deployment = await Deployment.open(input.deploymentId);
     const workloads = (await deployment.workloads()).map((w) => w.spiffeId);
-    const deadline = Date.now() + (input.timeoutMs ?? 90_000);
+    const deadline = Math.max(Date.now(), input.notUntil ?? 0) + (input.timeoutMs ?? 90_000);
     for (;;) {
       const end = Date.now();
       const window = { start: end - input.seconds * 1000, end };
       const early = input.notBefore !== undefined && window.start < input.notBefore;
+      const short = input.notUntil !== undefined && end < input.notUntil;
       const problems = early
         ? [`steady state is measured from ${new Date(input.notBefore!).toISOString()} on`]
-        : steadyProblems(readSamples(deployment, window.start - HOUR), workloads, window);
+        : short
+          ? [`watching until ${new Date(input.notUntil!).toISOString()}`]
+          : steadyProblems(readSamples(deployment, window.start - HOUR), workloads, window);
       Context.current().heartbeat(problems[0] ?? 'steady');
       if (problems.length === 0)
         return { ok: true, window, detail: `${workloads.length} workload(s) steady` };

@@ -28,6 +28,24 @@ export interface EvaluationInput {
 /** The server's entry cache reload period (SPIRE's default cache_reload_interval). */
 const ENTRY_CACHE_RELOAD_S = 5;
 
+/** How long after the heal `restore-drops-later-registrations` gives the restore, in seconds. */
+function restoreDropWithin(e: { within?: number }, defaultTolerance: number): number {
+  return e.within ?? ENTRY_CACHE_RELOAD_S + 2 * defaultTolerance;
+}
+
+/**
+ * Seconds after the heal the drill must keep watching so that every expectation measured from the
+ * heal has had its whole window: ending earlier would judge an identity "still offered" that the
+ * expectation still gave time to go. Pure, so the drill workflow can call it.
+ */
+export function watchAfterHealSeconds(expectations: Expectation[], defaultTolerance: number): number {
+  let seconds = 0;
+  for (const e of expectations)
+    if (e.expect === 'restore-drops-later-registrations')
+      seconds = Math.max(seconds, restoreDropWithin(e, defaultTolerance));
+  return seconds;
+}
+
 /**
  * When the workload was first offered `spiffeId` before the fault, and when, after healing, it was
  * first offered a set without it: from the probes' identities samples.
@@ -214,7 +232,7 @@ export function evaluateExpectations(input: EvaluationInput): ExpectationOutcome
         };
       }
       case 'restore-drops-later-registrations': {
-        const within = 1000 * (e.within ?? ENTRY_CACHE_RELOAD_S + 2 * input.defaultTolerance);
+        const within = 1000 * restoreDropWithin(e, input.defaultTolerance);
         const later = input.laterRegistrations ?? [];
         const problems: string[] = [];
         const seen: string[] = [];

@@ -11,6 +11,7 @@ import {
 } from '@temporalio/workflow';
 import type { DrillPlanView } from '../scenarios/drill-plan.js';
 import type { DrillRecord, InjectionRecord, Verdict } from '../scenarios/drill-record.js';
+import { watchAfterHealSeconds } from '../scenarios/expectations.js';
 import type { DrillWindows, ForcedVerdict } from '../scenarios/judge.js';
 import type { Scenario } from '../scenarios/scenario.js';
 import type { OutageClass } from '../scenarios/ttl-model.js';
@@ -256,6 +257,8 @@ export async function drillWorkflow(input: DrillInput): Promise<DrillRecord> {
         deploymentId: id,
         seconds: scenario.steady,
         notBefore: recovery.at,
+        notUntil:
+          windows.fault.end + 1000 * watchAfterHealSeconds(scenario.expectations, state.plan!.tolerance),
       });
       windows.recovery.end = after.window.end;
       if (!after.ok) step(`no steady state after recovery: ${after.detail}`);

@@ -1,7 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { WorkloadOutcome } from '../../scenarios/drill-record.js';
 import type { ProbeSample } from '../../deployment/probes/probe-sample.js';
-import { evaluateExpectations, type EvaluationInput } from '../../scenarios/expectations.js';
+import {
+  evaluateExpectations,
+  watchAfterHealSeconds,
+  type EvaluationInput,
+} from '../../scenarios/expectations.js';
 
 const fault = { start: 100_000, end: 145_000 };
 const base = (workloads: WorkloadOutcome[], samples: ProbeSample[] = []): EvaluationInput => ({
@@ -146,6 +150,20 @@ describe('expectations', () => {
         expectations: [{ expect: 'restore-drops-later-registrations' }],
       })[0]!.met,
     ).toBe(false);
+  });
+
+  it('keeps the drill watching after the heal for as long as the restore expectation allows', () => {
+    expect(watchAfterHealSeconds([{ expect: 'recovers' }, { expect: 'no-identity-loss' }], 2)).toBe(0);
+    expect(watchAfterHealSeconds([{ expect: 'restore-drops-later-registrations' }], 2)).toBe(9);
+    expect(
+      watchAfterHealSeconds(
+        [
+          { expect: 'restore-drops-later-registrations', within: 20 },
+          { expect: 'recovers', within: 60 },
+        ],
+        6,
+      ),
+    ).toBe(20);
   });
 
   it('checks that entry cache reloads went on while the fault held', () => {
