@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Context, ApplicationFailure } from '@temporalio/activity';
+import { decodeProtectedHeader } from 'jose';
 import { heartbeating } from './heartbeating.js';
 import { agentTrust } from '../deployment/stack/agent-states.js';
 import { Deployment } from '../deployment/deployment.js';
@@ -15,7 +16,15 @@ import {
 import { MissingPostgresBinaries } from '../deployment/postgres/postgres-instance.js';
 import type { Topology } from '../deployment/topology/topology.js';
 import { x509AuthorityId } from '../identity-core/spiffe/trust-bundle.js';
-import { fetchWorkloadSvids, verifyingRoots } from '../deployment/probes/workload-fetch.js';
+import { fetchJwtSvid, fetchWorkloadSvids, verifyingRoots } from '../deployment/probes/workload-fetch.js';
+import { probeEndpoints } from '../deployment/probes/probe-fleet.js';
+
+/** One upstream server's authority before and after a rotation. */
+export interface ServerRotation {
+  server: string;
+  oldAuthority: string;
+  newAuthority: string;
+}
 
 export interface WorkloadReport {
   workloads: number;
@@ -285,6 +294,48 @@ export const deploymentActivities = {
       },
       input.timeoutMs ?? 180_000,
     );
+  },
+
+  /**
+   * Waits until no workload is handed a JWT-SVID signed by `keyId` (or an HA server's counterpart)
+   * for the audience its probe asks for: its agent has dropped what the tainted key signed, so
+   * revoking the key breaks no token a workload would still present. (A downstream's workloads hold
+   * tokens from their own servers' keys, which a rotation of the root's key leaves alone.)
+   */
+  async waitWorkloadsOffJwtKey(input: { id: string; keyId: string; timeoutMs?: number }) {
+    const deployment = await Deployment.open(input.id);
+    const endpoints = await probeEndpoints(deployment);
+    const rotatedOut = withCounterparts(deployment, [input.keyId]);
+    return until(
+      `no workload handed JWT-SVIDs signed by ${input.keyId}`,
+      async () => {
+        for (const endpoint of endpoints) {
+          const token = await fetchJwtSvid(endpoint.socket, endpoint.spiffeId, endpoint.audience).catch(
+            () => undefined,
+          );
+          if (!token || rotatedOut.includes(decodeProtectedHeader(token).kid ?? '')) return undefined;
+        }
+        return { workloads: endpoints.length };
+      },
+      input.timeoutMs ?? 180_000,
+    );
+  },
+
+  /** Each upstream server's old and new authority of a rotation, as `prepare` recorded them. */
+  async rotatedAuthorities(input: {
+    id: string;
+    oldAuthority: string;
+    newAuthority: string;
+  }): Promise<ServerRotation[]> {
+    const deployment = await Deployment.open(input.id);
+    const counterparts = readCounterparts(deployment);
+    const olds = [input.oldAuthority, ...(counterparts[input.oldAuthority] ?? [])];
+    const news = [input.newAuthority, ...(counterparts[input.newAuthority] ?? [])];
+    return news.map((newAuthority, i) => ({
+      server: `upstream server ${i}`,
+      oldAuthority: olds[i] ?? 'unknown',
+      newAuthority,
+    }));
   },
 
   /** Stops every process; then checks nothing is left (processes, sockets, ports), and removes the data. */

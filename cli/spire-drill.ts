@@ -34,6 +34,7 @@ import {
   type DeploymentStatusView,
 } from '../workflows/deployment-workflow.js';
 import { failureMessage } from '../workflows/failure-message.js';
+import type { RotationResult } from '../workflows/rotation-workflow.js';
 import { DeploymentId, Operation, TASK_QUEUE, TrustDomain } from '../workflows/search-attributes.js';
 
 const workflowIdOf = (id: string) => `deployment/${id}`;
@@ -109,6 +110,13 @@ async function up(
   return status;
 }
 
+/** A rotation's authorities, one line per upstream server (server 0 only for rotations recorded before). */
+function serverRotationLines(rotation: RotationResult): string[] {
+  return (rotation.servers ?? [{ server: 'upstream server 0', ...rotation }]).map(
+    (s) => `${s.server}: ${s.oldAuthority} → ${s.newAuthority}`,
+  );
+}
+
 async function rotate(
   client: Client,
   settings: TemporalSettings,
@@ -130,7 +138,10 @@ async function rotate(
     finished = true;
     await progress;
     if (options.json) out(JSON.stringify(result));
-    else out(`Rotated: ${result.oldAuthority} → ${result.newAuthority}`);
+    else {
+      out(`Rotated: ${result.oldAuthority} → ${result.newAuthority}`);
+      for (const line of serverRotationLines(result)) out(`  ${line}`);
+    }
   } catch (error) {
     finished = true;
     await progress.catch(() => undefined);
@@ -242,6 +253,10 @@ export function buildProgram(): Command {
         out(`Deployment ${id}: ${status.phase}${status.error ? ` (${status.error})` : ''}`);
         out(`  Web UI: ${workflowLink(settings, workflowIdOf(id))}`);
         for (const line of status.steps) out(`  ▸ ${line}`);
+        status.rotations.forEach((rotation, i) => {
+          out(`  rotation ${i + 1} (${rotation.kind === 'x509' ? 'X.509 authority' : 'JWT key'}):`);
+          for (const line of serverRotationLines(rotation)) out(`    ${line}`);
+        });
       }
     });
 

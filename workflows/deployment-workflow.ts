@@ -169,7 +169,9 @@ export async function deploymentWorkflow(input: DeploymentInput): Promise<Deploy
           });
         });
         state.rotations.push(result);
-        step(`rotation ${n} done: ${result.oldAuthority} → ${result.newAuthority}`);
+        step(
+          `rotation ${n} done: ${(result.servers ?? [{ server: 'upstream server 0', ...result }]).map((s) => `${s.server} ${s.oldAuthority} → ${s.newAuthority}`).join(', ')}`,
+        );
         return result;
       } catch (error) {
         step(`rotation ${n} ${isCancellation(error) ? 'aborted' : `failed: ${failureMessage(error)}`}`);

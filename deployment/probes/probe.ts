@@ -20,6 +20,7 @@ import { parseJwtBundleJson, type TrustBundle } from '../../identity-core/spiffe
 import type { ProbeSample } from './probe-sample.js';
 import { HandshakeServer, handshake, type SvidCredentials } from './probe-handshake.js';
 import { storedSerials, writeBundleFile, writeSvidFile } from './probe-svid-store.js';
+import { fetchJwtSvid } from './workload-fetch.js';
 
 export interface ProbeOptions {
   /** The agent's Workload API socket. */
@@ -235,7 +236,7 @@ export async function startProbe(options: ProbeOptions): Promise<RunningProbe> {
     const started = performance.now();
     const latencyMs = () => Math.round((performance.now() - started) * 10) / 10;
     try {
-      const token = await fetchJwtSvid(options.socket, options.spiffeId, options.audience);
+      const token = await fetchJwtSvid(options.socket, options.spiffeId, options.audience, CALL_TIMEOUT_MS);
       if (!jwtBundle) throw new Error('no JWT bundle received yet');
       const { claims } = await validateJwtSvid(token, { bundle: jwtBundle, audience: options.audience });
       record({
@@ -258,21 +259,4 @@ export async function startProbe(options: ProbeOptions): Promise<RunningProbe> {
       await server.close();
     },
   };
-}
-
-function fetchJwtSvid(socket: string, spiffeId: string, audience: string): Promise<string> {
-  const client = new WorkloadClient(`unix://${socket}`, grpc.credentials.createInsecure());
-  return new Promise<string>((resolve, reject) => {
-    client.FetchJWTSVID(
-      { audience: [audience], spiffeId },
-      workloadMetadata(),
-      { deadline: new Date(Date.now() + CALL_TIMEOUT_MS) },
-      (error, response) => {
-        const token = response?.svids.find((s) => s.spiffeId === spiffeId)?.svid;
-        if (error) reject(new Error(error.details || error.message));
-        else if (!token) reject(new Error(`the agent returned no JWT-SVID for ${spiffeId}`));
-        else resolve(token);
-      },
-    );
-  }).finally(() => client.close());
 }

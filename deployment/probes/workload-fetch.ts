@@ -35,6 +35,29 @@ export function fetchX509Svids(socket: string): Promise<FetchedSvid[]> {
   }).finally(() => client.close());
 }
 
+/** One JWT-SVID for `spiffeId` with one audience, as a workload asks its agent for it. */
+export function fetchJwtSvid(
+  socket: string,
+  spiffeId: string,
+  audience: string,
+  timeoutMs = FETCH_TIMEOUT_MS,
+): Promise<string> {
+  const client = new WorkloadClient(`unix://${socket}`, grpc.credentials.createInsecure());
+  return new Promise<string>((resolve, reject) => {
+    client.FetchJWTSVID(
+      { audience: [audience], spiffeId },
+      workloadMetadata(),
+      { deadline: new Date(Date.now() + timeoutMs) },
+      (error, response) => {
+        const token = response?.svids.find((s) => s.spiffeId === spiffeId)?.svid;
+        if (error) reject(new Error(error.details || error.message));
+        else if (!token) reject(new Error(`the agent returned no JWT-SVID for ${spiffeId}`));
+        else resolve(token);
+      },
+    );
+  }).finally(() => client.close());
+}
+
 /** The SVID each workload slot holds now (undefined when its agent does not serve it yet). */
 export async function fetchWorkloadSvids<Slot extends { spiffeId: string; socket: string }>(
   slots: Slot[],

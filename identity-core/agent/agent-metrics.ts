@@ -9,6 +9,7 @@ export class AgentMetrics {
   readonly syncs: Counter<'result'>;
   readonly expiringSvids: Gauge;
   readonly taintedWorkloadSvids: Counter;
+  readonly taintedJwtSvids: Counter;
   readonly workloadConnections: Gauge;
   readonly cachedSvids: Gauge;
 
@@ -35,6 +36,11 @@ export class AgentMetrics {
     this.taintedWorkloadSvids = new Counter({
       name: 'spire_agent_cache_manager_tainted_x509_svids_workload',
       help: 'Workload X509-SVIDs dropped because they chain to a tainted authority',
+      registers,
+    });
+    this.taintedJwtSvids = new Counter({
+      name: 'spire_agent_cache_manager_tainted_jwt_svids',
+      help: 'Cached JWT-SVIDs dropped because a tainted key signed them',
       registers,
     });
     this.workloadConnections = new Gauge({

@@ -163,6 +163,8 @@ export async function startAgent(
       ),
     connection,
     logger,
+    () => cache.bundle.jwtAuthorities.filter((k) => k.tainted).map((k) => k.keyId),
+    (count) => metrics.taintedJwtSvids.inc(count),
   );
   peers.grpcServer.addService(
     workloadService,

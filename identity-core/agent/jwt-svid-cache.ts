@@ -3,6 +3,8 @@ export interface CachedJwtSvid {
   token: string;
   issuedAt: number;
   expiresAt: number;
+  /** The `kid` of the key that signed it, so that a tainted key's tokens can be dropped. */
+  keyId: string;
 }
 
 /** SPIRE's agent default for `jwt_svid_cache_size`. */
@@ -67,8 +69,18 @@ export class JwtSvidCache {
     for (const [key, svid] of this.tokens) if (svid.expiresAt <= nowSeconds) this.tokens.delete(key);
   }
 
-  /** Forgets everything, e.g. when a JWT authority is tainted. */
-  clear(): void {
-    this.tokens.clear();
+  /**
+   * Drops every token signed by one of `keyIds` (tainted JWT keys), as SPIRE's agent does: a token
+   * from a tainted key stops validating once the key is revoked, so it is not handed out again.
+   * Returns how many were dropped.
+   */
+  dropSignedBy(keyIds: ReadonlySet<string>): number {
+    let dropped = 0;
+    for (const [key, svid] of this.tokens)
+      if (keyIds.has(svid.keyId)) {
+        this.tokens.delete(key);
+        dropped++;
+      }
+    return dropped;
   }
 }

@@ -36,6 +36,8 @@ describe("the agent's server connection after a failed call", () => {
       },
       connection,
       pino({ level: 'silent' }),
+      () => [],
+      () => {},
     );
     await expect(source.fetch('entry-1', 'spiffe://example.org/w', ['aud'])).rejects.toThrow(
       /could not fetch JWT-SVID: 14 UNAVAILABLE/,

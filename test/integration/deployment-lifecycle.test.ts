@@ -18,6 +18,10 @@ import { startTestDevServer } from '../support/test-dev-server.js';
 import { processesIn } from '../support/host.js';
 import { pinnedTool, repoRoot } from '../support/tools.js';
 import { waitFor } from '../support/waits.js';
+import { fetchJwtSvid, validateJwtSvid } from '../support/workload-client.js';
+import { readSamples } from '../../deployment/probes/probe-fleet.js';
+import { setInterval } from 'node:timers/promises';
+import { parse, stringify } from 'yaml';
 
 /**
  * The lifecycle through the `spire-drill` CLI against a real Temporal dev server: up
@@ -77,7 +81,13 @@ describe.skipIf(!!temporal.missing || !isRoot)('deployment lifecycle through the
   }, 120_000);
 
   it('spins up, rotates and tears down, leaving every workload on the new authority and nothing behind', async () => {
-    const topologyFile = join(repoRoot, 'topologies', 'demo.yaml');
+    // The demo with JWT-SVIDs that outlive a rotation: a token minted before the JWT key rotation is
+    // still valid after it, so a revoke that comes too early shows as a failed validation.
+    const demo = parse(readFileSync(join(repoRoot, 'topologies', 'demo.yaml'), 'utf8')) as {
+      ttls: Record<string, string>;
+    };
+    const topologyFile = join(run.dir, 'demo-jwt-2m.yaml');
+    writeFileSync(topologyFile, stringify({ ...demo, ttls: { ...demo.ttls, jwtSvid: '2m' } }));
     const started = Date.now();
     const upped = await cli(['up', '--topology', topologyFile, '--id', id]);
     console.log(`spin-up of topologies/demo.yaml through the CLI took ${Date.now() - started} ms`);
@@ -98,6 +108,36 @@ describe.skipIf(!!temporal.missing || !isRoot)('deployment lifecycle through the
     for (const conf of ['upstream-agent.conf', 'server.conf'])
       expect(readFileSync(join(plan.runDir, 'down-east', conf), 'utf8')).toContain(`"${relay}"`);
 
+    // Through both rotations, every 500 ms each workload fetches a JWT-SVID for its peer and the peer's
+    // agent validates it, as services calling each other would.
+    const rotationsStarted = Date.now();
+    const validations = { ok: 0, failed: [] as string[] };
+    let validating = true;
+    const validator = (async () => {
+      for await (const _ of setInterval(500)) {
+        if (!validating) break;
+        await Promise.all(
+          slots.map(async (slot, i) => {
+            const peer = slots[i % 2 === 0 ? i + 1 : i - 1]!;
+            try {
+              const token = await fetchJwtSvid(slot.socket, peer.spiffeId);
+              await validateJwtSvid(peer.socket, token, peer.spiffeId);
+              validations.ok++;
+            } catch (error) {
+              validations.failed.push(
+                `${new Date().toISOString()} ${slot.spiffeId}: ${(error as Error).message}`,
+              );
+            }
+          }),
+        );
+      }
+    })();
+    const jwtRotated = await cli(['rotate', id, '--jwt']);
+    expect(jwtRotated.code, jwtRotated.stderr).toBe(0);
+    // Each HA upstream server's key is reported, not server 0's alone.
+    expect(jwtRotated.stdout).toMatch(/upstream server 0: \S+ → \S+/);
+    expect(jwtRotated.stdout).toMatch(/upstream server 1: \S+ → \S+/);
+
     // Operator requests that make no sense now are refused with the reason.
     const twice = await Promise.all([cli(['rotate', id]), cli(['rotate', id])]);
     expect(twice.map((r) => r.code).sort()).toEqual([0, 1]);
@@ -105,6 +145,15 @@ describe.skipIf(!!temporal.missing || !isRoot)('deployment lifecycle through the
     const rotated = twice.find((r) => r.code === 0)!;
     const [, oldRoot, newRoot] = /Rotated: (\S+) → (\S+)/.exec(rotated.stdout)!;
     expect(oldRoot).not.toBe(newRoot);
+    validating = false;
+    await validator;
+    expect(validations.failed, validations.failed.slice(0, 5).join('\n')).toEqual([]);
+    expect(validations.ok).toBeGreaterThan(40);
+    // The probes saw the same: no handshake and no JWT validation failed through either rotation.
+    const failedSamples = readSamples(deployment, rotationsStarted).filter(
+      (sample) => (sample.kind === 'handshake' || sample.kind === 'jwt') && !sample.ok,
+    );
+    expect(failedSamples, JSON.stringify(failedSamples.slice(0, 5))).toEqual([]);
 
     // Each HA upstream server has a root of its own (as in SPIRE), and the rotation moved every one:
     // asked of the servers themselves.
@@ -128,23 +177,28 @@ describe.skipIf(!!temporal.missing || !isRoot)('deployment lifecycle through the
     const status = await cli(['status', id, '--json']);
     expect(JSON.parse(status.stdout)).toMatchObject({
       phase: 'ready',
-      rotations: [{ newAuthority: newRoot }],
+      rotations: [{ kind: 'jwt' }, { kind: 'x509', newAuthority: newRoot }],
     });
 
     // Temporal finds the deployment's workflows by its search attribute, with their summaries.
-    // Visibility is eventually consistent: wait until it lists all three, then check which they are.
+    // Visibility is eventually consistent: wait until it lists all four, then check which they are.
     const ids = await waitFor(
-      `visibility to list three workflows with DeploymentId = '${id}'`,
+      `visibility to list four workflows with DeploymentId = '${id}'`,
       async () => {
         const found: string[] = [];
         for await (const info of client.workflow.list({ query: `DeploymentId = '${id}'` }))
           found.push(info.workflowId);
-        if (found.length < 3) throw new Error(`listed so far: ${found.join(', ') || 'none'}`);
+        if (found.length < 4) throw new Error(`listed so far: ${found.join(', ') || 'none'}`);
         return found;
       },
       10_000,
     );
-    expect(ids.sort()).toEqual([`bootstrap/${id}/east`, `deployment/${id}`, `rotate/${id}/1`]);
+    expect(ids.sort()).toEqual([
+      `bootstrap/${id}/east`,
+      `deployment/${id}`,
+      `rotate/${id}/1`,
+      `rotate/${id}/2`,
+    ]);
     // And so does the temporal CLI an SRE would use.
     const listed = await new Promise<string>((resolve, reject) =>
       execFile(
@@ -223,7 +277,8 @@ describe.skipIf(!!temporal.missing || !isRoot)('deployment lifecycle through the
       for (const [workflowId, file] of [
         [`deployment/${id}`, 'deployment-spin-up-rotate-teardown.json'],
         [`bootstrap/${id}/east`, 'downstream-bootstrap.json'],
-        [`rotate/${id}/1`, 'rotation-x509.json'],
+        [`rotate/${id}/1`, 'rotation-jwt.json'],
+        [`rotate/${id}/2`, 'rotation-x509-per-server.json'],
       ] as const)
         writeFileSync(
           join(dir, file),

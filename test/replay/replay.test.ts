@@ -8,7 +8,8 @@ import { packageRoot } from '../../deployment/host/package-root.js';
 /**
  * Recorded histories replay against the current workflow code: a change that would break running
  * deployments or drills fails here as a determinism error. Spin-up → rotate → teardown, a downstream
- * bootstrap and an X.509 rotation come from real runs (RECORD_HISTORIES=1 on the lifecycle test); a
+ * bootstrap, an X.509 rotation recorded before the per-server report, a JWT and an X.509 rotation with
+ * it come from real runs (RECORD_HISTORIES=1 on the lifecycle test); a
  * passed drill and a suite stopped mid-drill come from the workflows run with mocked activities
  * (RECORD_HISTORIES=1 on test/integration/workflows-drill.test.ts): the activities' results are
  * canned, the workflow's commands are those of a real lb-down drill.
@@ -19,6 +20,8 @@ const workflowTypes: Record<string, string> = {
   'downstream-bootstrap.json': 'downstreamBootstrapWorkflow',
   'drill-passed.json': 'drillWorkflow',
   'rotation-x509.json': 'rotationWorkflow',
+  'rotation-jwt.json': 'rotationWorkflow',
+  'rotation-x509-per-server.json': 'rotationWorkflow',
   'suite-stopped.json': 'suiteWorkflow',
 };
 

@@ -48,7 +48,7 @@ describe('sync backoff', () => {
 describe('JWT-SVID cache', () => {
   it('reuses a token until half its lifetime, then only while valid', () => {
     const cache = new JwtSvidCache();
-    cache.put('spiffe://td/a', ['y', 'x'], { token: 't', issuedAt: 100, expiresAt: 400 });
+    cache.put('spiffe://td/a', ['y', 'x'], { token: 't', issuedAt: 100, expiresAt: 400, keyId: 'k1' });
     expect(cache.fresh('spiffe://td/a', ['x', 'y'], 200)?.token).toBe('t');
     expect(cache.fresh('spiffe://td/a', ['x', 'y'], 260)).toBeUndefined();
     expect(cache.valid('spiffe://td/a', ['x', 'y'], 399)?.token).toBe('t');
@@ -58,7 +58,7 @@ describe('JWT-SVID cache', () => {
 
   it('keeps at most its size, dropping the least recently used', () => {
     const cache = new JwtSvidCache(3);
-    const svid = { token: 't', issuedAt: 100, expiresAt: 400 };
+    const svid = { token: 't', issuedAt: 100, expiresAt: 400, keyId: 'k1' };
     for (const audience of ['a', 'b', 'c']) cache.put('spiffe://td/w', [audience], svid);
     expect(cache.fresh('spiffe://td/w', ['a'], 150)).toBeDefined();
     cache.put('spiffe://td/w', ['d'], svid);
@@ -68,5 +68,15 @@ describe('JWT-SVID cache', () => {
       expect(cache.valid('spiffe://td/w', [audience], 150)).toBeDefined();
     for (let i = 0; i < 10_000; i++) cache.put('spiffe://td/w', [`flood-${i}`], svid);
     expect(cache.size).toBe(3);
+  });
+
+  it('drops the tokens a tainted key signed, and only those', () => {
+    const cache = new JwtSvidCache();
+    cache.put('spiffe://td/a', ['x'], { token: 'old', issuedAt: 100, expiresAt: 400, keyId: 'k-old' });
+    cache.put('spiffe://td/b', ['x'], { token: 'new', issuedAt: 100, expiresAt: 400, keyId: 'k-new' });
+    expect(cache.dropSignedBy(new Set(['k-old']))).toBe(1);
+    expect(cache.valid('spiffe://td/a', ['x'], 150)).toBeUndefined();
+    expect(cache.fresh('spiffe://td/b', ['x'], 150)?.token).toBe('new');
+    expect(cache.dropSignedBy(new Set(['k-old']))).toBe(0);
   });
 });
