@@ -1,9 +1,12 @@
 /**
  * The numbers under a drill's timeline, as HTML tables: the expectations with their evidence, each
- * workload's predicted against observed identity loss with its handshake and JWT counts, the log of
- * the fault's injections, and the scenario's findings.
+ * workload's predicted against observed identity loss with its handshake and JWT counts, what the
+ * probes measured per workload (handshake rate and latency, JWT-SVID results), the log of the fault's
+ * injections, and the scenario's findings.
  */
 import type { DrillRecord } from '../scenarios/drill-record.js';
+import type { ProbeSample } from '../deployment/probes/probe-sample.js';
+import { workloadMeasurements } from './measurements.js';
 import { secondsSince, utcTime } from './report-time.js';
 import { observedText, predictedText, workloadName } from './workload-summary.js';
 import { escapeAttribute as attr, escapeText as text } from './xml-escape.js';
@@ -62,6 +65,35 @@ function workloads(drill: DrillRecord): string {
   );
 }
 
+const ms = (value: number | undefined) => (value === undefined ? '–' : `${Math.round(value)} ms`);
+
+function measured(drill: DrillRecord, samples: ProbeSample[]): string {
+  if (drill.workloads.length === 0) return none('No workload was recorded.');
+  return table(
+    [
+      'Workload',
+      'mTLS handshakes / s',
+      'mTLS ok / failed',
+      'mTLS p50',
+      'mTLS p99',
+      'JWT ok / failed',
+      'JWT p50',
+      'JWT p99',
+    ],
+    workloadMeasurements(drill, samples).map((m) => [
+      `<span title="${attr(m.spiffeId)}">${text(workloadName(m.spiffeId))}</span>`,
+      m.handshakes.perSecond.toFixed(2),
+      counts(m.handshakes.ok, m.handshakes.failed),
+      ms(m.handshakes.p50),
+      ms(m.handshakes.p99),
+      counts(m.jwt.ok, m.jwt.failed),
+      ms(m.jwt.p50),
+      ms(m.jwt.p99),
+    ]),
+    new Set([1, 2, 3, 4, 5, 6, 7]),
+  );
+}
+
 function injections(drill: DrillRecord): string {
   if (drill.injections.length === 0) return none('No fault was injected.');
   return table(
@@ -82,13 +114,16 @@ function findings(drill: DrillRecord): string {
   return `<ul class="findings">${drill.findings.map((f) => `<li>${text(f)}</li>`).join('')}</ul>`;
 }
 
-export function renderDrillTables(drill: DrillRecord): string {
+export function renderDrillTables(drill: DrillRecord, samples: ProbeSample[]): string {
   return [
     '<h3>Expectations</h3>',
     expectations(drill),
     '<h3>Identity per workload</h3>',
     '<p class="meta">Times are seconds since the drill started.</p>',
     workloads(drill),
+    '<h3>Measured per workload</h3>',
+    '<p class="meta">What each probe measured from the drill’s start to its end: its mTLS handshakes to its peer and the JWT-SVIDs it fetched and validated.</p>',
+    `<div class="measured">${measured(drill, samples)}</div>`,
     '<h3>Injections</h3>',
     injections(drill),
     '<h3>Findings</h3>',

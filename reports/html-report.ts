@@ -32,7 +32,7 @@ function drillSection(drill: DrillRecord, index: number, samples: ProbeSample[])
       `topology ${text(drill.topology)} · started ${text(utcTime(drill.startedAt))} · ` +
       `${text(durationLabel(seconds(drill.finishedAt - drill.startedAt)))}</p>`,
     renderTimeline(drill, samples, `t${index}`),
-    renderDrillTables(drill),
+    renderDrillTables(drill, samples),
     '</section>',
   ].join('\n');
 }
@@ -51,7 +51,7 @@ function suiteSummary(suite: SuiteRecord): string {
     '<section class="card summary">',
     `<h1>Suite ${text(suite.suite)}</h1>`,
     `<p class="meta">started ${text(utcTime(suite.startedAt))} · finished ${text(utcTime(suite.finishedAt))} · ` +
-      `${text(durationLabel(seconds(suite.finishedAt - suite.startedAt)))} · ${suite.drills.length} drills</p>`,
+      `${text(durationLabel(seconds(suite.finishedAt - suite.startedAt)))} · ${suite.drills.length} ${suite.drills.length === 1 ? 'drill' : 'drills'}</p>`,
     `<div class="counts">${counts.join('')}</div>`,
     '<table>',
     '<thead><tr><th>Scenario</th><th>Outage</th><th>Verdict</th><th>Reason</th><th class="num">Duration</th></tr></thead>',
@@ -92,13 +92,16 @@ export function renderHtmlReport(
   subject: SuiteRecord | DrillRecord,
   samples: Record<string, ProbeSample[]>,
 ): string {
+  // One drill is reported as a drill, whether it ran alone or is all a stored run holds.
+  if (isSuite(subject) && subject.drills.length === 1 && !subject.stopped)
+    return renderHtmlReport(subject.drills[0]!, samples);
   if (isSuite(subject)) {
     return page(`Suite ${subject.suite} · spire-drill`, [
       suiteSummary(subject),
       ...subject.drills.map((d, i) => drillSection(d, i, samples[d.runId] ?? [])),
     ]);
   }
-  return page(`${subject.scenario} ${subject.outage} · spire-drill`, [
+  return page(`Drill ${subject.scenario} ${subject.outage} · ${subject.verdict} · spire-drill`, [
     drillSection(subject, 0, samples[subject.runId] ?? []),
   ]);
 }

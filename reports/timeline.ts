@@ -10,6 +10,7 @@
  */
 import type { DrillRecord, TimeWindow, WorkloadOutcome } from '../scenarios/drill-record.js';
 import type { ProbeSample } from '../deployment/probes/probe-sample.js';
+import { authorityColour } from './authority-colour.js';
 import { durationLabel, secondsSince, windowSince } from './report-time.js';
 import { predictedText, workloadName } from './workload-summary.js';
 import { escapeAttribute as attr, escapeText as text } from './xml-escape.js';
@@ -55,9 +56,6 @@ const COLOUR = {
   streamBreak: '#57606a',
 };
 
-/** Restrained, distinguishable hues for the authorities that signed SVIDs, in order of first use. */
-const AUTHORITY_PALETTE = ['#3a68ad', '#7b57ad', '#2a8584', '#8a6a2f', '#a8476f', '#4f6378'];
-
 const PHASES = [
   { name: 'steady', fill: COLOUR.steady },
   { name: 'fault', fill: COLOUR.fault },
@@ -74,13 +72,16 @@ interface Scale {
   x(at: number): number;
 }
 
-/** From the drill's start to whatever the drill, the gaps or the predictions reach last. */
+/**
+ * From the drill's start (or its steady-state window's, which looks back from when it was measured)
+ * to whatever the drill, the gaps or the predictions reach last.
+ */
 function scaleFor(drill: DrillRecord): Scale {
   const ends = [drill.finishedAt, drill.steady?.end, drill.fault?.end, drill.recovery?.end];
   for (const w of drill.workloads) {
     ends.push(w.predicted.recoveredBy?.latest, w.predicted.lossAt, ...w.observed.gaps.map((g) => g.end));
   }
-  const start = drill.startedAt;
+  const start = Math.min(drill.startedAt, drill.steady?.start ?? drill.startedAt);
   const end = Math.max(start + 1000, ...ends.filter((e): e is number => e !== undefined));
   const width = PLOT_RIGHT - PLOT_LEFT;
   return { start, end, x: (at) => PLOT_LEFT + ((at - start) / (end - start)) * width };
@@ -92,14 +93,12 @@ function tickStep(spanSeconds: number): number {
   return steps.find((s) => spanSeconds / s <= 10) ?? 86400 * Math.ceil(spanSeconds / 86400 / 10);
 }
 
-/** Authorities in order of first use across the drill, each with its colour. */
+/** Authorities in order of first use across the drill, each with its colour (the same in every report). */
 function authorityColours(drill: DrillRecord): Map<string, string> {
   const colours = new Map<string, string>();
   const svids = drill.workloads.flatMap((w) => w.observed.svids).sort((a, b) => a.at - b.at);
-  for (const svid of svids) {
-    if (!colours.has(svid.authority))
-      colours.set(svid.authority, AUTHORITY_PALETTE[colours.size % AUTHORITY_PALETTE.length] ?? COLOUR.ink);
-  }
+  for (const svid of svids)
+    if (!colours.has(svid.authority)) colours.set(svid.authority, authorityColour(svid.authority));
   return colours;
 }
 
@@ -164,16 +163,26 @@ function phases(drill: DrillRecord, scale: Scale, key: string, rowsBottom: numbe
   for (const { name, fill, window } of phaseWindows(drill)) {
     const x1 = scale.x(window.start);
     const x2 = scale.x(window.end);
-    const label =
+    // The longest wording that fits the band: a short phase (the steady state) still says what it is.
+    const labels =
       name === 'fault'
-        ? `fault · outage ${durationLabel(drill.outageSeconds)}`
+        ? [`fault · outage ${durationLabel(drill.outageSeconds)}`, 'fault']
         : name === 'steady'
-          ? 'steady state'
-          : 'recovery';
-    const title = `${label}: ${windowSince(drill.startedAt, window.start, window.end)}`;
+          ? ['steady state', 'steady']
+          : ['recovery', 'rec.'];
+    const title = `${labels[0]}: ${windowSince(drill.startedAt, window.start, window.end)}`;
     parts.push(rect('phase', x1, x2, STRIP_Y, STRIP_HEIGHT, fill, title, ` data-phase="${name}"`, ' rx="3"'));
-    if (x2 - x1 > label.length * 6.4 + 8)
-      parts.push(textAt('phase-label', (x1 + x2) / 2, STRIP_Y + 14, label, ' text-anchor="middle"'));
+    const label = labels.find((l) => x2 - x1 > l.length * 6.4 + 8);
+    if (label)
+      parts.push(
+        textAt(
+          'phase-label',
+          (x1 + x2) / 2,
+          STRIP_Y + 14,
+          label,
+          ` text-anchor="middle" data-phase="${name}"`,
+        ),
+      );
     if (name === 'recovery')
       parts.push(
         rect(
@@ -215,14 +224,15 @@ function outageEdges(drill: DrillRecord, scale: Scale, rowsBottom: number): stri
   );
 }
 
-function axis(scale: Scale, rowsBottom: number): string[] {
-  const span = (scale.end - scale.start) / 1000;
-  const step = tickStep(span);
+/** Ticks in seconds since the drill started: negative before it, where the steady state looked back. */
+function axis(scale: Scale, startedAt: number, rowsBottom: number): string[] {
+  const step = tickStep((scale.end - scale.start) / 1000);
   const parts = [
     `<line class="axis" x1="${PLOT_LEFT}" y1="${rowsBottom}" x2="${PLOT_RIGHT}" y2="${rowsBottom}" stroke="${COLOUR.muted}"/>`,
   ];
-  for (let s = 0; s <= span + 1e-9; s += step) {
-    const x = n(scale.x(scale.start + s * 1000));
+  const first = Math.ceil((scale.start - startedAt) / 1000 / step) * step;
+  for (let s = first; startedAt + s * 1000 <= scale.end + 1e-6; s += step) {
+    const x = n(scale.x(startedAt + s * 1000));
     parts.push(
       `<line class="grid" x1="${x}" y1="${ROWS_Y}" x2="${x}" y2="${rowsBottom}" stroke="${COLOUR.grid}"/>`,
       `<line class="tick" x1="${x}" y1="${rowsBottom}" x2="${x}" y2="${rowsBottom + 5}" stroke="${COLOUR.muted}"/>`,
@@ -427,9 +437,7 @@ function legend(key: string, colours: Map<string, string>): string {
     item(box(COLOUR.fault), 'fault held'),
     item(box(COLOUR.recovery), 'recovery'),
     item(box(`url(#${key}-outage)`, ` stroke="${COLOUR.outage}" stroke-dasharray="3 2"`), 'outage window'),
-    ...(authorities.length
-      ? authorities
-      : [item(box(AUTHORITY_PALETTE[0] ?? COLOUR.ink), 'SVID valid NotBefore → NotAfter')]),
+    ...(authorities.length ? authorities : [item(box(COLOUR.muted), 'SVID valid NotBefore → NotAfter')]),
     item(
       `<rect x="1" y="1" width="22" height="10" fill="#dfe3e8"/><line x1="8" y1="1" x2="8" y2="11" stroke="${COLOUR.ink}" stroke-width="1.5"/>`,
       'received (a new bar is a renewal)',
@@ -471,7 +479,7 @@ export function renderTimeline(drill: DrillRecord, samples: ProbeSample[], key: 
     defs(key, height),
     ...zebra(rows),
     ...phases(drill, scale, key, rowsBottom),
-    ...axis(scale, rowsBottom),
+    ...axis(scale, drill.startedAt, rowsBottom),
     ...body,
     ...outageEdges(drill, scale, rowsBottom),
     '</svg>',

@@ -169,9 +169,50 @@ describe('renderHtmlReport', () => {
   it('renders a single drill on its own page', () => {
     const one = renderHtmlReport(suite.drills[0]!, samples);
     expect(one).not.toContain('Suite ci');
-    expect(one).toContain('<title>lb-down short · spire-drill</title>');
+    expect(one).toContain('<title>Drill lb-down short · passed · spire-drill</title>');
+    // A stored run of one drill (what `drill run --report` and `report <run>` render) is titled as a drill.
+    expect(renderHtmlReport({ ...suite, suite: PASSED_RUN, drills: [suite.drills[0]!] }, samples)).toBe(one);
     expect(timelines(one)).toHaveLength(1);
     expect(svgElements(timelines(one)[0]!)[0]?.attrs['data-run-id']).toBe(PASSED_RUN);
+  });
+
+  it('draws the steady state inside the plot, labelled, when it looked back before the drill started', () => {
+    const drill = suite.drills[0]!;
+    const early = { ...drill, steady: { start: drill.startedAt - 12_000, end: drill.startedAt + 4000 } };
+    const svg = timelines(renderHtmlReport(early, samples))[0]!;
+    const elements = svgElements(svg);
+    const band = elements.find((e) => e.tag === 'rect' && e.attrs['data-phase'] === 'steady')!;
+    expect(Number(band.attrs.x)).toBeGreaterThanOrEqual(290);
+    const labels = elements.filter((e) => e.tag === 'text' && e.attrs['data-phase'] === 'steady');
+    expect(labels).toHaveLength(1);
+    const ticks = [...svg.matchAll(/<text class="tick-label"[^>]*>(-?\d+)</g)].map((m) => Number(m[1]));
+    expect(ticks).toContain(0);
+    expect(ticks[0]).toBeLessThan(0);
+  });
+
+  it('colours an authority the same in every report', () => {
+    const fills = (html: string) =>
+      Object.fromEntries(
+        byClass(svgElements(timelines(html)[0]!), 'svid').map((e) => [
+          e.attrs['data-authority'],
+          e.attrs.fill,
+        ]),
+      );
+    const inSuite = fills(renderHtmlReport(suite, samples));
+    const alone = renderHtmlReport(suite.drills[1]!, samples);
+    const authority = 'e45f0011223344556677889900aabbccddeeff00';
+    expect(fills(alone)[authority]).toBe(inSuite[authority]);
+    expect(inSuite[authority]).toMatch(/^hsl\(/);
+    expect(inSuite['a1b2c3d4e5f60718293a4b5c6d7e8f9001122334']).not.toBe(inSuite[authority]);
+  });
+
+  it('shows what was measured per workload, a healthy run too', () => {
+    const one = renderHtmlReport(suite.drills[0]!, samples);
+    expect(one).toContain('<h3>Measured per workload</h3>');
+    expect(one).toContain('<th class="num">mTLS p99</th>');
+    expect(one).toMatch(
+      /<td class="num">4 ms<\/td><td class="num">4 ms<\/td><td class="num">\d+ \/ 0<\/td><td class="num">3 ms<\/td>/,
+    );
   });
 
   it('escapes what it prints and draws a drill that never reached its fault', () => {
