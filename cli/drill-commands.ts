@@ -12,7 +12,10 @@ import { FaultRefused } from '../deployment/faults/fault.js';
 import { resolveFault } from '../deployment/faults/fault-lifecycle.js';
 import { packageRoot } from '../deployment/host/package-root.js';
 import { loadTopology, TopologyError, type Topology } from '../deployment/topology/topology.js';
-import { writeJunitFile, writeReport } from '../reports/write-report.js';
+import { renderCompareReport, type ComparedRun } from '../reports/compare-report.js';
+import { runMetrics, type RunMetrics } from '../reports/measurements.js';
+import { renderTrendReport } from '../reports/trend-report.js';
+import { writeHtmlPage, writeJunitFile, writeReport } from '../reports/write-report.js';
 import { checkResultsStore, withResults } from '../results/results-store.js';
 import type { DrillRecord, SuiteRecord, Verdict } from '../scenarios/drill-record.js';
 import type { ProbeSample } from '../deployment/probes/probe-sample.js';
@@ -214,6 +217,52 @@ function drillJson(record: DrillRecord, report?: string) {
     findings: record.findings,
     ...(report ? { report } : {}),
   };
+}
+
+/** Writes trend.html: every stored run of `scenario` (at `outage`, when given) over time. */
+async function trendFromStore(dir: string, scenario: string, outage?: string): Promise<string> {
+  if (outage !== undefined) {
+    try {
+      parseOutageClass(outage);
+    } catch (error) {
+      throw new CliFailure((error as Error).message, 2);
+    }
+  }
+  const metrics = await withResults(async (store) => {
+    const found: RunMetrics[] = [];
+    for (const runId of await store.runsOf(scenario, outage)) {
+      const run = await store.drill(runId);
+      if (run) found.push(runMetrics(run.record, run.samples));
+    }
+    return found;
+  });
+  if (metrics.length === 0)
+    throw new CliFailure(
+      `no stored run of ${scenario}${outage ? ` at ${outage}` : ''} in the results store (see \`spire-drill drill list\`)`,
+      2,
+    );
+  return writeHtmlPage(resolve(dir), 'trend.html', renderTrendReport(scenario, outage, metrics));
+}
+
+/** Writes compare.html: two stored runs of one scenario side by side, the earlier one first. */
+async function compareFromStore(dir: string, runIds: string[]): Promise<string> {
+  if (runIds.length !== 2) throw new CliFailure(`--compare takes two run ids, not ${runIds.length}`, 2);
+  const runs = await withResults(async (store) => {
+    const found: ComparedRun[] = [];
+    for (const runId of runIds) {
+      const run = await store.drill(runId);
+      if (!run) throw new CliFailure(`no drill run "${runId}" in the results store`, 2);
+      found.push({ drill: run.record, samples: run.samples });
+    }
+    return found;
+  });
+  const [a, b] = runs.sort((x, y) => x.drill.startedAt - y.drill.startedAt) as [ComparedRun, ComparedRun];
+  if (a.drill.scenario !== b.drill.scenario)
+    throw new CliFailure(
+      `--compare needs two runs of one scenario: ${a.drill.runId} is ${a.drill.scenario}, ${b.drill.runId} is ${b.drill.scenario}`,
+      2,
+    );
+  return writeHtmlPage(resolve(dir), 'compare.html', renderCompareReport(a, b));
 }
 
 /** Writes the HTML, JSON and JUnit report of finished drills from the results store. */
@@ -458,15 +507,34 @@ export function addDrillCommands(program: Command): void {
 
   program
     .command('report')
-    .argument('<run>', 'a drill run id, or a suite run id')
-    .option('--out <dir>', 'where to write report.html, report.json, junit.xml', '.')
-    .description('render the reports of a stored drill or suite run')
-    .action(async (run: string, options: { out: string }) => {
-      const single = await withResults((store) => store.drill(run));
-      const runIds = single ? [run] : await withResults((store) => store.suiteRuns(run));
-      if (runIds.length === 0) throw new CliFailure(`no drill or suite run "${run}" in the results store`, 2);
-      out(await reportFromStore(options.out, run, runIds));
-    });
+    .argument('[run]', 'a drill run id, or a suite run id')
+    .option('--out <dir>', 'where to write the report files', '.')
+    .option('--trend <scenario>', 'every stored run of a scenario over time: trend.html')
+    .option('--outage <class>', 'with --trend: only runs at this outage class')
+    .option('--compare <runs...>', 'two drill runs of one scenario side by side: compare.html')
+    .description('render the reports of a stored drill or suite run, a trend, or a comparison')
+    .action(
+      async (
+        run: string | undefined,
+        options: { out: string; trend?: string; outage?: string; compare?: string[] },
+      ) => {
+        const modes = [run !== undefined, options.trend !== undefined, options.compare !== undefined];
+        if (modes.filter(Boolean).length !== 1)
+          throw new CliFailure('give one of: a run id, --trend <scenario> or --compare <run-a> <run-b>', 2);
+        if (options.outage !== undefined && options.trend === undefined)
+          throw new CliFailure('--outage goes with --trend', 2);
+        if (options.trend !== undefined)
+          out(await trendFromStore(options.out, options.trend, options.outage));
+        else if (options.compare !== undefined) out(await compareFromStore(options.out, options.compare));
+        else {
+          const single = await withResults((store) => store.drill(run!));
+          const runIds = single ? [run!] : await withResults((store) => store.suiteRuns(run!));
+          if (runIds.length === 0)
+            throw new CliFailure(`no drill or suite run "${run}" in the results store`, 2);
+          out(await reportFromStore(options.out, run!, runIds));
+        }
+      },
+    );
 
   const suite = program.command('suite').description('suites of drills: run, schedule');
   suite

@@ -6,7 +6,7 @@
 import type { DrillRecord, SuiteRecord, Verdict } from '../scenarios/drill-record.js';
 import type { ProbeSample } from '../deployment/probes/probe-sample.js';
 import { renderDrillTables } from './drill-tables.js';
-import { REPORT_STYLE } from './report-style.js';
+import { badge, page } from './html-page.js';
 import { durationLabel, utcTime } from './report-time.js';
 import { renderTimeline } from './timeline.js';
 import { escapeAttribute as attr, escapeText as text } from './xml-escape.js';
@@ -17,11 +17,8 @@ function seconds(ms: number): number {
   return Math.round(ms / 100) / 10;
 }
 
-function badge(verdict: Verdict, label: string = verdict): string {
-  return `<span class="verdict ${verdict}">${text(label)}</span>`;
-}
-
-function drillSection(drill: DrillRecord, index: number, samples: ProbeSample[]): string {
+/** One drill's card: header, timeline, tables. `index` keeps its ids unique on a page of several. */
+export function drillSection(drill: DrillRecord, index: number, samples: ProbeSample[]): string {
   const outage = `${drill.outage} · ${durationLabel(drill.outageSeconds)} outage`;
   return [
     `<section class="card drill ${drill.verdict}" id="drill-${index}" data-run-id="${attr(drill.runId)}" data-verdict="${drill.verdict}">`,
@@ -58,28 +55,6 @@ function suiteSummary(suite: SuiteRecord): string {
     `<tbody>${rows.join('\n')}</tbody>`,
     '</table>',
     '</section>',
-  ].join('\n');
-}
-
-function page(title: string, body: string[]): string {
-  return [
-    '<!DOCTYPE html>',
-    '<html lang="en">',
-    '<head>',
-    '<meta charset="utf-8">',
-    // Says, and makes the browser enforce, that the page loads nothing from anywhere.
-    `<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">`,
-    '<meta name="viewport" content="width=device-width, initial-scale=1">',
-    `<title>${text(title)}</title>`,
-    `<style>${REPORT_STYLE}</style>`,
-    '</head>',
-    '<body>',
-    '<main>',
-    ...body,
-    '</main>',
-    '</body>',
-    '</html>',
-    '',
   ].join('\n');
 }
 

@@ -23,6 +23,14 @@ function writeWhole(path: string, content: string): void {
   renameSync(partial, path);
 }
 
+/** Writes one HTML page (a trend or a comparison) as `dir/name`, creating `dir`; returns its path. */
+export function writeHtmlPage(dir: string, name: string, html: string): string {
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, name);
+  writeWhole(path, html);
+  return path;
+}
+
 /** Writes the JUnit report alone at `path` (a CI's `--junit FILE`), creating its folder; returns the path. */
 export function writeJunitFile(path: string, suite: SuiteRecord): string {
   mkdirSync(dirname(path), { recursive: true });

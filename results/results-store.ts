@@ -152,6 +152,17 @@ export class ResultsStore {
     return { record: decode(rows[0]!.record), samples: samples.map((r) => decode(r.sample)) };
   }
 
+  /** Run ids of every stored run of `scenario` (at `outage`, when given), oldest first. */
+  async runsOf(scenario: string, outage?: string): Promise<string[]> {
+    const rows = await this.sql.query<{ run_id: string }>(
+      outage
+        ? 'SELECT run_id FROM drill_runs WHERE scenario = $1 AND outage = $2 ORDER BY started_at'
+        : 'SELECT run_id FROM drill_runs WHERE scenario = $1 ORDER BY started_at',
+      outage ? [scenario, outage] : [scenario],
+    );
+    return rows.map((r) => r.run_id);
+  }
+
   /** Run ids of a suite run, in start order. */
   async suiteRuns(suite: string): Promise<string[]> {
     const rows = await this.sql.query<{ run_id: string }>(

@@ -1,9 +1,10 @@
-import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeReport, type ReportPaths } from '../../reports/write-report.js';
-import { decodePng, type Image } from '../support/png.js';
+import { decodePng } from '../support/png.js';
+import { chromium, count, hslToRgb, pixelsNear } from '../support/chromium.js';
+import { authorityColour } from '../../reports/authority-colour.js';
 import { FAILED_RUN, PASSED_RUN, sampleSuite } from '../support/sample-suite.js';
 import { makeRunDir } from '../support/run-dir.js';
 
@@ -12,52 +13,6 @@ import { makeRunDir } from '../support/run-dir.js';
  * off, and what it parsed (--dump-dom) and painted (--screenshot) must show both drills' timelines.
  * Chromium is a required part of the suite: tools/install.sh installs it; without it this test fails.
  */
-
-const HEADLESS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-dev-shm-usage',
-  '--disable-background-networking',
-  '--no-first-run',
-];
-
-function chromium(args: string[]): string {
-  const result = spawnSync('chromium', [...HEADLESS, ...args], {
-    encoding: 'utf8',
-    timeout: 90_000,
-    maxBuffer: 64 * 1024 * 1024,
-  });
-  if (result.error && (result.error as NodeJS.ErrnoException).code === 'ENOENT')
-    throw new Error(
-      'chromium is not installed, and the HTML report test needs it: run tools/install.sh chromium as root ' +
-        '(it runs apt-get install chromium), or apt-get install chromium yourself',
-    );
-  if (result.error || result.status !== 0)
-    throw new Error(
-      `chromium ${args.join(' ')} failed (${result.error?.message ?? `exit ${result.status}`}): ${result.stderr}`,
-    );
-  return result.stdout;
-}
-
-function count(text: string, pattern: RegExp): number {
-  return text.match(pattern)?.length ?? 0;
-}
-
-/** Pixels within `tolerance` of `rgb` on every channel. */
-function pixelsNear(image: Image, [r, g, b]: number[], tolerance = 8): number {
-  let found = 0;
-  for (let i = 0; i < image.pixels.length; i += 4) {
-    const p = image.pixels;
-    if (
-      Math.abs((p[i] ?? 0) - (r ?? 0)) <= tolerance &&
-      Math.abs((p[i + 1] ?? 0) - (g ?? 0)) <= tolerance &&
-      Math.abs((p[i + 2] ?? 0) - (b ?? 0)) <= tolerance
-    )
-      found++;
-  }
-  return found;
-}
 
 describe('the HTML report in headless Chromium', () => {
   const { suite, samples } = sampleSuite();
@@ -111,9 +66,13 @@ describe('the HTML report in headless Chromium', () => {
       colours.add(Buffer.from(image.pixels.subarray(i, i + 3)).readUIntBE(0, 3));
     expect(colours.size, 'a blank screenshot has a handful of colours').toBeGreaterThan(200);
 
-    // The renderer's colours: SVIDs of the two authorities, observed gaps (red), the outage's red wash.
-    const blueBars = pixelsNear(image, [0x3a, 0x68, 0xad]);
-    const purpleBars = pixelsNear(image, [0x7b, 0x57, 0xad]);
+    // The renderer's colours: SVIDs of the two authorities (each its own, from its key id), observed gaps
+    // (red), the outage's red wash.
+    const blueBars = pixelsNear(image, hslToRgb(authorityColour('a1b2c3d4e5f60718293a4b5c6d7e8f9001122334')));
+    const purpleBars = pixelsNear(
+      image,
+      hslToRgb(authorityColour('e45f0011223344556677889900aabbccddeeff00')),
+    );
     const red = pixelsNear(image, [0xc9, 0x30, 0x3a]);
     let outageWash = 0;
     for (let i = 0; i < image.pixels.length; i += 4) {
