@@ -157,7 +157,7 @@ export async function drillWorkflow(input: DrillInput): Promise<DrillRecord> {
         const due = backupTakenAt + scenario.fault.backupAge * 1000;
         if (Date.now() < due) {
           step(`waiting until the backup is ${scenario.fault.backupAge} s old`);
-          await sleep(due - Date.now());
+          await sleep(due - Date.now(), { summary: `until the backup is ${scenario.fault.backupAge} s old` });
         }
       }
 
@@ -186,7 +186,9 @@ export async function drillWorkflow(input: DrillInput): Promise<DrillRecord> {
       state.holdUntil = holdUntil;
       enter('holding', `holding the fault until +${plan.outageSeconds} s`);
       while (Date.now() < holdUntil) {
-        await sleep(Math.min(RENEW_EVERY_MS, holdUntil - Date.now()));
+        await sleep(Math.min(RENEW_EVERY_MS, holdUntil - Date.now()), {
+          summary: `holding ${scenario.fault.kind}: until the next lease renewal (held until +${plan.outageSeconds} s)`,
+        });
         await drillQuick.renewLease({ deploymentId: id, runId, leaseMs: LEASE_MS });
         const stop = await drillQuick.checkStop({
           deploymentId: id,

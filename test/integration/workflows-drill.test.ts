@@ -148,7 +148,9 @@ describe.skipIf(!!temporal.missing).concurrent('drill and suite workflows with m
   });
 
   it('aborts when the judge finds a stop condition holding', async () => {
-    const runId = `stops-${process.pid}`;
+    // Held long enough for the first stop check whatever the machine's load: a hold shorter than the
+    // inject and confirm steps took would end before any check.
+    const runId = `stops-holds-long-${process.pid}`;
     const result = await (
       await startDrill(runId, scenario('lb-down-stops', [{ stop: 'handshake-failures', max: 0.5 }]))
     ).result();
