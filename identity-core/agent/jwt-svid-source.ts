@@ -28,7 +28,6 @@ export class CachingJwtSvidSource implements JwtSvidSource {
       if (!response.svid) throw new Error('server returned no JWT-SVID');
       const { token, issuedAt, expiresAt } = response.svid;
       this.cache.put(spiffeId, audience, { token, issuedAt, expiresAt });
-      this.cache.prune(now);
       return token;
     } catch (error) {
       if (clients) this.connection.reset(clients);

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { Backoff } from '../../identity-core/agent/backoff.js';
 import { renewalTime } from '../../identity-core/agent/renewal-policy.js';
 import { JwtSvidCache } from '../../identity-core/agent/jwt-svid-cache.js';
+import { waitUntil } from '../support/waits.js';
 
 describe('renewal time', () => {
   it('always falls while 45–55 % of the lifetime remains', () => {
@@ -68,5 +69,22 @@ describe('JWT-SVID cache', () => {
       expect(cache.valid('spiffe://td/w', [audience], 150)).toBeDefined();
     for (let i = 0; i < 10_000; i++) cache.put('spiffe://td/w', [`flood-${i}`], svid);
     expect(cache.size).toBe(3);
+  });
+
+  it('drops each token when it expires, with no further call, soonest expiry first', async () => {
+    const cache = new JwtSvidCache();
+    const now = Date.now() / 1000;
+    const put = (audience: string, ttl: number) =>
+      cache.put('spiffe://td/w', [audience], { token: audience, issuedAt: now, expiresAt: now + ttl });
+    // Entries carry their own TTLs: a token put later may expire sooner than those already held.
+    put('hour', 3600);
+    put('later', 0.4);
+    put('sooner', 0.2);
+    expect(cache.size).toBe(3);
+    await waitUntil('both short-lived tokens to be swept', () => cache.size === 1, 5000);
+    expect(Date.now() / 1000).toBeGreaterThanOrEqual(now + 0.4);
+    expect(cache.valid('spiffe://td/w', ['hour'], Date.now() / 1000)?.token).toBe('hour');
+    cache.clear();
+    expect(cache.size).toBe(0);
   });
 });
