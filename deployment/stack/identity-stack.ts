@@ -50,6 +50,12 @@ export interface IdentityStackOptions {
   /** How many tspire-agent processes attach to these servers (each its own node); default 1. */
   agents?: number;
   /**
+   * Opens the first agent's V8 inspector on this loopback port (tspire only), so that a test can
+   * collect its garbage before reading its heap: nothing else forces V8 to, and a heap full of
+   * garbage says nothing about what the agent still holds.
+   */
+  agentInspectorPort?: number;
+  /**
    * Makes this stack a downstream (nested) one of another: its own "upstream agent" attaches to the
    * upstream stack's servers and serves this stack's servers their SVID (a `downstream` entry), with
    * which they obtain their intermediate CAs.
@@ -201,6 +207,8 @@ export class IdentityStack {
         'several servers need a shared datastore: give a PostgreSQL database (PGlite serves one process)',
       );
     }
+    if (options.agentInspectorPort !== undefined && implementation !== 'tspire')
+      throw new Error('an agent inspector port needs the bundled tspire-agent (a Node process)');
     if (options.upstream && process.getuid?.() !== 0) {
       throw new Error(
         'a downstream stack runs its servers under their own group id so that only they match their ' +
@@ -566,7 +574,14 @@ export class IdentityStack {
     if (joinToken !== undefined || !existsSync(this.bundlePath)) await this.writeBootstrapBundle();
     const program = this.implementation.program('agent');
     const name = index === 0 ? program.name : `${program.name}-${index}`;
-    const args = [...program.prefix, 'run', '-config', this.agentConfigPaths[index]!];
+    const inspect = this.options.agentInspectorPort;
+    const args = [
+      ...(index === 0 && inspect !== undefined ? [`--inspect=127.0.0.1:${inspect}`] : []),
+      ...program.prefix,
+      'run',
+      '-config',
+      this.agentConfigPaths[index]!,
+    ];
     if (joinToken) args.push('-joinToken', joinToken);
     const agent = startProcess(this.options.runDir, name, program.command, args);
     this.agents[index] = agent;

@@ -215,6 +215,7 @@ export async function startAgent(
       await synchronizer.stop();
       await peers.close();
       await telemetry.close();
+      jwtCache.clear();
       connection.close();
       logger.info('Agent stopped');
     },

@@ -10,15 +10,21 @@ export interface CachedJwtSvid {
 /** SPIRE's agent default for `jwt_svid_cache_size`. */
 export const DEFAULT_JWT_SVID_CACHE_SIZE = 1000;
 
+/** setTimeout's longest delay; a longer one would fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /**
  * JWT-SVIDs cannot be minted ahead (the audience is only known when a workload asks), so the agent
  * keeps the ones it fetched per (SPIFFE ID, sorted audiences): reused until half their lifetime, and
  * still handed out while valid when the server cannot issue a fresh one. At most `maxEntries` are
  * kept, the least recently used dropped first, so workloads asking for ever new audiences cannot
- * grow the agent without bound.
+ * grow the agent without bound; each is dropped when it expires, so that memory taken by audiences
+ * nobody asks for again comes back even if no workload calls afterwards.
  */
 export class JwtSvidCache {
   private readonly tokens = new Map<string, CachedJwtSvid>();
+  /** The pending expiry sweep: when it runs (seconds since the epoch) and its timer. */
+  private sweep: { at: number; timer: NodeJS.Timeout } | undefined;
 
   constructor(private readonly maxEntries = DEFAULT_JWT_SVID_CACHE_SIZE) {}
 
@@ -62,11 +68,23 @@ export class JwtSvidCache {
       if (this.tokens.size <= this.maxEntries) break;
       this.tokens.delete(oldest);
     }
+    this.sweepAt(svid.expiresAt);
   }
 
-  /** Drops expired tokens so the map does not grow with audiences nobody asks for any more. */
-  prune(nowSeconds: number): void {
-    for (const [key, svid] of this.tokens) if (svid.expiresAt <= nowSeconds) this.tokens.delete(key);
+  /**
+   * Schedules a sweep for `at` unless one comes sooner. Entries may carry their own TTLs, so a token
+   * put later can expire first. The timer is unref'd: it never keeps a stopping agent alive.
+   */
+  private sweepAt(at: number): void {
+    if (this.sweep && this.sweep.at <= at) return;
+    if (this.sweep) clearTimeout(this.sweep.timer);
+    const delayMs = Math.min(MAX_TIMER_MS, Math.max(0, at * 1000 - Date.now()));
+    const timer = setTimeout(() => {
+      this.sweep = undefined;
+      this.dropExpired(Date.now() / 1000);
+    }, delayMs);
+    timer.unref();
+    this.sweep = { at, timer };
   }
 
   /**
@@ -82,5 +100,22 @@ export class JwtSvidCache {
         dropped++;
       }
     return dropped;
+  }
+
+  /** Drops expired tokens and schedules the next sweep for the earliest expiry left. */
+  private dropExpired(nowSeconds: number): void {
+    let next = Infinity;
+    for (const [key, svid] of this.tokens) {
+      if (svid.expiresAt <= nowSeconds) this.tokens.delete(key);
+      else next = Math.min(next, svid.expiresAt);
+    }
+    if (next !== Infinity) this.sweepAt(next);
+  }
+
+  /** Forgets everything and stops sweeping, e.g. when the agent stops. */
+  clear(): void {
+    this.tokens.clear();
+    if (this.sweep) clearTimeout(this.sweep.timer);
+    this.sweep = undefined;
   }
 }

@@ -50,7 +50,6 @@ export class CachingJwtSvidSource implements JwtSvidSource {
       const { token, issuedAt, expiresAt } = response.svid;
       const keyId = decodeProtectedHeader(token).kid ?? '';
       this.cache.put(spiffeId, audience, { token, issuedAt, expiresAt, keyId });
-      this.cache.prune(now);
       return token;
     } catch (error) {
       if (clients) this.connection.reset(clients);

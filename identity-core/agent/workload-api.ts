@@ -19,6 +19,7 @@ import type { ValidateJWTSVIDResponse } from '../proto/gen/ValidateJWTSVIDRespon
 import type { SvidCache, WorkloadIdentity } from './svid-cache.js';
 import { attestUnixWorkload } from './unix-attestor.js';
 import { toStruct } from './protobuf-struct.js';
+import { jwtAudienceProblem } from './jwt-audience-limits.js';
 
 /** How the Workload API obtains JWT-SVIDs: from the agent's cache or, failing that, from the server. */
 export interface JwtSvidSource {
@@ -52,22 +53,6 @@ function bundleDer(bundle: TrustBundle): Buffer {
 }
 
 /** The SPIFFE Workload API (all five RPCs) as the specification words them, served from the agent's cache. */
-/**
- * Each audience set is a cache key and is signed into a token: bounded, so that a workload cannot
- * make the agent hold megabytes per request (real audiences are a service name or two).
- */
-export const MAX_JWT_AUDIENCES = 64;
-export const MAX_JWT_AUDIENCE_BYTES = 8 * 1024;
-
-function audienceProblem(audience: string[]): string | undefined {
-  if (audience.length > MAX_JWT_AUDIENCES)
-    return `${audience.length} audiences requested; at most ${MAX_JWT_AUDIENCES} are allowed`;
-  const bytes = audience.reduce((sum, a) => sum + Buffer.byteLength(a), 0);
-  if (bytes > MAX_JWT_AUDIENCE_BYTES)
-    return `audiences of ${bytes} bytes requested; at most ${MAX_JWT_AUDIENCE_BYTES} bytes are allowed`;
-  return undefined;
-}
-
 export function workloadApiHandlers(deps: WorkloadApiDeps): SpiffeWorkloadAPIHandlers {
   const { cache, peers, observe, logger } = deps;
 
@@ -207,7 +192,7 @@ export function workloadApiHandlers(deps: WorkloadApiDeps): SpiffeWorkloadAPIHan
       requireSecurityHeader(call);
       const audience = request.audience.filter((a) => a !== '');
       if (audience.length === 0) throw RpcError.invalidArgument('audience must be specified');
-      const tooMuch = audienceProblem(audience);
+      const tooMuch = jwtAudienceProblem(audience);
       if (tooMuch) throw RpcError.invalidArgument(tooMuch);
       if (request.spiffeId !== '') {
         try {

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { Backoff } from '../../identity-core/agent/backoff.js';
 import { renewalTime } from '../../identity-core/agent/renewal-policy.js';
 import { JwtSvidCache } from '../../identity-core/agent/jwt-svid-cache.js';
+import { waitUntil } from '../support/waits.js';
 
 describe('renewal time', () => {
   it('always falls while 45–55 % of the lifetime remains', () => {
@@ -78,5 +79,27 @@ describe('JWT-SVID cache', () => {
     expect(cache.valid('spiffe://td/a', ['x'], 150)).toBeUndefined();
     expect(cache.fresh('spiffe://td/b', ['x'], 150)?.token).toBe('new');
     expect(cache.dropSignedBy(new Set(['k-old']))).toBe(0);
+  });
+
+  it('drops each token when it expires, with no further call, soonest expiry first', async () => {
+    const cache = new JwtSvidCache();
+    const now = Date.now() / 1000;
+    const put = (audience: string, ttl: number) =>
+      cache.put('spiffe://td/w', [audience], {
+        token: audience,
+        issuedAt: now,
+        expiresAt: now + ttl,
+        keyId: 'k1',
+      });
+    // Entries carry their own TTLs: a token put later may expire sooner than those already held.
+    put('hour', 3600);
+    put('later', 0.4);
+    put('sooner', 0.2);
+    expect(cache.size).toBe(3);
+    await waitUntil('both short-lived tokens to be swept', () => cache.size === 1, 5000);
+    expect(Date.now() / 1000).toBeGreaterThanOrEqual(now + 0.4);
+    expect(cache.valid('spiffe://td/w', ['hour'], Date.now() / 1000)?.token).toBe('hour');
+    cache.clear();
+    expect(cache.size).toBe(0);
   });
 });
