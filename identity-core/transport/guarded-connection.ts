@@ -76,13 +76,34 @@ export class GuardedConnection extends Duplex {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.toClient([chunk], callback);
+  }
+
+  // nghttp2's frames of one flush arrive together: one corked socket write sends them in one syscall.
+  override _writev(
+    chunks: Array<{ chunk: Buffer; encoding: BufferEncoding }>,
+    callback: (error?: Error | null) => void,
+  ): void {
+    this.toClient(
+      chunks.map((c) => c.chunk),
+      callback,
+    );
+  }
+
+  private toClient(chunks: Buffer[], callback: () => void): void {
     // Once the guard has written its own GOAWAY, nothing more from the server may follow it.
     if (this.closing) {
       callback();
       return;
     }
-    this.fromServer.scan(chunk);
-    if (this.socket.write(chunk)) callback();
+    let flushed = true;
+    this.socket.cork();
+    for (const chunk of chunks) {
+      this.fromServer.scan(chunk);
+      flushed = this.socket.write(chunk);
+    }
+    this.socket.uncork();
+    if (flushed) callback();
     else this.socket.once('drain', () => callback());
     const code = this.fromServer.goawayError;
     if (code !== undefined) {
