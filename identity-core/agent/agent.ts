@@ -151,7 +151,14 @@ export async function startAgent(
 
   const observe: RpcObserver = (service, method, status, seconds) =>
     metrics.rpc.record(service, method, status, seconds);
-  const peers = new PeerTaggedServer();
+  const peers = new PeerTaggedServer({
+    // At debug: any local process can open connections, and so could fill the log at a higher level.
+    onRefused: (peer, reason) =>
+      logger.debug(
+        { pid: peer.kind === 'unix' ? peer.credentials.pid : undefined, reason },
+        'Closed a Workload API connection',
+      ),
+  });
   const jwtCache = new JwtSvidCache(config.agent.jwtSvidCacheSize);
   const jwtSvids = new CachingJwtSvidSource(
     jwtCache,

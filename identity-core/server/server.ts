@@ -132,6 +132,7 @@ export async function startServer(
         'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
         'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
       },
+      onRefused: (_peer, reason) => logger.debug({ reason }, 'Closed an API connection'),
     });
     closers.push(() => peers.close());
     const auth = new ApiAuthorization(

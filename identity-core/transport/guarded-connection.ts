@@ -17,16 +17,17 @@ export class GuardedConnection extends Duplex {
   private handshakeTimer: NodeJS.Timeout | undefined;
   private closeTimer: NodeJS.Timeout | undefined;
   private closing = false;
-  private reason: string | undefined;
 
+  /** `onRefused` hears, once, why the guard ended the connection, if it was the guard that did. */
   constructor(
     private readonly socket: net.Socket,
     private readonly limits: ConnectionLimits,
+    private readonly onRefused: (reason: string) => void = () => undefined,
   ) {
     super();
     this.fromClient = new ClientFrameScanner(limits.maxHeaderBlockBytes);
     this.handshakeTimer = setTimeout(() => {
-      this.reason = `no HTTP/2 preface and SETTINGS within ${limits.handshakeTimeoutMs} ms`;
+      this.onRefused(`no HTTP/2 preface and SETTINGS within ${limits.handshakeTimeoutMs} ms`);
       this.socket.destroy();
     }, limits.handshakeTimeoutMs);
     this.handshakeTimer.unref();
@@ -37,16 +38,11 @@ export class GuardedConnection extends Duplex {
     socket.on('close', () => this.destroy());
   }
 
-  /** Why the guard ended this connection, when it was the guard that did. */
-  get closedBecause(): string | undefined {
-    return this.reason;
-  }
-
   private onClientBytes(chunk: Buffer): void {
     if (this.closing) return;
     const violation = this.fromClient.scan(chunk);
     if (violation) {
-      this.reason = violation.reason;
+      this.onRefused(violation.reason);
       // Our frame must not land inside one of nghttp2's; if it would, the peer just sees the close.
       if (this.fromServer.atFrameBoundary)
         this.socket.write(goawayFrame(this.fromClient.lastStreamId, violation.errorCode, violation.reason));
@@ -107,7 +103,7 @@ export class GuardedConnection extends Duplex {
     else this.socket.once('drain', () => callback());
     const code = this.fromServer.goawayError;
     if (code !== undefined) {
-      this.reason = `the server sent GOAWAY with error code ${code}`;
+      this.onRefused(`the server sent GOAWAY with error code ${code}`);
       this.closeSoon();
     }
   }

@@ -32,6 +32,8 @@ export interface PeerTaggedServerOptions {
   grpc?: grpc.ServerOptions;
   /** Overrides of DEFAULT_CONNECTION_LIMITS (tests shorten the timeouts). */
   limits?: Partial<ConnectionLimits>;
+  /** Told why, each time a connection is closed for breaking the limits. */
+  onRefused?: (peer: PeerInfo, reason: string) => void;
 }
 
 const TAG_PREFIX = 'peer-';
@@ -81,9 +83,11 @@ export class PeerTaggedServer {
   private nextId = 0;
   /** The tag of the connection being injected: grpc-js starts its HTTP/2 session synchronously. */
   private injecting: string | undefined;
+  private readonly onRefused: (peer: PeerInfo, reason: string) => void;
 
   constructor(options: PeerTaggedServerOptions = {}) {
     this.limits = connectionLimits(options.limits);
+    this.onRefused = options.onRefused ?? (() => undefined);
     this.grpcServer = new grpc.Server({ ...options.grpc, ...grpcServerOptionsFor(this.limits) });
     this.injector = this.grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
     http2ServerBehind(this.grpcServer).prependListener('session', (session) => {
@@ -119,7 +123,9 @@ export class PeerTaggedServer {
     this.track(socket);
     socket.once('close', () => this.peers.delete(tag));
     this.injecting = tag;
-    this.injector.injectConnection(new GuardedConnection(socket, this.limits));
+    this.injector.injectConnection(
+      new GuardedConnection(socket, this.limits, (reason) => this.onRefused(info, reason)),
+    );
     // Had no session started, the next one would carry this tag: refuse rather than mislabel.
     if (this.injecting !== undefined) {
       this.injecting = undefined;

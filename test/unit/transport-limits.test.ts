@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSelfSignedCa } from '../../identity-core/pki/x509-ca.js';
 import { toPem } from '../../identity-core/spiffe/pem.js';
-import { PeerTaggedServer } from '../../identity-core/transport/peer-tagged-server.js';
+import { PeerTaggedServer, type PeerInfo } from '../../identity-core/transport/peer-tagged-server.js';
 import { CLIENT_PREFACE, ErrorCode, FrameType } from '../../identity-core/transport/http2-frames.js';
 import {
   RST_STREAM,
@@ -56,12 +56,14 @@ const IDLE_TIMEOUT_MS = 800;
 let dir: string;
 let socketPath: string;
 let peers: PeerTaggedServer;
+const refusals: Array<{ peer: PeerInfo; reason: string }> = [];
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'transport-limits-'));
   socketPath = join(dir, 'api.sock');
   peers = new PeerTaggedServer({
     limits: { handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS, idleTimeoutMs: IDLE_TIMEOUT_MS },
+    onRefused: (peer, reason) => refusals.push({ peer, reason }),
   });
   peers.grpcServer.addService(service, {
     Who: (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) =>
@@ -139,6 +141,10 @@ describe('the connection guard in front of grpc-js', () => {
     expect(goaway && goawayCode(goaway)).toBe(ErrorCode.ENHANCE_YOUR_CALM);
     expect(goaway!.payload.readUInt32BE(0), 'last stream id').toBe(3);
     expect(goaway!.payload.subarray(8).toString()).toMatch(/at most 65536 are allowed/);
+    expect(refusals.find((r) => /at most 65536/.test(r.reason))?.peer).toMatchObject({
+      kind: 'unix',
+      credentials: { pid: process.pid },
+    });
   });
 
   it('closes 20 sockets that never finish the handshake once the handshake timeout passes', async () => {
@@ -155,6 +161,9 @@ describe('the connection guard in front of grpc-js', () => {
     // Timed from the client's side, which learns of the connection a little after the server accepts it.
     expect(Math.min(...closedAfter)).toBeGreaterThanOrEqual(HANDSHAKE_TIMEOUT_MS - 100);
     expect(Date.now() - startedAt).toBeLessThan(3000);
+    expect(
+      refusals.filter((r) => /no HTTP\/2 preface and SETTINGS within 300 ms/.test(r.reason)),
+    ).toHaveLength(20);
     // The server kept serving throughout.
     expect(await whoAmI()).toMatchObject({ kind: 'unix' });
   });
