@@ -1,4 +1,3 @@
-import * as grpc from '@grpc/grpc-js';
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { AgentConfig } from './agent-config.js';
@@ -152,7 +151,14 @@ export async function startAgent(
 
   const observe: RpcObserver = (service, method, status, seconds) =>
     metrics.rpc.record(service, method, status, seconds);
-  const peers = new PeerTaggedServer(new grpc.Server());
+  const peers = new PeerTaggedServer({
+    // At debug: any local process can open connections, and so could fill the log at a higher level.
+    onRefused: (peer, reason) =>
+      logger.debug(
+        { pid: peer.kind === 'unix' ? peer.credentials.pid : undefined, reason },
+        'Closed a Workload API connection',
+      ),
+  });
   const jwtCache = new JwtSvidCache(config.agent.jwtSvidCacheSize);
   const jwtSvids = new CachingJwtSvidSource(
     jwtCache,

@@ -1,4 +1,3 @@
-import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { openDatastore, type Datastore } from '../datastore/datastore.js';
 import { DiskKeyManager, MemoryKeyManager, type KeyManager } from '../pki/key-manager.js';
@@ -128,12 +127,13 @@ export async function startServer(
     await entries.start();
     closers.push(() => entries.stop());
 
-    const peers = new PeerTaggedServer(
-      new grpc.Server({
+    const peers = new PeerTaggedServer({
+      grpc: {
         'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
         'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
-      }),
-    );
+      },
+      onRefused: (_peer, reason) => logger.debug({ reason }, 'Closed an API connection'),
+    });
     closers.push(() => peers.close());
     const auth = new ApiAuthorization(
       peers,

@@ -1,9 +1,12 @@
 import * as grpc from '@grpc/grpc-js';
+import type http2 from 'node:http2';
 import net from 'node:net';
 import tls from 'node:tls';
 import { chmodSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { toPem } from '../spiffe/pem.js';
+import { connectionLimits, grpcServerOptionsFor, type ConnectionLimits } from './connection-limits.js';
+import { GuardedConnection } from './guarded-connection.js';
 import { peerCredentialsOf, type PeerCredentials } from './peer-credentials.js';
 import { unixSocketPathTooLong } from './unix-socket-path.js';
 
@@ -24,7 +27,31 @@ interface CallLike {
   getPeer(): string;
 }
 
+export interface PeerTaggedServerOptions {
+  /** grpc-js options (message sizes…); the connection limits' own grpc-js options are added to them. */
+  grpc?: grpc.ServerOptions;
+  /** Overrides of DEFAULT_CONNECTION_LIMITS (tests shorten the timeouts). */
+  limits?: Partial<ConnectionLimits>;
+  /** Told why, each time a connection is closed for breaking the limits. */
+  onRefused?: (peer: PeerInfo, reason: string) => void;
+}
+
 const TAG_PREFIX = 'peer-';
+
+/**
+ * The HTTP/2 server grpc-js made for our connection injector. Guarded connections reach nghttp2
+ * through a JS stream wrapper whose address cannot be set from outside, so the tag is attached to
+ * each session as it starts; grpc-js does not expose that server, hence this one private lookup.
+ */
+function http2ServerBehind(grpcServer: grpc.Server): http2.Http2Server {
+  const servers = (grpcServer as unknown as { http2Servers?: unknown }).http2Servers;
+  const server = servers instanceof Map ? [...(servers as Map<unknown, unknown>).keys()].at(-1) : undefined;
+  if (!(server instanceof net.Server))
+    throw new Error(
+      '@grpc/grpc-js no longer keeps its HTTP/2 servers in http2Servers: peer tagging needs updating',
+    );
+  return server as http2.Http2Server;
+}
 
 function presentedChain(socket: tls.TLSSocket): Buffer[] {
   const chain: Buffer[] = [];
@@ -42,20 +69,36 @@ function presentedChain(socket: tls.TLSSocket): Buffer[] {
  * A grpc-js server whose listeners are ours: each accepted connection is labelled in place of its
  * remote address, so `peerOf(call)` finds the certificate chain or kernel credentials behind a call.
  * Client certificates are requested but not enforced at the TLS layer: AttestAgent must work without
- * one, and authorization checks the chain against the current bundle at call time.
+ * one, and authorization checks the chain against the current bundle at call time. Every connection
+ * passes through a GuardedConnection, which with grpc-js's own options enforces the connection limits.
  */
 export class PeerTaggedServer {
   readonly grpcServer: grpc.Server;
+  readonly limits: ConnectionLimits;
   private readonly injector: ReturnType<grpc.Server['createConnectionInjector']>;
   private readonly peers = new Map<string, PeerInfo>();
   private readonly listeners: net.Server[] = [];
   private readonly sockets = new Set<net.Socket>();
   private tlsServer: tls.Server | undefined;
   private nextId = 0;
+  /** The tag of the connection being injected: grpc-js starts its HTTP/2 session synchronously. */
+  private injecting: string | undefined;
+  private readonly onRefused: (peer: PeerInfo, reason: string) => void;
 
-  constructor(grpcServer: grpc.Server) {
-    this.grpcServer = grpcServer;
-    this.injector = grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  constructor(options: PeerTaggedServerOptions = {}) {
+    this.limits = connectionLimits(options.limits);
+    this.onRefused = options.onRefused ?? (() => undefined);
+    this.grpcServer = new grpc.Server({ ...options.grpc, ...grpcServerOptionsFor(this.limits) });
+    this.injector = this.grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+    http2ServerBehind(this.grpcServer).prependListener('session', (session) => {
+      const tag = this.injecting;
+      this.injecting = undefined;
+      // The session's socket is Node's stream wrapper around the GuardedConnection; grpc-js's
+      // getPeer() reads its remoteAddress, which such a wrapper takes from _peername. An untagged
+      // session is one peerOf() does not know, and its calls are refused.
+      if (tag !== undefined)
+        (session.socket as unknown as { _peername: { address: string } })._peername = { address: tag };
+    });
   }
 
   peerOf(call: CallLike): PeerInfo | undefined {
@@ -65,20 +108,29 @@ export class PeerTaggedServer {
   }
 
   get connectionCount(): number {
-    return this.sockets.size;
+    return this.peers.size;
+  }
+
+  /** Remembers a socket until it closes, so that close() can end it. */
+  private track(socket: net.Socket): void {
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
   }
 
   private adopt(socket: net.Socket, info: PeerInfo): void {
     const tag = `${TAG_PREFIX}${++this.nextId}`;
     this.peers.set(tag, info);
-    this.sockets.add(socket);
-    Object.defineProperty(socket, 'remoteAddress', { value: tag, configurable: true });
-    Object.defineProperty(socket, 'remotePort', { value: undefined, configurable: true });
-    socket.once('close', () => {
-      this.peers.delete(tag);
-      this.sockets.delete(socket);
-    });
-    this.injector.injectConnection(socket);
+    this.track(socket);
+    socket.once('close', () => this.peers.delete(tag));
+    this.injecting = tag;
+    this.injector.injectConnection(
+      new GuardedConnection(socket, this.limits, (reason) => this.onRefused(info, reason)),
+    );
+    // Had no session started, the next one would carry this tag: refuse rather than mislabel.
+    if (this.injecting !== undefined) {
+      this.injecting = undefined;
+      socket.destroy();
+    }
   }
 
   /** Listens with TLS on host:port (0 picks a free port) and resolves with the bound port. */
@@ -89,11 +141,15 @@ export class PeerTaggedServer {
         requestCert: true,
         rejectUnauthorized: false,
         ALPNProtocols: ['h2'],
+        handshakeTimeout: this.limits.handshakeTimeoutMs,
       },
       (socket) => this.adopt(socket, { kind: 'tls', certificateChain: presentedChain(socket) }),
     );
-    // A client that fails the handshake must not take the server down.
-    server.on('tlsClientError', () => undefined);
+    // A client that fails the handshake, or does not finish it in time, must not take the server down;
+    // Node only reports it, so the socket is closed here.
+    server.on('tlsClientError', (_error, socket) => socket.destroy());
+    // Still in its TLS handshake, a connection is only a TCP socket; close() must reach it too.
+    server.on('connection', (socket: net.Socket) => this.track(socket));
     this.tlsServer = server;
     return this.listen(server, () => server.listen(port, host));
   }
