@@ -14,7 +14,7 @@ import type { DrillRecord, InjectionRecord, Verdict } from '../scenarios/drill-r
 import type { DrillWindows, ForcedVerdict } from '../scenarios/judge.js';
 import type { Scenario } from '../scenarios/scenario.js';
 import type { OutageClass } from '../scenarios/ttl-model.js';
-import { drillQuick, drillWaits } from './activity-options.js';
+import { drillHold, drillQuick, drillWaits } from './activity-options.js';
 import { failureMessage } from './failure-message.js';
 import {
   DeploymentId,
@@ -186,8 +186,8 @@ export async function drillWorkflow(input: DrillInput): Promise<DrillRecord> {
       enter('holding', `holding the fault until +${plan.outageSeconds} s`);
       while (Date.now() < holdUntil) {
         await sleep(Math.min(RENEW_EVERY_MS, holdUntil - Date.now()));
-        await drillQuick.renewLease({ deploymentId: id, runId, leaseMs: LEASE_MS });
-        const stop = await drillQuick.checkStop({
+        await drillHold.renewLease({ deploymentId: id, runId, leaseMs: LEASE_MS });
+        const stop = await drillHold.checkStop({
           deploymentId: id,
           since: inject.at,
           plan,
