@@ -14,7 +14,7 @@ import type { DrillRecord, InjectionRecord, Verdict } from '../scenarios/drill-r
 import type { DrillWindows, ForcedVerdict } from '../scenarios/judge.js';
 import type { Scenario } from '../scenarios/scenario.js';
 import type { OutageClass } from '../scenarios/ttl-model.js';
-import { drillHold, drillQuick, drillWaits } from './activity-options.js';
+import { drillHold, drillLeased, drillQuick, drillWaits } from './activity-options.js';
 import { failureMessage } from './failure-message.js';
 import {
   DeploymentId,
@@ -163,7 +163,7 @@ export async function drillWorkflow(input: DrillInput): Promise<DrillRecord> {
       enter('injecting', `injecting ${scenario.fault.kind}`);
       record({ action: 'inject', state: 'started', detail: plan.targets.join(', ') });
       injected = true;
-      const inject = await drillQuick.injectFault({
+      const inject = await drillLeased.injectFault({
         deploymentId: id,
         runId,
         fault: scenario.fault,
@@ -175,7 +175,7 @@ export async function drillWorkflow(input: DrillInput): Promise<DrillRecord> {
         plan.workloads = inject.workloads;
         if (moved) step(`since planning, ${moved}`);
       }
-      const confirmed = await drillWaits.confirmFault({ deploymentId: id, runId, fault: scenario.fault });
+      const confirmed = await drillLeased.confirmFault({ deploymentId: id, runId, fault: scenario.fault });
       if (!confirmed.injected)
         throw new Verdicted('errored', `the fault did not take effect: ${confirmed.detail}`);
       step(`fault confirmed: ${confirmed.detail}`);

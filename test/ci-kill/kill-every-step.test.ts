@@ -462,9 +462,6 @@ describe.skipIf(!!temporal.missing || !pg.ok || !isRoot)('a worker killed at eve
       }
       runs.push(teardownRun(id, teardowns[k]));
     }
-    // Rotations before the first drill: its watchdog joins the processes only then.
-    drilledKinds = drilledKinds.length > 0 ? drilledKinds : spunUpKinds;
-
     const nextSpec = (from: number) => {
       const next = runs.slice(from).find((r) => r.kill);
       return next?.kill ? killSpec(next.kill) : undefined;
@@ -490,7 +487,7 @@ describe.skipIf(!!temporal.missing || !pg.ok || !isRoot)('a worker killed at eve
             throw new Error(
               `the worker ended (${child.signalCode ?? child.exitCode}) without its kill switch: see ${log}`,
             );
-          // A fresh worker, armed for the next point (of another workflow, so it finishes this one).
+          // A fresh worker, armed for the next point, which this flow does not reach: it finishes this one.
           spawnWorker(nextSpec(i + 1));
         }
         const result = await current.finish();
