@@ -289,7 +289,10 @@ export const drillActivities = {
       input.fault,
       resolveFault(deployment, input.fault),
     ).catch(() => undefined);
-    const detail = await injectFault(deployment, input.runId, input.fault, input.leaseMs);
+    const detail = await heartbeating(
+      'injecting',
+      injectFault(deployment, input.runId, input.fault, input.leaseMs),
+    );
     return {
       at: Date.now(),
       detail: String(detail ?? input.fault.kind),

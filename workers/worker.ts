@@ -4,6 +4,7 @@ import { deploymentActivities } from '../activities/deployment-activities.js';
 import { drillActivities } from '../activities/drill-activities.js';
 import { packageRoot } from '../deployment/host/package-root.js';
 import { TASK_QUEUE } from '../workflows/search-attributes.js';
+import { killSwitchInterceptors } from './kill-switch-interceptor.js';
 
 /** The compiled workflows (npm run build), also when this module itself runs from source under vitest. */
 function compiledWorkflows(): string {
@@ -50,6 +51,8 @@ export async function createWorker(options: {
     namespace: options.namespace,
     taskQueue: options.taskQueue ?? TASK_QUEUE,
     activities: { ...deploymentActivities, ...drillActivities },
+    // A test hook, empty unless SPIRE_DRILL_TEST_KILL_AT is set.
+    interceptors: { activity: killSwitchInterceptors() },
     ...(options.workflowBundlePath
       ? { workflowBundle: { codePath: options.workflowBundlePath } }
       : { workflowsPath: compiledWorkflows() }),

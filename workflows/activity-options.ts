@@ -57,3 +57,38 @@ export const drillWaits = proxyActivities<DrillActivities>({
     nonRetryableErrorTypes: ['BadInput', 'FaultRefused'],
   },
 });
+
+/**
+ * The hold's lease renewal and stop check: quick file reads, timed out within seconds so that when a
+ * worker dies in one, the retry on the next worker still renews well within the fault's 20 s lease
+ * (under drillQuick's 30 s heartbeat timeout the watchdog healed it first, and the drill errored).
+ */
+export const drillHold = proxyActivities<DrillActivities>({
+  startToCloseTimeout: '8 seconds',
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  retry: {
+    initialInterval: '1 second',
+    backoffCoefficient: 2,
+    maximumInterval: '4 seconds',
+    maximumAttempts: 5,
+    nonRetryableErrorTypes: ['BadInput', 'FaultRefused'],
+  },
+});
+
+/**
+ * The injection and its confirmation: the fault's 20 s lease runs from the injection with nothing else
+ * renewing it until the hold, so a worker dying in either must be noticed (10 s without a heartbeat)
+ * and the step retried before the watchdog heals the fault; both heartbeat while they work.
+ */
+export const drillLeased = proxyActivities<DrillActivities>({
+  startToCloseTimeout: '2 minutes',
+  heartbeatTimeout: '10 seconds',
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  retry: {
+    initialInterval: '1 second',
+    backoffCoefficient: 2,
+    maximumInterval: '4 seconds',
+    maximumAttempts: 5,
+    nonRetryableErrorTypes: ['BadInput', 'FaultRefused'],
+  },
+});

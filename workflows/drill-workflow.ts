@@ -15,7 +15,7 @@ import { watchAfterHealSeconds } from '../scenarios/expectations.js';
 import type { DrillWindows, ForcedVerdict } from '../scenarios/judge.js';
 import type { Scenario } from '../scenarios/scenario.js';
 import type { OutageClass } from '../scenarios/ttl-model.js';
-import { drillQuick, drillWaits } from './activity-options.js';
+import { drillHold, drillLeased, drillQuick, drillWaits } from './activity-options.js';
 import { failureMessage } from './failure-message.js';
 import {
   DeploymentId,
@@ -164,7 +164,7 @@ export async function drillWorkflow(input: DrillInput): Promise<DrillRecord> {
       enter('injecting', `injecting ${scenario.fault.kind}`);
       record({ action: 'inject', state: 'started', detail: plan.targets.join(', ') });
       injected = true;
-      const inject = await drillQuick.injectFault({
+      const inject = await drillLeased.injectFault({
         deploymentId: id,
         runId,
         fault: scenario.fault,
@@ -176,7 +176,7 @@ export async function drillWorkflow(input: DrillInput): Promise<DrillRecord> {
         plan.workloads = inject.workloads;
         if (moved) step(`since planning, ${moved}`);
       }
-      const confirmed = await drillWaits.confirmFault({ deploymentId: id, runId, fault: scenario.fault });
+      const confirmed = await drillLeased.confirmFault({ deploymentId: id, runId, fault: scenario.fault });
       if (!confirmed.injected)
         throw new Verdicted('errored', `the fault did not take effect: ${confirmed.detail}`);
       step(`fault confirmed: ${confirmed.detail}`);
@@ -189,8 +189,8 @@ export async function drillWorkflow(input: DrillInput): Promise<DrillRecord> {
         await sleep(Math.min(RENEW_EVERY_MS, holdUntil - Date.now()), {
           summary: `holding ${scenario.fault.kind}: until the next lease renewal (held until +${plan.outageSeconds} s)`,
         });
-        await drillQuick.renewLease({ deploymentId: id, runId, leaseMs: LEASE_MS });
-        const stop = await drillQuick.checkStop({
+        await drillHold.renewLease({ deploymentId: id, runId, leaseMs: LEASE_MS });
+        const stop = await drillHold.checkStop({
           deploymentId: id,
           since: inject.at,
           plan,

@@ -21,7 +21,7 @@ import { DeploymentId, TASK_QUEUE, TrustDomain } from '../../workflows/search-at
 import { postgresAvailable } from '../support/postgres.js';
 import { makeRunDir } from '../support/run-dir.js';
 import { startTestDevServer } from '../support/test-dev-server.js';
-import { processesIn } from '../support/host.js';
+import { processCounts } from '../support/host.js';
 import { killHard, startWorkerProcess } from '../support/spire-drill-process.js';
 import { activityRunning, waitFor } from '../support/waits.js';
 import { pinnedTool, repoRoot } from '../support/tools.js';
@@ -39,18 +39,6 @@ const isRoot = process.getuid?.() === 0;
 if (!isRoot) console.warn('skipping: downstream servers run under their own group id, which needs root');
 
 const ADMIN_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-
-/** How many processes of each kind (run directory, program, role) run inside `dir`. */
-function processCounts(dir: string): Record<string, number> {
-  const counts: Record<string, number> = {};
-  for (const { cwd, argv } of processesIn(dir)) {
-    const program = argv.find((a) => /(tspire-(server|agent)|tcp-balancer-main)\.js$/.test(a)) ?? argv[0]!;
-    const role = argv.some((a) => a.endsWith('upstream-agent.conf')) ? ' (upstream)' : '';
-    const key = `${cwd.slice(dir.length)} ${program.split('/').at(-1)}${role}`;
-    counts[key] = (counts[key] ?? 0) + 1;
-  }
-  return counts;
-}
 
 describe.skipIf(!!temporal.missing || !pg.ok || !isRoot)('deployment workflows survive crashes', () => {
   const run = makeRunDir('sddu-');

@@ -21,3 +21,18 @@ export function processesIn(dir: string): HostProcess[] {
   }
   return found;
 }
+
+/** How many processes of each kind (run directory, program, role) run inside `dir`. */
+export function processCounts(dir: string): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const { cwd, argv } of processesIn(dir)) {
+    const program =
+      argv.find((a) => /(tspire-(server|agent)|tcp-balancer-main)\.js$/.test(a)) ??
+      argv.find((a) => a.endsWith('.js')) ??
+      argv[0]!;
+    const role = argv.some((a) => a.endsWith('upstream-agent.conf')) ? ' (upstream)' : '';
+    const key = `${cwd.slice(dir.length)} ${program.split('/').at(-1)}${role}`;
+    counts[key] = (counts[key] ?? 0) + 1;
+  }
+  return counts;
+}

@@ -68,10 +68,17 @@ export function startWorkerProcess(options: {
   address: string;
   home: string;
   logFile: string;
+  /** Added to this process's environment (e.g. the kill switch's variable). */
+  env?: NodeJS.ProcessEnv;
 }): ChildProcess {
   const log = openSync(options.logFile, 'a');
   return spawn(process.execPath, [program, 'worker'], {
-    env: { ...process.env, TEMPORAL_ADDRESS: options.address, SPIRE_DRILL_HOME: options.home },
+    env: {
+      ...process.env,
+      ...options.env,
+      TEMPORAL_ADDRESS: options.address,
+      SPIRE_DRILL_HOME: options.home,
+    },
     stdio: ['ignore', log, log],
   });
 }
