@@ -23,7 +23,7 @@ import {
   planWorkloads,
   predictUnknownHeld,
 } from '../scenarios/drill-plan.js';
-import { loadScenario, parseOutageClass, ScenarioError, type Scenario } from '../scenarios/scenario.js';
+import { loadScenario, OUTAGE_CLASSES, ScenarioError, type Scenario } from '../scenarios/scenario.js';
 import { loadSuite, type ResolvedSuite } from '../scenarios/suite.js';
 import type { OutageClass } from '../scenarios/ttl-model.js';
 import { temporalSettings, workflowLink, type TemporalSettings } from '../workers/temporal-settings.js';
@@ -32,6 +32,7 @@ import { abortDrillSignal, drillStatusQuery, type drillWorkflow } from '../workf
 import { failureMessage } from '../workflows/failure-message.js';
 import {
   DeploymentId,
+  DeploymentStatus,
   OutageClass as OutageAttr,
   Scenario as ScenarioAttr,
   TASK_QUEUE,
@@ -42,7 +43,7 @@ import {
   type SuiteStatusView,
   type suiteWorkflow,
 } from '../workflows/suite-workflow.js';
-import { CliFailure, connect, localTemporal, out } from './cli-support.js';
+import { CliFailure, connect, invalidFile, localTemporal, notFoundAsBadInput, out } from './cli-support.js';
 import { stopOnInterrupt } from './interrupts.js';
 
 const EXIT: Record<Verdict, number> = { passed: 0, failed: 1, errored: 2, aborted: 3 };
@@ -58,10 +59,19 @@ const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 async function badInput<T>(work: Promise<T>): Promise<T> {
   return work.catch((error: unknown) => {
-    if (error instanceof ScenarioError || error instanceof TopologyError)
-      throw new CliFailure(error.message, 2);
+    if (error instanceof ScenarioError || error instanceof TopologyError) throw invalidFile(error);
     throw error;
   });
+}
+
+/** `--outage`, checked while the command line is parsed, before anything loads or starts. */
+function outageClassArg(text: string): OutageClass {
+  if (!(OUTAGE_CLASSES as string[]).includes(text))
+    throw new CliFailure(
+      `--outage: expected ${OUTAGE_CLASSES.join(', ').replace(/, (\w+)$/, ' or $1')} (got ${text})`,
+      2,
+    );
+  return text as OutageClass;
 }
 
 /** Runs `fn` against TEMPORAL_ADDRESS, or a dev server and an in-process worker started for it. */
@@ -122,10 +132,18 @@ export async function drillOnDeployment(
   // A deployment whose lifecycle workflow runs gets the drill as that workflow's child, so the Web
   // UI shows it under the deployment and rotations and teardown wait for it; others run it alone.
   const lifecycle = client.workflow.getHandle<typeof deploymentWorkflow>(`deployment/${deploymentId}`);
-  const running = await lifecycle.describe().then(
-    (d) => d.status.name === 'RUNNING',
-    () => false,
-  );
+  const described = await lifecycle.describe().catch(() => undefined);
+  const running = described?.status.name === 'RUNNING';
+  // Refused here, before a drill workflow exists, so that a mistyped id leaves no run behind.
+  if (!running && !Deployment.list().includes(deploymentId)) {
+    const phase = described?.typedSearchAttributes.get(DeploymentStatus);
+    throw new CliFailure(
+      described
+        ? `deployment ${deploymentId} is ${phase ?? described.status.name.toLowerCase()}: a drill needs a running one`
+        : `no deployment ${deploymentId}: \`spire-drill list\` shows the deployments`,
+      2,
+    );
+  }
   if (running) {
     await lifecycle
       .startUpdate(drillUpdate, {
@@ -316,7 +334,9 @@ async function resolveTarget(options: { deployment?: string; topology?: string }
 
 export function addDrillCommands(program: Command): void {
   const json = new Option('--json', 'machine-readable output');
-  const outage = new Option('--outage <class>', 'outage class: short, medium or long').makeOptionMandatory();
+  const outage = new Option('--outage <class>', 'outage class: short, medium or long')
+    .makeOptionMandatory()
+    .argParser(outageClassArg);
   const drill = program.command('drill').description('failure drills: plan, run, abort, list');
 
   drill
@@ -326,9 +346,9 @@ export function addDrillCommands(program: Command): void {
     .option('--topology <file>', 'topology YAML', demoTopology())
     .addOption(json)
     .description('dry run: validate the scenario, resolve its targets, print the predicted timeline')
-    .action(async (name: string, options: { outage: string; topology: string; json?: boolean }) => {
+    .action(async (name: string, options: { outage: OutageClass; topology: string; json?: boolean }) => {
       const scenario = await badInput(loadScenario(name, scenarioDirs().catalogue));
-      const outageClass = await badInput(Promise.resolve().then(() => parseOutageClass(options.outage)));
+      const outageClass = options.outage;
       const topology = await badInput(loadTopology(options.topology));
       const preview = Deployment.preview(topology);
       let reach;
@@ -389,10 +409,16 @@ export function addDrillCommands(program: Command): void {
     .action(
       async (
         name: string,
-        options: { outage: string; deployment?: string; topology?: string; report?: string; json?: boolean },
+        options: {
+          outage: OutageClass;
+          deployment?: string;
+          topology?: string;
+          report?: string;
+          json?: boolean;
+        },
       ) => {
         const scenario = await badInput(loadScenario(name, scenarioDirs().catalogue));
-        const outageClass = await badInput(Promise.resolve().then(() => parseOutageClass(options.outage)));
+        const outageClass = options.outage;
         const target = await resolveTarget(options);
         await resultsStoreUsable();
         const record = await withTemporal(async (client, settings) => {
@@ -438,9 +464,7 @@ export function addDrillCommands(program: Command): void {
       await client.workflow
         .getHandle(`drill/${runId}`)
         .signal(abortDrillSignal, { reason: options.reason })
-        .catch((error: Error) => {
-          throw new CliFailure(`no running drill ${runId}: ${error.message}`);
-        });
+        .catch(notFoundAsBadInput(`running drill ${runId}`));
       out(`Abort sent to drill ${runId}.`);
     });
 
