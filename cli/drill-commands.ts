@@ -45,6 +45,7 @@ import {
 } from '../workflows/suite-workflow.js';
 import { CliFailure, connect, invalidFile, localTemporal, notFoundAsBadInput, out } from './cli-support.js';
 import { stopOnInterrupt } from './interrupts.js';
+import { drillProgress, progressLine } from './progress-lines.js';
 
 const EXIT: Record<Verdict, number> = { passed: 0, failed: 1, errored: 2, aborted: 3 };
 
@@ -111,10 +112,13 @@ async function followDrill(
   let finished = false;
   void done.finally(() => (finished = true)).catch(() => undefined);
   for (;;) {
+    // Read once more after the end, so that the last steps are shown too.
+    const ended = finished;
     const status = await handle.query(drillStatusQuery).catch(() => undefined);
-    if (status && !json) for (const line of status.steps.slice(shown)) out(`${indent}▸ ${line}`);
+    if (status && json) drillProgress(status, shown);
+    else if (status) for (const line of status.steps.slice(shown)) out(`${indent}▸ ${line}`);
     if (status) shown = status.steps.length;
-    if (finished) return done;
+    if (ended) return done;
     await new Promise((r) => setTimeout(r, 500));
   }
 }
@@ -294,7 +298,10 @@ async function runSuite(
       const status = await handle.query(suiteStatusQuery).catch(() => undefined);
       if (status) {
         last = status;
-        if (!json) for (const line of status.steps.slice(shown)) out(`▸ ${line}`);
+        if (json)
+          for (const step of status.steps.slice(shown))
+            progressLine({ at: Date.now(), suite: workflowId, phase: 'suite', step });
+        else for (const line of status.steps.slice(shown)) out(`▸ ${line}`);
         shown = status.steps.length;
         if (status.currentRunId && !followed.has(status.currentRunId)) {
           followed.add(status.currentRunId);

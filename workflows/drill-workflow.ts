@@ -40,6 +40,8 @@ export interface DrillStatusView {
   runId: string;
   phase: DrillPhase;
   steps: string[];
+  /** When each step was taken and in which phase, index for index (absent in runs recorded before). */
+  stepTimes?: { at: number; phase: DrillPhase }[];
   plan?: DrillPlanView;
   injections: InjectionRecord[];
   /** Epoch ms at which the hold ends, while holding. */
@@ -89,7 +91,7 @@ class Verdicted extends Error {
  */
 export async function drillWorkflow(input: DrillInput): Promise<DrillRecord> {
   const { runId, deploymentId: id, scenario } = input;
-  const state: DrillStatusView = { runId, phase: 'planning', steps: [], injections: [] };
+  const state: DrillStatusView = { runId, phase: 'planning', steps: [], stepTimes: [], injections: [] };
   const startedAt = Date.now();
   const windows: DrillWindows = {};
   let abortReason: string | undefined;
@@ -98,6 +100,7 @@ export async function drillWorkflow(input: DrillInput): Promise<DrillRecord> {
 
   const step = (text: string) => {
     state.steps.push(text);
+    state.stepTimes!.push({ at: Date.now(), phase: state.phase });
     setCurrentDetails(`**${state.phase}** — ${text}`);
     log.info(text, { runId });
   };
@@ -268,7 +271,7 @@ export async function drillWorkflow(input: DrillInput): Promise<DrillRecord> {
     }
   });
 
-  state.phase = 'concluding';
+  enter('concluding', 'judging the observations against the predictions and storing the run');
   const result = await CancellationScope.nonCancellable(() =>
     drillQuick.concludeDrill({
       runId,
