@@ -44,6 +44,7 @@ import {
   type suiteWorkflow,
 } from '../workflows/suite-workflow.js';
 import { CliFailure, connect, invalidFile, localTemporal, notFoundAsBadInput, out } from './cli-support.js';
+import { drillListTable, parseSince } from './drill-list.js';
 import { stopOnInterrupt } from './interrupts.js';
 import { drillProgress, progressLine } from './progress-lines.js';
 
@@ -477,15 +478,42 @@ export function addDrillCommands(program: Command): void {
 
   drill
     .command('list')
+    .option('--scenario <name>', 'only runs of this scenario')
+    .addOption(
+      new Option('--verdict <verdict>', 'only runs with this verdict').choices([
+        'passed',
+        'failed',
+        'errored',
+        'aborted',
+      ]),
+    )
+    .option('--since <when>', 'only runs started since: a duration back (7d, 36h) or an ISO date')
+    .option('--limit <n>', 'at most this many runs', '50')
     .addOption(json)
     .description('drill runs in the results store, newest first')
-    .action(async (options: { json?: boolean }) => {
-      const rows = await withResults((store) => store.list());
-      if (options.json) out(JSON.stringify(rows));
-      else
-        for (const r of rows)
-          out(`${r.runId.padEnd(48)} ${r.verdict.padEnd(8)} ${new Date(r.startedAt).toISOString()}`);
-    });
+    .action(
+      async (options: {
+        scenario?: string;
+        verdict?: string;
+        since?: string;
+        limit: string;
+        json?: boolean;
+      }) => {
+        const limit = Number(options.limit);
+        if (!Number.isInteger(limit) || limit < 1)
+          throw new CliFailure(`--limit: expected a positive whole number (got ${options.limit})`, 2);
+        const filter = {
+          limit,
+          ...(options.scenario ? { scenario: options.scenario } : {}),
+          ...(options.verdict ? { verdict: options.verdict } : {}),
+          ...(options.since ? { since: parseSince(options.since) } : {}),
+        };
+        const rows = await withResults((store) => store.list(filter));
+        if (options.json) out(JSON.stringify(rows));
+        else if (rows.length === 0) out('No drill runs match.');
+        else for (const line of drillListTable(rows)) out(line);
+      },
+    );
 
   program
     .command('report')

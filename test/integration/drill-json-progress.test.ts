@@ -31,7 +31,7 @@ describe.skipIf(!!temporal.missing || !isRoot)('drill run --json', () => {
     async () => {
       const run = makeRunDir('sdjp-');
       try {
-        const env = { ...process.env, SPIRE_DRILL_HOME: join(run.dir, 'deployments') };
+        const env: NodeJS.ProcessEnv = { ...process.env, SPIRE_DRILL_HOME: join(run.dir, 'deployments') };
         delete env.TEMPORAL_ADDRESS;
         delete env.SPIRE_DRILL_RESULTS_URL;
         const result = await runSpireDrill(['drill', 'run', 'lb-down', '--outage', 'short', '--json'], {
