@@ -81,6 +81,9 @@ export async function deploymentWorkflow(input: DeploymentInput): Promise<Deploy
   let rotation: { kind: AuthorityKind; n: number; scope?: CancellationScope } | undefined;
   let drill: { runId: string; scope?: CancellationScope } | undefined;
 
+  // The Web UI's current details are drawn from the phase and the last step together, on every change
+  // of either, so they always show the phase `status` reports.
+  const showDetails = () => setCurrentDetails(`**${state.phase}**: ${state.steps.at(-1) ?? ''}`);
   const setPhase = (phase: Phase, operation?: string) => {
     state.phase = phase;
     if (operation) state.operation = operation;
@@ -88,10 +91,11 @@ export async function deploymentWorkflow(input: DeploymentInput): Promise<Deploy
       { key: DeploymentStatus, value: phase },
       ...(operation ? [{ key: Operation, value: operation }] : []),
     ]);
+    showDetails();
   };
   const step = (text: string) => {
     state.steps.push(text);
-    setCurrentDetails(`**${state.phase}**: ${text}`);
+    showDetails();
     log.info(text, { deploymentId: id });
   };
 
