@@ -46,6 +46,8 @@ import {
 import { CliFailure, connect, invalidFile, localTemporal, notFoundAsBadInput, out } from './cli-support.js';
 import { drillListTable, parseSince } from './drill-list.js';
 import { stopOnInterrupt } from './interrupts.js';
+import { plannedTarget } from './plan-targets.js';
+import { plural } from '../scenarios/plural.js';
 import { drillProgress, progressLine } from './progress-lines.js';
 
 const EXIT: Record<Verdict, number> = { passed: 0, failed: 1, errored: 2, aborted: 3 };
@@ -275,14 +277,14 @@ async function runSuite(
     taskQueue: TASK_QUEUE,
     workflowId,
     args: [{ suite: suite.name, drills: suite.drills, ...target }],
-    staticSummary: `Suite ${suite.name}: ${suite.drills.length} drill(s)`,
+    staticSummary: `Suite ${suite.name}: ${plural(suite.drills.length, 'drill')}`,
     ...(target.deploymentId
       ? { typedSearchAttributes: [{ key: DeploymentId, value: target.deploymentId }] }
       : {}),
   });
   if (!json)
     out(
-      `Suite ${suite.name}: ${suite.drills.length} drill(s). Web UI: ${workflowLink(settings, workflowId)}`,
+      `Suite ${suite.name}: ${plural(suite.drills.length, 'drill')}. Web UI: ${workflowLink(settings, workflowId)}`,
     );
   let shown = 0;
   const followed = new Set<string>();
@@ -320,7 +322,7 @@ async function runSuite(
     const cause = failureMessage(error);
     const ended = (last?.done ?? []).map((d) => `${d.scenario} ${d.outage}: ${d.verdict}`);
     throw new CliFailure(
-      `suite ${suite.name} did not complete: ${cause}; ${ended.length} of ${suite.drills.length} drill(s) ended${ended.length > 0 ? ` (${ended.join(', ')})` : ''}`,
+      `suite ${suite.name} did not complete: ${cause}; ${ended.length} of ${plural(suite.drills.length, 'drill')} ended${ended.length > 0 ? ` (${ended.join(', ')})` : ''}`,
       2,
     );
   });
@@ -369,13 +371,14 @@ export function addDrillCommands(program: Command): void {
       }
       // Downstream intermediates are not known before spin-up: the plan assumes they outlive the drill.
       const planned = planWorkloads(preview.workloadIdentities(), scenario.fault, reach);
-      const targets = reach.targets.map((t) => t.replace(/127\.0\.0\.1:0\b/g, 'a port chosen at spin-up'));
+      const targets = reach.targets.map(plannedTarget);
       const policy = drillPolicy(topology);
       const seconds = outageSeconds(scenario, outageClass, policy);
       const window = { start: 0, end: seconds * 1000 };
       const workloads = planned.map((w) => ({ ...w, predicted: predictUnknownHeld(w, window, policy) }));
       const plan = {
         scenario: scenario.name,
+        topology: resolve(options.topology),
         outage: outageClass,
         outageSeconds: seconds,
         lengthClass: classOf(seconds, policy),
@@ -389,9 +392,10 @@ export function addDrillCommands(program: Command): void {
         return;
       }
       out(`${scenario.name} at ${outageClass}: ${scenario.description}`);
+      out(`  topology: ${plan.topology}`);
       out(`  targets: ${targets.join(', ')}`);
       out(
-        `  timeline: ${scenario.fault.kind === 'db-restore' ? `backup, ${scenario.fault.registerAfterBackup} identity(ies) registered after it → ` : ''}steady ${scenario.steady} s → ${scenario.fault.kind === 'db-restore' ? `loss once the backup is ${scenario.fault.backupAge} s old` : 'inject'} → hold ${seconds} s (${plan.lengthClass}; SVID lifetime ${policy.x509Ttl + policy.backdate} s) → heal → recover → steady ${scenario.steady} s`,
+        `  timeline: ${scenario.fault.kind === 'db-restore' ? `backup, ${plural(scenario.fault.registerAfterBackup, 'identity', 'identities')} registered after it → ` : ''}steady ${scenario.steady} s → ${scenario.fault.kind === 'db-restore' ? `loss once the backup is ${scenario.fault.backupAge} s old` : 'inject'} → hold ${seconds} s (${plan.lengthClass}; SVID lifetime ${policy.x509Ttl + policy.backdate} s) → heal → recover → steady ${scenario.steady} s`,
       );
       for (const w of workloads) {
         const p = w.predicted;
@@ -573,7 +577,7 @@ export function addDrillCommands(program: Command): void {
             `\nSuite ${resolved.name}: ${counts('passed')} passed, ${counts('failed')} failed, ${counts('errored')} errored, ${counts('aborted')} aborted in ${Math.round((Date.now() - started) / 1000)} s`,
           );
           if (record.stopped)
-            out(`Stopped: ${record.stopped.reason}; ${record.stopped.notRun} drill(s) did not run`);
+            out(`Stopped: ${record.stopped.reason}; ${plural(record.stopped.notRun, 'drill')} did not run`);
           if (html) out(`Report: ${html}`);
         }
         const worst = record.drills

@@ -38,6 +38,7 @@ import {
   scenarioDirs,
 } from './drill-commands.js';
 import { loadScenario } from '../scenarios/scenario.js';
+import { plural } from '../scenarios/plural.js';
 
 /** The drill the demo runs between rotation and teardown: short, and every workload keeps its identity. */
 const DEMO_DRILL = { scenario: 'lb-down', outage: 'short' } as const;
@@ -111,7 +112,7 @@ async function up(
       workflowId: workflowIdOf(id),
       args: [{ deploymentId: id, topology }],
       staticSummary: `Deployment ${id} (${topology.name}, trust domain ${topology.trustDomain})`,
-      staticDetails: `${topology.upstream.servers} upstream server(s)${topology.upstream.loadBalancer ? ' behind a load balancer' : ''}, downstreams: ${topology.downstreams.map((d) => `${d.name} (${d.agents} agent(s) × ${d.workloadsPerAgent} workload(s))`).join(', ') || 'none'}. Updates: rotate, teardown. Query: status.`,
+      staticDetails: `${plural(topology.upstream.servers, 'upstream server')}${topology.upstream.loadBalancer ? ' behind a load balancer' : ''}, downstreams: ${topology.downstreams.map((d) => `${d.name} (${plural(d.agents, 'agent')} × ${plural(d.workloadsPerAgent, 'workload')})`).join(', ') || 'none'}. Updates: rotate, teardown. Query: status.`,
       typedSearchAttributes: [
         { key: DeploymentId, value: id },
         { key: TrustDomain, value: topology.trustDomain },
@@ -142,7 +143,10 @@ async function up(
     throw new CliFailure(`spin-up failed: ${status.error ?? (result as Error).message}`);
   }
   if (options.json) out(JSON.stringify(status));
-  else out(`Deployment ${id} is ready: ${status.workloads?.workloads ?? 0} workload(s) hold SVIDs.`);
+  else
+    out(
+      `Deployment ${id} is ready: ${plural(status.workloads?.workloads ?? 0, 'workload')} ${(status.workloads?.workloads ?? 0) === 1 ? 'holds an SVID' : 'hold SVIDs'}.`,
+    );
   return status;
 }
 

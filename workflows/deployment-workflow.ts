@@ -20,6 +20,7 @@ import type { AuthorityKind } from '../deployment/authority-rotation.js';
 import type { Topology } from '../deployment/topology/topology.js';
 import type { DrillRecord } from '../scenarios/drill-record.js';
 import { quick } from './activity-options.js';
+import { plural } from '../scenarios/plural.js';
 import { failureMessage } from './failure-message.js';
 import { rotationWorkflow, type RotationResult } from './rotation-workflow.js';
 import { drillWorkflow, type DrillInput } from './drill-workflow.js';
@@ -221,7 +222,9 @@ export async function deploymentWorkflow(input: DeploymentInput): Promise<Deploy
     setPhase('spinning-up', 'spin-up');
     try {
       state.workloads = await spinUp(id, topology, step);
-      step(`ready: ${state.workloads.workloads} workload(s) hold SVIDs`);
+      step(
+        `ready: ${plural(state.workloads.workloads, 'workload')} ${state.workloads.workloads === 1 ? 'holds an SVID' : 'hold SVIDs'}`,
+      );
       setPhase('ready', 'idle');
     } catch (error) {
       state.error = failureMessage(error);

@@ -17,6 +17,7 @@ import type { Scenario } from '../scenarios/scenario.js';
 import type { OutageClass } from '../scenarios/ttl-model.js';
 import { drillQuick, drillWaits } from './activity-options.js';
 import { failureMessage } from './failure-message.js';
+import { plural } from '../scenarios/plural.js';
 import {
   DeploymentId,
   OutageClass as OutageClassAttribute,
@@ -138,7 +139,7 @@ export async function drillWorkflow(input: DrillInput): Promise<DrillRecord> {
       });
       state.plan = plan;
       step(
-        `hold ${plan.outageSeconds} s on ${plan.targets.join(', ')}; the model predicts ${plan.predictedLosses} of ${plan.workloads.length} workload(s) may lose identity`,
+        `hold ${plan.outageSeconds} s on ${plan.targets.join(', ')}; the model predicts ${plan.predictedLosses} of ${plural(plan.workloads.length, 'workload')} may lose identity (judged again from the SVIDs held when the fault starts)`,
       );
 
       // A restore needs its backup first: the fault is the loss of what happened after it.
