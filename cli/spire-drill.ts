@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Client, WorkflowExecutionAlreadyStartedError, type WorkflowHandle } from '@temporalio/client';
 import { Command, Option } from 'commander';
 import { deploymentsHome, validateDeploymentId } from '../deployment/deployment.js';
+import { portAcceptsConnections } from '../deployment/host/free-port.js';
 import { packageRoot } from '../deployment/host/package-root.js';
 import {
   loadTopology,
@@ -11,7 +12,7 @@ import {
   TopologyError,
   type Topology,
 } from '../deployment/topology/topology.js';
-import { startDevServer } from '../workers/dev-server.js';
+import { DevServerExited, startDevServer } from '../workers/dev-server.js';
 import {
   temporalSettings,
   workflowLink,
@@ -236,6 +237,11 @@ export function buildProgram(): Command {
       const port = Number(options.port);
       if (!Number.isInteger(port) || port < 1 || port > 65535)
         throw new CliFailure(`invalid port ${options.port}`, 2);
+      // A server already answering on the port would pass the new one's readiness check: refuse first.
+      if (await portAcceptsConnections(port))
+        throw new CliFailure(
+          `127.0.0.1:${port} is in use (a Temporal dev server running already?): pick other ports with --port P (gRPC on P, the Web UI on P+1000)`,
+        );
       const home = deploymentsHome();
       mkdirSync(home, { recursive: true });
       const server = await startDevServer({
@@ -243,6 +249,12 @@ export function buildProgram(): Command {
         uiPort: port + 1000,
         dbFile: join(home, '..', 'temporal.db'),
         logFile: join(home, '..', 'temporal.log'),
+      }).catch((error: unknown) => {
+        if (!(error instanceof DevServerExited) || !error.reason?.includes('address already in use'))
+          throw error;
+        throw new CliFailure(
+          `the Temporal dev server cannot start: ${error.reason}; is one running already? Otherwise pick other ports with --port P (gRPC on P, the Web UI on P+1000)`,
+        );
       });
       out(`Temporal dev server at ${server.address}; Web UI ${server.uiUrl}`);
       const { worker, connection } = await createWorker({ address: server.address, namespace: 'default' });
