@@ -4,6 +4,7 @@ import { deploymentActivities } from '../activities/deployment-activities.js';
 import { drillActivities } from '../activities/drill-activities.js';
 import { packageRoot } from '../deployment/host/package-root.js';
 import { TASK_QUEUE } from '../workflows/search-attributes.js';
+import { workerLogLine } from './worker-log-line.js';
 
 /** The compiled workflows (npm run build), also when this module itself runs from source under vitest. */
 function compiledWorkflows(): string {
@@ -22,11 +23,11 @@ function installRuntime(): void {
       trace() {}
       debug() {}
       info() {}
-      warn(message: string) {
-        process.stderr.write(`temporal worker: ${message}\n`);
+      warn(message: string, meta?: Record<string, unknown>) {
+        process.stderr.write(`${workerLogLine(message, meta)}\n`);
       }
-      error(message: string) {
-        process.stderr.write(`temporal worker: ${message}\n`);
+      error(message: string, meta?: Record<string, unknown>) {
+        process.stderr.write(`${workerLogLine(message, meta)}\n`);
       }
     })(),
     telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }) } },
