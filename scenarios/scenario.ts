@@ -141,4 +141,3 @@ export async function loadScenario(nameOrPath: string, catalogueDir: string): Pr
     throw new ScenarioError(path, [`name: "${scenario.name}" differs from the file name`]);
   return scenario;
 }
-
