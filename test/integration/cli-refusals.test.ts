@@ -69,7 +69,7 @@ describe.skipIf(!!temporal.missing)('the CLI refuses unknown and taken ids', () 
 
   it('refuses `drill run --deployment nosuch` before a drill workflow starts, and lists no run', async () => {
     const result = await cli(['drill', 'run', 'lb-down', '--outage', 'short', '--deployment', 'nosuch']);
-    expectRefused(result, /^spire-drill: no deployment nosuch: `spire-drill list` shows the deployments$/);
+    expectRefused(result, /^spire-drill: no deployment nosuch: `spire-drill list` shows the deployments$/m);
     const drills: string[] = [];
     for await (const info of client.workflow.list({ query: "WorkflowType = 'drillWorkflow'" }))
       drills.push(info.workflowId);
