@@ -79,7 +79,7 @@ export default {
         pathNot: [
           '^workflows/',
           '^node_modules/@temporalio/(workflow|common)/',
-          '^scenarios/(ttl-model|judge|drill-plan|expectations)\\.ts$',
+          '^scenarios/(ttl-model|judge|drill-plan|expectations|plural)\\.ts$',
         ],
       },
     },

@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
+import { CommanderError, type Command } from 'commander';
 import { deploymentsHome } from '../deployment/deployment.js';
 import { freePort } from '../deployment/host/free-port.js';
 import { startDevServer, type DevServer } from '../workers/dev-server.js';
@@ -20,6 +21,49 @@ export class CliFailure extends Error {
 
 export const out = (text: string) => process.stdout.write(`${text}\n`);
 export const err = (text: string) => process.stderr.write(`${text}\n`);
+
+/** An error's message, first line only: what an operator reads instead of a stack. */
+export const oneLine = (error: unknown): string =>
+  (error instanceof Error ? error.message : String(error)).split('\n')[0]!.trim() || 'unknown error';
+
+/**
+ * Says why a command ended, in one line on stderr (never a stack trace), and returns its exit code:
+ * 2 for bad input (usage errors included), the failure's own code, else 1.
+ */
+export function failureExit(error: unknown): number {
+  // Commander has already written its one line through `usageErrors`.
+  if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+  if (error instanceof CliFailure) {
+    if (error.message) err(`spire-drill: ${error.message}`);
+    return error.exitCode;
+  }
+  err(`spire-drill: ${oneLine(error)}`);
+  return 1;
+}
+
+/** Commander's usage errors as one `spire-drill:` line pointing at --help, instead of the whole help. */
+export function usageErrors(program: Command): Command {
+  return program.exitOverride().configureOutput({
+    outputError: (text, write) =>
+      write(`spire-drill: ${text.trim().replace(/^error: /, '')} (--help shows the usage)\n`),
+  });
+}
+
+/** A scenario, suite or topology file refused: one problem on one line, several as a list. */
+export function invalidFile(error: Error & { issues: string[] }): CliFailure {
+  return new CliFailure(
+    error.issues.length === 1 ? error.message.replace(/:\n\s+- /, ': ') : error.message,
+    2,
+  );
+}
+
+/** A workflow that does not exist is bad input (exit 2); anything else from Temporal is a failure. */
+export function notFoundAsBadInput(what: string): (error: unknown) => never {
+  return (error) => {
+    if (error instanceof WorkflowNotFoundError) throw new CliFailure(`no ${what}`, 2);
+    throw new CliFailure(`${what}: ${oneLine(error)}`);
+  };
+}
 
 export async function connect(settings: TemporalSettings): Promise<Client> {
   try {

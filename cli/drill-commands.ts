@@ -26,7 +26,7 @@ import {
   planWorkloads,
   predictUnknownHeld,
 } from '../scenarios/drill-plan.js';
-import { loadScenario, parseOutageClass, ScenarioError, type Scenario } from '../scenarios/scenario.js';
+import { loadScenario, OUTAGE_CLASSES, ScenarioError, type Scenario } from '../scenarios/scenario.js';
 import { loadSuite, type ResolvedSuite } from '../scenarios/suite.js';
 import type { OutageClass } from '../scenarios/ttl-model.js';
 import { temporalSettings, workflowLink, type TemporalSettings } from '../workers/temporal-settings.js';
@@ -35,6 +35,7 @@ import { abortDrillSignal, drillStatusQuery, type drillWorkflow } from '../workf
 import { failureMessage } from '../workflows/failure-message.js';
 import {
   DeploymentId,
+  DeploymentStatus,
   OutageClass as OutageAttr,
   Scenario as ScenarioAttr,
   TASK_QUEUE,
@@ -45,8 +46,12 @@ import {
   type SuiteStatusView,
   type suiteWorkflow,
 } from '../workflows/suite-workflow.js';
-import { CliFailure, connect, localTemporal, out } from './cli-support.js';
+import { CliFailure, connect, invalidFile, localTemporal, notFoundAsBadInput, out } from './cli-support.js';
+import { drillListTable, parseSince } from './drill-list.js';
 import { stopOnInterrupt } from './interrupts.js';
+import { plannedTarget } from './plan-targets.js';
+import { plural } from '../scenarios/plural.js';
+import { drillProgress, progressLine } from './progress-lines.js';
 
 const EXIT: Record<Verdict, number> = { passed: 0, failed: 1, errored: 2, aborted: 3 };
 
@@ -61,10 +66,19 @@ const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 async function badInput<T>(work: Promise<T>): Promise<T> {
   return work.catch((error: unknown) => {
-    if (error instanceof ScenarioError || error instanceof TopologyError)
-      throw new CliFailure(error.message, 2);
+    if (error instanceof ScenarioError || error instanceof TopologyError) throw invalidFile(error);
     throw error;
   });
+}
+
+/** `--outage`, checked while the command line is parsed, before anything loads or starts. */
+function outageClassArg(text: string): OutageClass {
+  if (!(OUTAGE_CLASSES as string[]).includes(text))
+    throw new CliFailure(
+      `--outage: expected ${OUTAGE_CLASSES.join(', ').replace(/, (\w+)$/, ' or $1')} (got ${text})`,
+      2,
+    );
+  return text as OutageClass;
 }
 
 /** Runs `fn` against TEMPORAL_ADDRESS, or a dev server and an in-process worker started for it. */
@@ -104,10 +118,13 @@ async function followDrill(
   let finished = false;
   void done.finally(() => (finished = true)).catch(() => undefined);
   for (;;) {
+    // Read once more after the end, so that the last steps are shown too.
+    const ended = finished;
     const status = await handle.query(drillStatusQuery).catch(() => undefined);
-    if (status && !json) for (const line of status.steps.slice(shown)) out(`${indent}▸ ${line}`);
+    if (status && json) drillProgress(status, shown);
+    else if (status) for (const line of status.steps.slice(shown)) out(`${indent}▸ ${line}`);
     if (status) shown = status.steps.length;
-    if (finished) return done;
+    if (ended) return done;
     await new Promise((r) => setTimeout(r, 500));
   }
 }
@@ -125,10 +142,18 @@ export async function drillOnDeployment(
   // A deployment whose lifecycle workflow runs gets the drill as that workflow's child, so the Web
   // UI shows it under the deployment and rotations and teardown wait for it; others run it alone.
   const lifecycle = client.workflow.getHandle<typeof deploymentWorkflow>(`deployment/${deploymentId}`);
-  const running = await lifecycle.describe().then(
-    (d) => d.status.name === 'RUNNING',
-    () => false,
-  );
+  const described = await lifecycle.describe().catch(() => undefined);
+  const running = described?.status.name === 'RUNNING';
+  // Refused here, before a drill workflow exists, so that a mistyped id leaves no run behind.
+  if (!running && !Deployment.list().includes(deploymentId)) {
+    const phase = described?.typedSearchAttributes.get(DeploymentStatus);
+    throw new CliFailure(
+      described
+        ? `deployment ${deploymentId} is ${phase ?? described.status.name.toLowerCase()}: a drill needs a running one`
+        : `no deployment ${deploymentId}: \`spire-drill list\` shows the deployments`,
+      2,
+    );
+  }
   if (running) {
     await lifecycle
       .startUpdate(drillUpdate, {
@@ -301,14 +326,14 @@ async function runSuite(
     taskQueue: TASK_QUEUE,
     workflowId,
     args: [{ suite: suite.name, drills: suite.drills, ...target }],
-    staticSummary: `Suite ${suite.name}: ${suite.drills.length} drill(s)`,
+    staticSummary: `Suite ${suite.name}: ${plural(suite.drills.length, 'drill')}`,
     ...(target.deploymentId
       ? { typedSearchAttributes: [{ key: DeploymentId, value: target.deploymentId }] }
       : {}),
   });
   if (!json)
     out(
-      `Suite ${suite.name}: ${suite.drills.length} drill(s). Web UI: ${workflowLink(settings, workflowId)}`,
+      `Suite ${suite.name}: ${plural(suite.drills.length, 'drill')}. Web UI: ${workflowLink(settings, workflowId)}`,
     );
   let shown = 0;
   const followed = new Set<string>();
@@ -325,7 +350,10 @@ async function runSuite(
       const status = await handle.query(suiteStatusQuery).catch(() => undefined);
       if (status) {
         last = status;
-        if (!json) for (const line of status.steps.slice(shown)) out(`▸ ${line}`);
+        if (json)
+          for (const step of status.steps.slice(shown))
+            progressLine({ at: Date.now(), suite: workflowId, phase: 'suite', step });
+        else for (const line of status.steps.slice(shown)) out(`▸ ${line}`);
         shown = status.steps.length;
         if (status.currentRunId && !followed.has(status.currentRunId)) {
           followed.add(status.currentRunId);
@@ -343,7 +371,7 @@ async function runSuite(
     const cause = failureMessage(error);
     const ended = (last?.done ?? []).map((d) => `${d.scenario} ${d.outage}: ${d.verdict}`);
     throw new CliFailure(
-      `suite ${suite.name} did not complete: ${cause}; ${ended.length} of ${suite.drills.length} drill(s) ended${ended.length > 0 ? ` (${ended.join(', ')})` : ''}`,
+      `suite ${suite.name} did not complete: ${cause}; ${ended.length} of ${plural(suite.drills.length, 'drill')} ended${ended.length > 0 ? ` (${ended.join(', ')})` : ''}`,
       2,
     );
   });
@@ -365,7 +393,9 @@ async function resolveTarget(options: { deployment?: string; topology?: string }
 
 export function addDrillCommands(program: Command): void {
   const json = new Option('--json', 'machine-readable output');
-  const outage = new Option('--outage <class>', 'outage class: short, medium or long').makeOptionMandatory();
+  const outage = new Option('--outage <class>', 'outage class: short, medium or long')
+    .makeOptionMandatory()
+    .argParser(outageClassArg);
   const drill = program.command('drill').description('failure drills: plan, run, abort, list');
 
   drill
@@ -375,9 +405,9 @@ export function addDrillCommands(program: Command): void {
     .option('--topology <file>', 'topology YAML', demoTopology())
     .addOption(json)
     .description('dry run: validate the scenario, resolve its targets, print the predicted timeline')
-    .action(async (name: string, options: { outage: string; topology: string; json?: boolean }) => {
+    .action(async (name: string, options: { outage: OutageClass; topology: string; json?: boolean }) => {
       const scenario = await badInput(loadScenario(name, scenarioDirs().catalogue));
-      const outageClass = await badInput(Promise.resolve().then(() => parseOutageClass(options.outage)));
+      const outageClass = options.outage;
       const topology = await badInput(loadTopology(options.topology));
       const preview = Deployment.preview(topology);
       let reach;
@@ -390,13 +420,14 @@ export function addDrillCommands(program: Command): void {
       }
       // Downstream intermediates are not known before spin-up: the plan assumes they outlive the drill.
       const planned = planWorkloads(preview.workloadIdentities(), scenario.fault, reach);
-      const targets = reach.targets.map((t) => t.replace(/127\.0\.0\.1:0\b/g, 'a port chosen at spin-up'));
+      const targets = reach.targets.map(plannedTarget);
       const policy = drillPolicy(topology);
       const seconds = outageSeconds(scenario, outageClass, policy);
       const window = { start: 0, end: seconds * 1000 };
       const workloads = planned.map((w) => ({ ...w, predicted: predictUnknownHeld(w, window, policy) }));
       const plan = {
         scenario: scenario.name,
+        topology: resolve(options.topology),
         outage: outageClass,
         outageSeconds: seconds,
         lengthClass: classOf(seconds, policy),
@@ -410,9 +441,10 @@ export function addDrillCommands(program: Command): void {
         return;
       }
       out(`${scenario.name} at ${outageClass}: ${scenario.description}`);
+      out(`  topology: ${plan.topology}`);
       out(`  targets: ${targets.join(', ')}`);
       out(
-        `  timeline: ${scenario.fault.kind === 'db-restore' ? `backup, ${scenario.fault.registerAfterBackup} identity(ies) registered after it → ` : ''}steady ${scenario.steady} s → ${scenario.fault.kind === 'db-restore' ? `loss once the backup is ${scenario.fault.backupAge} s old` : 'inject'} → hold ${seconds} s (${plan.lengthClass}; SVID lifetime ${policy.x509Ttl + policy.backdate} s) → heal → recover → steady ${scenario.steady} s`,
+        `  timeline: ${scenario.fault.kind === 'db-restore' ? `backup, ${plural(scenario.fault.registerAfterBackup, 'identity', 'identities')} registered after it → ` : ''}steady ${scenario.steady} s → ${scenario.fault.kind === 'db-restore' ? `loss once the backup is ${scenario.fault.backupAge} s old` : 'inject'} → hold ${seconds} s (${plan.lengthClass}; SVID lifetime ${policy.x509Ttl + policy.backdate} s) → heal → recover → steady ${scenario.steady} s`,
       );
       for (const w of workloads) {
         const p = w.predicted;
@@ -438,10 +470,16 @@ export function addDrillCommands(program: Command): void {
     .action(
       async (
         name: string,
-        options: { outage: string; deployment?: string; topology?: string; report?: string; json?: boolean },
+        options: {
+          outage: OutageClass;
+          deployment?: string;
+          topology?: string;
+          report?: string;
+          json?: boolean;
+        },
       ) => {
         const scenario = await badInput(loadScenario(name, scenarioDirs().catalogue));
-        const outageClass = await badInput(Promise.resolve().then(() => parseOutageClass(options.outage)));
+        const outageClass = options.outage;
         const target = await resolveTarget(options);
         await resultsStoreUsable();
         const record = await withTemporal(async (client, settings) => {
@@ -487,23 +525,48 @@ export function addDrillCommands(program: Command): void {
       await client.workflow
         .getHandle(`drill/${runId}`)
         .signal(abortDrillSignal, { reason: options.reason })
-        .catch((error: Error) => {
-          throw new CliFailure(`no running drill ${runId}: ${error.message}`);
-        });
+        .catch(notFoundAsBadInput(`running drill ${runId}`));
       out(`Abort sent to drill ${runId}.`);
     });
 
   drill
     .command('list')
+    .option('--scenario <name>', 'only runs of this scenario')
+    .addOption(
+      new Option('--verdict <verdict>', 'only runs with this verdict').choices([
+        'passed',
+        'failed',
+        'errored',
+        'aborted',
+      ]),
+    )
+    .option('--since <when>', 'only runs started since: a duration back (7d, 36h) or an ISO date')
+    .option('--limit <n>', 'at most this many runs', '50')
     .addOption(json)
     .description('drill runs in the results store, newest first')
-    .action(async (options: { json?: boolean }) => {
-      const rows = await withResults((store) => store.list());
-      if (options.json) out(JSON.stringify(rows));
-      else
-        for (const r of rows)
-          out(`${r.runId.padEnd(48)} ${r.verdict.padEnd(8)} ${new Date(r.startedAt).toISOString()}`);
-    });
+    .action(
+      async (options: {
+        scenario?: string;
+        verdict?: string;
+        since?: string;
+        limit: string;
+        json?: boolean;
+      }) => {
+        const limit = Number(options.limit);
+        if (!Number.isInteger(limit) || limit < 1)
+          throw new CliFailure(`--limit: expected a positive whole number (got ${options.limit})`, 2);
+        const filter = {
+          limit,
+          ...(options.scenario ? { scenario: options.scenario } : {}),
+          ...(options.verdict ? { verdict: options.verdict } : {}),
+          ...(options.since ? { since: parseSince(options.since) } : {}),
+        };
+        const rows = await withResults((store) => store.list(filter));
+        if (options.json) out(JSON.stringify(rows));
+        else if (rows.length === 0) out('No drill runs match.');
+        else for (const line of drillListTable(rows)) out(line);
+      },
+    );
 
   program
     .command('report')
@@ -582,7 +645,7 @@ export function addDrillCommands(program: Command): void {
             `\nSuite ${resolved.name}: ${counts('passed')} passed, ${counts('failed')} failed, ${counts('errored')} errored, ${counts('aborted')} aborted in ${Math.round((Date.now() - started) / 1000)} s`,
           );
           if (record.stopped)
-            out(`Stopped: ${record.stopped.reason}; ${record.stopped.notRun} drill(s) did not run`);
+            out(`Stopped: ${record.stopped.reason}; ${plural(record.stopped.notRun, 'drill')} did not run`);
           if (html) out(`Report: ${html}`);
         }
         const worst = record.drills

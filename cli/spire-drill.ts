@@ -1,12 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Client, type WorkflowHandle } from '@temporalio/client';
-import { Command, CommanderError, Option } from 'commander';
+import { Client, WorkflowExecutionAlreadyStartedError, type WorkflowHandle } from '@temporalio/client';
+import { Command, Option } from 'commander';
 import { deploymentsHome, validateDeploymentId } from '../deployment/deployment.js';
+import { portAcceptsConnections } from '../deployment/host/free-port.js';
 import { packageRoot } from '../deployment/host/package-root.js';
-import { loadTopology, topologyWarnings, TopologyError } from '../deployment/topology/topology.js';
-import { startDevServer } from '../workers/dev-server.js';
+import {
+  loadTopology,
+  topologyWarnings,
+  TopologyError,
+  type Topology,
+} from '../deployment/topology/topology.js';
+import { DevServerExited, startDevServer } from '../workers/dev-server.js';
 import {
   temporalSettings,
   workflowLink,
@@ -14,7 +20,17 @@ import {
   type TemporalSettings,
 } from '../workers/temporal-settings.js';
 import { createWorker } from '../workers/worker.js';
-import { CliFailure, connect, err, localTemporal, out } from './cli-support.js';
+import {
+  CliFailure,
+  connect,
+  err,
+  failureExit,
+  invalidFile,
+  localTemporal,
+  notFoundAsBadInput,
+  out,
+  usageErrors,
+} from './cli-support.js';
 import {
   addDrillCommands,
   drillOnDeployment,
@@ -23,6 +39,7 @@ import {
   scenarioDirs,
 } from './drill-commands.js';
 import { loadScenario } from '../scenarios/scenario.js';
+import { plural } from '../scenarios/plural.js';
 
 /** The drill the demo runs between rotation and teardown: short, and every workload keeps its identity. */
 const DEMO_DRILL = { scenario: 'lb-down', outage: 'short' } as const;
@@ -35,7 +52,13 @@ import {
 } from '../workflows/deployment-workflow.js';
 import { failureMessage } from '../workflows/failure-message.js';
 import type { RotationResult } from '../workflows/rotation-workflow.js';
-import { DeploymentId, Operation, TASK_QUEUE, TrustDomain } from '../workflows/search-attributes.js';
+import {
+  DeploymentId,
+  DeploymentStatus,
+  Operation,
+  TASK_QUEUE,
+  TrustDomain,
+} from '../workflows/search-attributes.js';
 
 const workflowIdOf = (id: string) => `deployment/${id}`;
 
@@ -55,16 +78,16 @@ async function follow(
   }
 }
 
-async function up(
-  client: Client,
-  settings: TemporalSettings,
-  options: { topology: string; id?: string; wait: boolean; json: boolean },
-): Promise<DeploymentStatusView | undefined> {
+/** The topology and deployment id `up` would use, checked before Temporal is reached. */
+async function upTarget(options: {
+  topology: string;
+  id?: string;
+}): Promise<{ topology: Topology; id: string }> {
   let topology;
   try {
     topology = await loadTopology(options.topology);
   } catch (error) {
-    if (error instanceof TopologyError) throw new CliFailure(error.message, 2);
+    if (error instanceof TopologyError) throw invalidFile(error);
     throw error;
   }
   const id = options.id ?? `${topology.name}-${randomBytes(3).toString('hex')}`;
@@ -73,19 +96,34 @@ async function up(
   } catch (error) {
     throw new CliFailure((error as Error).message, 2);
   }
+  return { topology, id };
+}
+
+async function up(
+  client: Client,
+  settings: TemporalSettings,
+  target: { topology: Topology; id: string },
+  options: { topology: string; wait: boolean; json: boolean },
+): Promise<DeploymentStatusView | undefined> {
+  const { topology, id } = target;
   for (const warning of topologyWarnings(topology)) err(`warning: ${warning}`);
-  const handle = await client.workflow.start<typeof deploymentWorkflow>('deploymentWorkflow', {
-    taskQueue: TASK_QUEUE,
-    workflowId: workflowIdOf(id),
-    args: [{ deploymentId: id, topology }],
-    staticSummary: `Deployment ${id} (${topology.name}, trust domain ${topology.trustDomain})`,
-    staticDetails: `${topology.upstream.servers} upstream server(s)${topology.upstream.loadBalancer ? ' behind a load balancer' : ''}, downstreams: ${topology.downstreams.map((d) => `${d.name} (${d.agents} agent(s) × ${d.workloadsPerAgent} workload(s))`).join(', ') || 'none'}. Updates: rotate, teardown. Query: status.`,
-    typedSearchAttributes: [
-      { key: DeploymentId, value: id },
-      { key: TrustDomain, value: topology.trustDomain },
-      { key: Operation, value: 'spin-up' },
-    ],
-  });
+  const handle = await client.workflow
+    .start<typeof deploymentWorkflow>('deploymentWorkflow', {
+      taskQueue: TASK_QUEUE,
+      workflowId: workflowIdOf(id),
+      args: [{ deploymentId: id, topology }],
+      staticSummary: `Deployment ${id} (${topology.name}, trust domain ${topology.trustDomain})`,
+      staticDetails: `${plural(topology.upstream.servers, 'upstream server')}${topology.upstream.loadBalancer ? ' behind a load balancer' : ''}, downstreams: ${topology.downstreams.map((d) => `${d.name} (${plural(d.agents, 'agent')} × ${plural(d.workloadsPerAgent, 'workload')})`).join(', ') || 'none'}. Updates: rotate, teardown. Query: status.`,
+      typedSearchAttributes: [
+        { key: DeploymentId, value: id },
+        { key: TrustDomain, value: topology.trustDomain },
+        { key: Operation, value: 'spin-up' },
+      ],
+    })
+    .catch(async (error: unknown) => {
+      if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+      throw new CliFailure(await alreadyExists(client, id), 2);
+    });
   if (!options.json) {
     out(`Deployment ${id}: spinning up ${options.topology}`);
     out(`  Web UI: ${workflowLink(settings, handle.workflowId)}`);
@@ -106,8 +144,21 @@ async function up(
     throw new CliFailure(`spin-up failed: ${status.error ?? (result as Error).message}`);
   }
   if (options.json) out(JSON.stringify(status));
-  else out(`Deployment ${id} is ready: ${status.workloads?.workloads ?? 0} workload(s) hold SVIDs.`);
+  else
+    out(
+      `Deployment ${id} is ready: ${plural(status.workloads?.workloads ?? 0, 'workload')} ${(status.workloads?.workloads ?? 0) === 1 ? 'holds an SVID' : 'hold SVIDs'}.`,
+    );
   return status;
+}
+
+/** Why `up --id` refuses an id whose deployment workflow is still running, with its phase and a way out. */
+async function alreadyExists(client: Client, id: string): Promise<string> {
+  const phase = await client.workflow
+    .getHandle(workflowIdOf(id))
+    .describe()
+    .then((d) => d.typedSearchAttributes.get(DeploymentStatus))
+    .catch(() => undefined);
+  return `deployment ${id} already exists${phase ? ` (phase ${phase})` : ''}; pick another --id or \`spire-drill down ${id}\``;
 }
 
 /** A rotation's authorities, one line per upstream server (server 0 only for rotations recorded before). */
@@ -124,7 +175,7 @@ async function rotate(
   options: { jwt: boolean; json: boolean },
 ): Promise<void> {
   const handle = client.workflow.getHandle<typeof deploymentWorkflow>(workflowIdOf(id));
-  const status = await handle.query(statusQuery);
+  const status = await handle.query(statusQuery).catch(notFoundAsBadInput(`deployment ${id}`));
   const before = status.steps.length;
   const kind = options.jwt ? 'jwt' : 'x509';
   if (!options.json) {
@@ -156,7 +207,7 @@ async function down(
   options: { json: boolean; keepData: boolean },
 ): Promise<void> {
   const handle = client.workflow.getHandle<typeof deploymentWorkflow>(workflowIdOf(id));
-  const before = (await handle.query(statusQuery)).steps.length;
+  const before = (await handle.query(statusQuery).catch(notFoundAsBadInput(`deployment ${id}`))).steps.length;
   if (!options.json) out(`Deployment ${id}: tearing down`);
   try {
     const result = await handle.executeUpdate(teardownUpdate, { args: [{ keepData: options.keepData }] });
@@ -173,10 +224,9 @@ async function down(
 }
 
 export function buildProgram(): Command {
-  const program = new Command('spire-drill')
-    .description('Rehearse the life and the failures of a SPIFFE/SPIRE deployment, orchestrated by Temporal')
-    .exitOverride()
-    .showHelpAfterError();
+  const program = usageErrors(new Command('spire-drill')).description(
+    'Rehearse the life and the failures of a SPIFFE/SPIRE deployment, orchestrated by Temporal',
+  );
   const json = new Option('--json', 'machine-readable output');
 
   program
@@ -187,6 +237,11 @@ export function buildProgram(): Command {
       const port = Number(options.port);
       if (!Number.isInteger(port) || port < 1 || port > 65535)
         throw new CliFailure(`invalid port ${options.port}`, 2);
+      // A server already answering on the port would pass the new one's readiness check: refuse first.
+      if (await portAcceptsConnections(port))
+        throw new CliFailure(
+          `127.0.0.1:${port} is in use (a Temporal dev server running already?): pick other ports with --port P (gRPC on P, the Web UI on P+1000)`,
+        );
       const home = deploymentsHome();
       mkdirSync(home, { recursive: true });
       const server = await startDevServer({
@@ -194,6 +249,12 @@ export function buildProgram(): Command {
         uiPort: port + 1000,
         dbFile: join(home, '..', 'temporal.db'),
         logFile: join(home, '..', 'temporal.log'),
+      }).catch((error: unknown) => {
+        if (!(error instanceof DevServerExited) || !error.reason?.includes('address already in use'))
+          throw error;
+        throw new CliFailure(
+          `the Temporal dev server cannot start: ${error.reason}; is one running already? Otherwise pick other ports with --port P (gRPC on P, the Web UI on P+1000)`,
+        );
       });
       out(`Temporal dev server at ${server.address}; Web UI ${server.uiUrl}`);
       const { worker, connection } = await createWorker({ address: server.address, namespace: 'default' });
@@ -231,7 +292,8 @@ export function buildProgram(): Command {
     .addOption(json)
     .action(async (options: { topology: string; id?: string; wait: boolean; json?: boolean }) => {
       const settings = temporalSettings();
-      await up(await connect(settings), settings, { ...options, json: options.json ?? false });
+      const target = await upTarget(options);
+      await up(await connect(settings), settings, target, { ...options, json: options.json ?? false });
     });
 
   program
@@ -245,9 +307,7 @@ export function buildProgram(): Command {
       const status = await client.workflow
         .getHandle<typeof deploymentWorkflow>(workflowIdOf(id))
         .query(statusQuery)
-        .catch((error: Error) => {
-          throw new CliFailure(`no deployment ${id}: ${error.message}`);
-        });
+        .catch(notFoundAsBadInput(`deployment ${id}`));
       if (options.json) out(JSON.stringify(status));
       else {
         out(`Deployment ${id}: ${status.phase}${status.error ? ` (${status.error})` : ''}`);
@@ -322,9 +382,9 @@ export function buildProgram(): Command {
       try {
         const client = await connect(local.settings);
         const id = `demo-${randomBytes(3).toString('hex')}`;
-        await up(client, local.settings, {
-          topology: join(packageRoot(), 'topologies', 'demo.yaml'),
-          id,
+        const topology = join(packageRoot(), 'topologies', 'demo.yaml');
+        await up(client, local.settings, await upTarget({ topology, id }), {
+          topology,
           wait: true,
           json: false,
         });
@@ -369,12 +429,6 @@ export async function main(argv: string[]): Promise<number> {
     await buildProgram().parseAsync(argv, { from: 'user' });
     return 0;
   } catch (error) {
-    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
-    if (error instanceof CliFailure) {
-      if (error.message) err(`spire-drill: ${error.message}`);
-      return error.exitCode;
-    }
-    err(`spire-drill: ${(error as Error).stack ?? String(error)}`);
-    return 1;
+    return failureExit(error);
   }
 }

@@ -227,6 +227,8 @@ export class Deployment {
             postgres: {
               port: 0,
               databases: ['upstream', ...topology.downstreams.map((d) => `down_${d.name}`)],
+              // A plan without it would refuse db-primary-down, which `drill run` accepts.
+              ...(topology.upstream.readReplica ? { replica: { port: 0 } } : {}),
             },
           }
         : {}),

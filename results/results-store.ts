@@ -102,6 +102,18 @@ export interface DrillSummary {
   outage: string;
   verdict: string;
   startedAt: number;
+  /** Absent when the stored record lacks it. */
+  finishedAt?: number;
+  deploymentId?: string;
+}
+
+/** Which runs `list` returns: each filter given must hold. */
+export interface DrillFilter {
+  scenario?: string;
+  verdict?: string;
+  /** Epoch ms: runs started at or after it. */
+  since?: number;
+  limit?: number;
 }
 
 export class ResultsStore {
@@ -172,7 +184,17 @@ export class ResultsStore {
     return rows.map((r) => r.run_id);
   }
 
-  async list(limit = 50): Promise<DrillSummary[]> {
+  async list(filter: DrillFilter = {}): Promise<DrillSummary[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const add = (clause: string, value: unknown) => {
+      params.push(value);
+      where.push(clause.replace('?', `$${params.length}`));
+    };
+    if (filter.scenario !== undefined) add('scenario = ?', filter.scenario);
+    if (filter.verdict !== undefined) add('verdict = ?', filter.verdict);
+    if (filter.since !== undefined) add('started_at >= ?', filter.since);
+    params.push(filter.limit ?? 50);
     const rows = await this.sql.query<{
       run_id: string;
       suite: string | null;
@@ -180,9 +202,14 @@ export class ResultsStore {
       outage: string;
       verdict: string;
       started_at: string | number;
+      finished_at: string | null;
+      deployment_id: string | null;
     }>(
-      'SELECT run_id, suite, scenario, outage, verdict, started_at FROM drill_runs ORDER BY started_at DESC LIMIT $1',
-      [limit],
+      `SELECT run_id, suite, scenario, outage, verdict, started_at,
+              record->>'finishedAt' AS finished_at, record->>'deploymentId' AS deployment_id
+         FROM drill_runs ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+        ORDER BY started_at DESC LIMIT $${params.length}`,
+      params,
     );
     return rows.map((r) => ({
       runId: r.run_id,
@@ -191,6 +218,8 @@ export class ResultsStore {
       outage: r.outage,
       verdict: r.verdict,
       startedAt: Number(r.started_at),
+      ...(r.finished_at !== null ? { finishedAt: Number(r.finished_at) } : {}),
+      ...(r.deployment_id !== null ? { deploymentId: r.deployment_id } : {}),
     }));
   }
 }

@@ -141,9 +141,3 @@ export async function loadScenario(nameOrPath: string, catalogueDir: string): Pr
     throw new ScenarioError(path, [`name: "${scenario.name}" differs from the file name`]);
   return scenario;
 }
-
-export function parseOutageClass(text: string): OutageClass {
-  if (!(OUTAGE_CLASSES as string[]).includes(text))
-    throw new ScenarioError('--outage', [`"${text}" is not an outage class: use short, medium or long`]);
-  return text as OutageClass;
-}

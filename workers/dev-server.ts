@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, closeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { packageRoot } from '../deployment/host/package-root.js';
@@ -10,6 +10,24 @@ export interface DevServer {
   uiUrl: string;
   process: ChildProcess;
   stop(): Promise<void>;
+}
+
+/** The dev server stopped before it answered; `reason` is what its log said, when it said why. */
+export class DevServerExited extends Error {
+  constructor(
+    readonly reason: string | undefined,
+    readonly logFile: string,
+  ) {
+    super(`temporal dev server exited${reason ? `: ${reason}` : ''} (see ${logFile})`);
+    this.name = 'DevServerExited';
+  }
+}
+
+/** The last error this run wrote to the log (`level=ERROR msg="…"`), such as a port in use. */
+function exitReason(logFile: string, from: number): string | undefined {
+  const written = readFileSync(logFile).subarray(from).toString('utf8');
+  const errors = [...written.matchAll(/level=ERROR msg="((?:[^"\\]|\\.)*)"/g)];
+  return errors.at(-1)?.[1]?.replace(/\\"/g, '"');
 }
 
 /** The SDK gives a dev server 5 s; on two busy cores a cold start can take longer. */
@@ -54,6 +72,7 @@ export async function startDevServer(options: {
     ...SEARCH_ATTRIBUTE_REGISTRATIONS.flatMap((a) => ['--search-attribute', a]),
     ...(options.headless ? ['--headless'] : []),
   ];
+  const logStart = existsSync(options.logFile) ? statSync(options.logFile).size : 0;
   const out = openSync(options.logFile, 'a');
   const child = spawn(binary, args, { stdio: ['ignore', out, out] });
   closeSync(out);
@@ -61,7 +80,8 @@ export async function startDevServer(options: {
   const address = `127.0.0.1:${options.port}`;
   const deadline = Date.now() + READY_TIMEOUT_MS;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`temporal dev server exited (see ${options.logFile})`);
+    if (child.exitCode !== null)
+      throw new DevServerExited(exitReason(options.logFile, logStart), options.logFile);
     try {
       const connection = await Connection.connect({ address, connectTimeout: 2000 });
       await connection.healthService.check({});

@@ -5,6 +5,7 @@ import { drillActivities } from '../activities/drill-activities.js';
 import { packageRoot } from '../deployment/host/package-root.js';
 import { TASK_QUEUE } from '../workflows/search-attributes.js';
 import { killSwitchInterceptors } from './kill-switch-interceptor.js';
+import { workerLogLine } from './worker-log-line.js';
 
 /** The compiled workflows (npm run build), also when this module itself runs from source under vitest. */
 function compiledWorkflows(): string {
@@ -23,11 +24,11 @@ function installRuntime(): void {
       trace() {}
       debug() {}
       info() {}
-      warn(message: string) {
-        process.stderr.write(`temporal worker: ${message}\n`);
+      warn(message: string, meta?: Record<string, unknown>) {
+        process.stderr.write(`${workerLogLine(message, meta)}\n`);
       }
-      error(message: string) {
-        process.stderr.write(`temporal worker: ${message}\n`);
+      error(message: string, meta?: Record<string, unknown>) {
+        process.stderr.write(`${workerLogLine(message, meta)}\n`);
       }
     })(),
     telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }) } },

@@ -20,6 +20,7 @@ import type { AuthorityKind } from '../deployment/authority-rotation.js';
 import type { Topology } from '../deployment/topology/topology.js';
 import type { DrillRecord } from '../scenarios/drill-record.js';
 import { quick } from './activity-options.js';
+import { plural } from '../scenarios/plural.js';
 import { failureMessage } from './failure-message.js';
 import { rotationWorkflow, type RotationResult } from './rotation-workflow.js';
 import { drillWorkflow, type DrillInput } from './drill-workflow.js';
@@ -81,6 +82,9 @@ export async function deploymentWorkflow(input: DeploymentInput): Promise<Deploy
   let rotation: { kind: AuthorityKind; n: number; scope?: CancellationScope } | undefined;
   let drill: { runId: string; scope?: CancellationScope } | undefined;
 
+  // The Web UI's current details are drawn from the phase and the last step together, on every change
+  // of either, so they always show the phase `status` reports.
+  const showDetails = () => setCurrentDetails(`**${state.phase}**: ${state.steps.at(-1) ?? ''}`);
   const setPhase = (phase: Phase, operation?: string) => {
     state.phase = phase;
     if (operation) state.operation = operation;
@@ -88,10 +92,11 @@ export async function deploymentWorkflow(input: DeploymentInput): Promise<Deploy
       { key: DeploymentStatus, value: phase },
       ...(operation ? [{ key: Operation, value: operation }] : []),
     ]);
+    showDetails();
   };
   const step = (text: string) => {
     state.steps.push(text);
-    setCurrentDetails(`**${state.phase}**: ${text}`);
+    showDetails();
     log.info(text, { deploymentId: id });
   };
 
@@ -217,7 +222,9 @@ export async function deploymentWorkflow(input: DeploymentInput): Promise<Deploy
     setPhase('spinning-up', 'spin-up');
     try {
       state.workloads = await spinUp(id, topology, step);
-      step(`ready: ${state.workloads.workloads} workload(s) hold SVIDs`);
+      step(
+        `ready: ${plural(state.workloads.workloads, 'workload')} ${state.workloads.workloads === 1 ? 'holds an SVID' : 'hold SVIDs'}`,
+      );
       setPhase('ready', 'idle');
     } catch (error) {
       state.error = failureMessage(error);

@@ -17,6 +17,7 @@ import type { Scenario } from '../scenarios/scenario.js';
 import type { OutageClass } from '../scenarios/ttl-model.js';
 import { drillHold, drillLeased, drillQuick, drillWaits } from './activity-options.js';
 import { failureMessage } from './failure-message.js';
+import { plural } from '../scenarios/plural.js';
 import {
   DeploymentId,
   OutageClass as OutageClassAttribute,
@@ -40,6 +41,8 @@ export interface DrillStatusView {
   runId: string;
   phase: DrillPhase;
   steps: string[];
+  /** When each step was taken and in which phase, index for index (absent in runs recorded before). */
+  stepTimes?: { at: number; phase: DrillPhase }[];
   plan?: DrillPlanView;
   injections: InjectionRecord[];
   /** Epoch ms at which the hold ends, while holding. */
@@ -89,7 +92,7 @@ class Verdicted extends Error {
  */
 export async function drillWorkflow(input: DrillInput): Promise<DrillRecord> {
   const { runId, deploymentId: id, scenario } = input;
-  const state: DrillStatusView = { runId, phase: 'planning', steps: [], injections: [] };
+  const state: DrillStatusView = { runId, phase: 'planning', steps: [], stepTimes: [], injections: [] };
   const startedAt = Date.now();
   const windows: DrillWindows = {};
   let abortReason: string | undefined;
@@ -98,6 +101,7 @@ export async function drillWorkflow(input: DrillInput): Promise<DrillRecord> {
 
   const step = (text: string) => {
     state.steps.push(text);
+    state.stepTimes!.push({ at: Date.now(), phase: state.phase });
     setCurrentDetails(`**${state.phase}** — ${text}`);
     log.info(text, { runId });
   };
@@ -135,7 +139,7 @@ export async function drillWorkflow(input: DrillInput): Promise<DrillRecord> {
       });
       state.plan = plan;
       step(
-        `hold ${plan.outageSeconds} s on ${plan.targets.join(', ')}; the model predicts ${plan.predictedLosses} of ${plan.workloads.length} workload(s) may lose identity`,
+        `hold ${plan.outageSeconds} s on ${plan.targets.join(', ')}; the model predicts ${plan.predictedLosses} of ${plural(plan.workloads.length, 'workload')} may lose identity (judged again from the SVIDs held when the fault starts)`,
       );
 
       // A restore needs its backup first: the fault is the loss of what happened after it.
@@ -270,7 +274,7 @@ export async function drillWorkflow(input: DrillInput): Promise<DrillRecord> {
     }
   });
 
-  state.phase = 'concluding';
+  enter('concluding', 'judging the observations against the predictions and storing the run');
   const result = await CancellationScope.nonCancellable(() =>
     drillQuick.concludeDrill({
       runId,

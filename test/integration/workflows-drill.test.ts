@@ -5,6 +5,8 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadScenario, type Scenario } from '../../scenarios/scenario.js';
+import { loadTopology } from '../../deployment/topology/topology.js';
+import { drillUpdate, statusQuery, type deploymentWorkflow } from '../../workflows/deployment-workflow.js';
 import type { DevServer } from '../../workers/dev-server.js';
 import {
   abortDrillSignal,
@@ -97,6 +99,30 @@ describe.skipIf(!!temporal.missing).concurrent('drill and suite workflows with m
     expect(Object.keys(mocked.concluded.get(runId)!.windows)).toEqual(['steady', 'fault', 'recovery']);
     expect(heals(runId)).toEqual(['started', 'done']);
     await record(`drill/${runId}`, 'drill-passed.json');
+  });
+
+  it('shows a deployment as ready again in its current details once a drill on it ends', async () => {
+    const id = `details-${process.pid}`;
+    const topology = await loadTopology(join(repoRoot, 'topologies', 'demo.yaml'));
+    // Carried over as by continueAsNew: the deployment is up, so no spin-up activity runs.
+    const deployment = await client.workflow.start<typeof deploymentWorkflow>('deploymentWorkflow', {
+      taskQueue,
+      workflowId: `deployment/${id}`,
+      args: [{ deploymentId: id, topology, carried: { rotations: [], steps: [] } }],
+    });
+    try {
+      const runId = `passes-details-${process.pid}`;
+      const record = await deployment.executeUpdate(drillUpdate, {
+        args: [{ runId, scenario: scenario('lb-down-mocked'), outage: 'short' }],
+      });
+      expect(record.verdict).toBe('passed');
+      const status = await deployment.query(statusQuery);
+      expect(status.phase).toBe('ready');
+      const metadata = await deployment.query<{ currentDetails?: string }>('__temporal_workflow_metadata');
+      expect(metadata.currentDetails).toBe(`**ready**: drill ${runId}: passed (${record.reason})`);
+    } finally {
+      await deployment.terminate('test done');
+    }
   });
 
   it('fails a drill in which a workload lost its identity, on the judge’s evidence', async () => {
