@@ -245,14 +245,7 @@ function drillJson(record: DrillRecord, report?: string) {
 }
 
 /** Writes trend.html: every stored run of `scenario` (at `outage`, when given) over time. */
-async function trendFromStore(dir: string, scenario: string, outage?: string): Promise<string> {
-  if (outage !== undefined) {
-    try {
-      parseOutageClass(outage);
-    } catch (error) {
-      throw new CliFailure((error as Error).message, 2);
-    }
-  }
+async function trendFromStore(dir: string, scenario: string, outage?: OutageClass): Promise<string> {
   const metrics = await withResults(async (store) => {
     const found: RunMetrics[] = [];
     for (const runId of await store.runsOf(scenario, outage)) {
@@ -573,13 +566,13 @@ export function addDrillCommands(program: Command): void {
     .argument('[run]', 'a drill run id, or a suite run id')
     .option('--out <dir>', 'where to write the report files', '.')
     .option('--trend <scenario>', 'every stored run of a scenario over time: trend.html')
-    .option('--outage <class>', 'with --trend: only runs at this outage class')
+    .option('--outage <class>', 'with --trend: only runs at this outage class', outageClassArg)
     .option('--compare <runs...>', 'two drill runs of one scenario side by side: compare.html')
     .description('render the reports of a stored drill or suite run, a trend, or a comparison')
     .action(
       async (
         run: string | undefined,
-        options: { out: string; trend?: string; outage?: string; compare?: string[] },
+        options: { out: string; trend?: string; outage?: OutageClass; compare?: string[] },
       ) => {
         const modes = [run !== undefined, options.trend !== undefined, options.compare !== undefined];
         if (modes.filter(Boolean).length !== 1)

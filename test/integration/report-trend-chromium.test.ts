@@ -175,7 +175,7 @@ describe('trends and comparisons from the results store, in headless Chromium', 
     ]);
     const badOutage = await cli(['report', '--trend', 'lb-down', '--outage', 'huge', '--out', out]);
     expect(badOutage.code).toBe(2);
-    expect(badOutage.stderr).toContain('"huge" is not an outage class');
+    expect(badOutage.stderr).toContain('--outage: expected short, medium or long (got huge)');
     const one = await cli(['report', '--compare', runs[0]!.record.runId, '--out', out]);
     expect([one.code, one.stderr]).toEqual([2, expect.stringContaining('--compare takes two run ids')]);
     for (const r of [none, badOutage, one]) expect(r.stderr).not.toMatch(/^\s+at /m);
