@@ -13,9 +13,10 @@ import type { ListEntriesRequest__Output } from '../proto/gen/spire/api/server/e
 import type { RegistrationEntry } from '../datastore/records.js';
 import { entryToProto, spiffeIdFromProto } from '../proto/convert.js';
 import { RpcError } from '../transport/rpc-error.js';
-import { unary, type RpcObserver } from '../transport/rpc-handlers.js';
+import { bidiStream, unary, type RpcObserver } from '../transport/rpc-handlers.js';
 import type { ApiAuthorization } from './api-authorization.js';
 import type { EntryCache } from './entry-cache.js';
+import { DEFAULT_ENTRY_PAGE_SIZE, syncAuthorizedEntries } from './entry-sync.js';
 import {
   EntryValidationError,
   matchesSelectorFilter,
@@ -30,6 +31,8 @@ export interface EntryServiceDeps {
   trustDomain: string;
   observe: RpcObserver;
   logger: Logger;
+  /** SyncAuthorizedEntries' page size (SPIRE's 500 unless given). */
+  entryPageSize?: number;
 }
 
 const SERVICE = 'entry.v1.Entry';
@@ -219,5 +222,14 @@ export function entryService(deps: EntryServiceDeps): Partial<EntryHandlers> {
         return { entries: cache.authorizedEntries(agentId).map(entryToProto) };
       },
     ),
+
+    SyncAuthorizedEntries: bidiStream(SERVICE, 'SyncAuthorizedEntries', observe, async (call) => {
+      const { agentId } = await auth.agent(call);
+      await syncAuthorizedEntries(
+        call,
+        cache.authorizedEntries(agentId),
+        deps.entryPageSize ?? DEFAULT_ENTRY_PAGE_SIZE,
+      );
+    }),
   };
 }
