@@ -20,9 +20,11 @@ import { ok, waitFor } from '../support/waits.js';
  */
 const spireAgent = pinnedTool('spire-agent');
 if (spireAgent.missing) console.warn(spireAgent.missing);
+const spireServer = pinnedTool('spire-server');
+if (spireServer.missing) console.warn(spireServer.missing);
 const openssl = await runCommand('openssl', ['version']);
 if (openssl.code !== 0) console.warn('openssl is not installed; skipping the real spire-agent tests');
-const disabled = !!spireAgent.missing || openssl.code !== 0;
+const disabled = !!spireAgent.missing || !!spireServer.missing || openssl.code !== 0;
 
 const TD = 'example.org';
 const NODE = `spiffe://${TD}/real-agent/node`;
@@ -221,4 +223,42 @@ plugins {
     expect(agent!.isRunning()).toBe(true);
     expect(agent!.log()).not.toMatch(/unexpected entr|Failed to fetch authorized entries/);
   }, 180_000);
+
+  it('sees an entry updated among them by its new revision and re-issues its SVID with the change', async () => {
+    const shown = await serverCli(['entry', 'show', '-spiffeID', LATE_WORKLOAD]);
+    const entryId = /Entry ID\s+: (\S+)/.exec(shown)?.[1];
+    expect(entryId, shown).toBeDefined();
+    const uid = String(process.getuid!());
+    // The real CLI's entry update (BatchUpdateEntry) on tspire-server's admin socket.
+    const updated = await runCommand(spireServer.path!, [
+      'entry',
+      'update',
+      '-entryID',
+      entryId!,
+      '-parentID',
+      NODE,
+      '-spiffeID',
+      LATE_WORKLOAD,
+      '-selector',
+      `unix:uid:${uid}`,
+      '-dns',
+      'late.example.org',
+      '-socketPath',
+      stack.serverSocket,
+    ]);
+    expect(updated.code, updated.stderr).toBe(0);
+    expect(updated.stdout).toContain('Revision         : 1');
+    const fetched = await fetchX509(
+      [WORKLOAD, LATE_WORKLOAD],
+      'the SVID to carry the DNS name of the update',
+      (f) =>
+        f.leaves
+          .get(LATE_WORKLOAD)!
+          .getExtension(x509.SubjectAlternativeNameExtension)!
+          .names.items.some((n) => n.type === 'dns' && n.value === 'late.example.org'),
+    );
+    const index = [...fetched.leaves.keys()].indexOf(LATE_WORKLOAD);
+    const verify = await opensslVerify(fetched.dir, index);
+    expect(verify.code, verify.stderr).toBe(0);
+  }, 90_000);
 });
