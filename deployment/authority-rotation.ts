@@ -22,6 +22,11 @@ export interface AuthorityStates {
   old?: string;
   /** Whether the old authority is tainted in the server's bundle. */
   oldTainted?: boolean;
+  /**
+   * Whether the old authority has left the server's bundle: revoked. SPIRE (and tspire) keep a
+   * revoked authority in the old slot until the next prepare, so the slot alone does not say so.
+   */
+  oldRevoked?: boolean;
 }
 
 export interface X509AuthorityView extends AuthorityStates {
@@ -66,11 +71,13 @@ async function view(
   const bundle = bundleAuthorities(await bundleOf(admin), kind);
   const old = state.old?.authorityId;
   const oldTainted = old === undefined ? undefined : bundle.get(old) === true;
+  const oldRevoked = old === undefined ? undefined : !bundle.has(old);
   return {
     ...(state.active ? { active: state.active.authorityId } : {}),
     ...(state.prepared ? { prepared: state.prepared.authorityId } : {}),
     ...(old ? { old } : {}),
     ...(oldTainted !== undefined ? { oldTainted } : {}),
+    ...(oldRevoked !== undefined ? { oldRevoked } : {}),
     bundle,
   };
 }
@@ -113,8 +120,9 @@ function alreadyDone(
   authorityId: string,
 ) {
   if (action === 'activate') return state.active === authorityId;
-  if (action === 'taint') return state.old === authorityId && state.oldTainted === true;
-  return state.old !== authorityId;
+  if (action === 'taint')
+    return state.old === authorityId && (state.oldTainted === true || state.oldRevoked === true);
+  return state.old !== authorityId || state.oldRevoked === true;
 }
 
 /**

@@ -16,6 +16,7 @@ import {
   type CliIo,
 } from './cli-program.js';
 import { deadlineIn, unary, unixTarget } from '../client/grpc-call.js';
+import { exitQuietlyWhenStdoutCloses } from './closed-stdout.js';
 import { loadAgentConfig, type AgentOverrides } from './hcl-config.js';
 import { runUntilStopped, type RunningService, type SignalSource } from './run-until-signal.js';
 import { addWorkloadApiCommands, DEFAULT_AGENT_SOCKET_PATH } from './workload-api-commands.js';
@@ -141,6 +142,7 @@ export function buildAgentProgram(io: CliIo, options: AgentCliOptions = {}) {
  */
 export async function main(argv: readonly string[], options: AgentCliOptions = {}): Promise<number> {
   const io: CliIo = { stdout: options.stdout ?? process.stdout, stderr: options.stderr ?? process.stderr };
+  if (!options.stdout) exitQuietlyWhenStdoutCloses(process.stdout);
   // spire-agent prints failures bare, without spire-server's "Error: " prefix.
   return runProgram(buildAgentProgram(io, options), argv, io, errorMessage);
 }

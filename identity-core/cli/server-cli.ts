@@ -16,6 +16,7 @@ import {
   runProgram,
   type CliIo,
 } from './cli-program.js';
+import { exitQuietlyWhenStdoutCloses } from './closed-stdout.js';
 import { addEntryCommands } from './entry-commands.js';
 import { unary } from '../client/grpc-call.js';
 import { loadServerConfig, type ServerOverrides } from './hcl-config.js';
@@ -122,6 +123,7 @@ export function buildServerProgram(io: CliIo, options: ServerCliOptions = {}) {
  */
 export async function main(argv: readonly string[], options: ServerCliOptions = {}): Promise<number> {
   const io: CliIo = { stdout: options.stdout ?? process.stdout, stderr: options.stderr ?? process.stderr };
+  if (!options.stdout) exitQuietlyWhenStdoutCloses(process.stdout);
   const program = buildServerProgram(io, options);
   // spire-server prints `run` failures bare and every other command's as "Error: …".
   return runProgram(program, argv, io, (error) =>

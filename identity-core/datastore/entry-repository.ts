@@ -119,21 +119,69 @@ export class EntryRepository {
           createdAt,
         ],
       );
-      for (const s of entry.selectors) {
-        await tx.query(
-          'INSERT INTO selectors (entry_id, type, value) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
-          [id, s.type, s.value],
-        );
-      }
-      for (const [position, name] of entry.dnsNames.entries()) {
-        await tx.query('INSERT INTO dns_names (entry_id, position, value) VALUES ($1, $2, $3)', [
-          id,
-          position,
-          name,
-        ]);
-      }
+      await this.insertChildren(tx, id, entry);
       return (await this.select(tx, 'WHERE e.entry_id = $1', [id]))[0]!;
     });
+  }
+
+  /**
+   * Replaces every field of entry `id` but its creation time, and bumps its revision number so
+   * agents holding the old copy fetch the new one. Taking the SPIFFE ID, parent and selector set of
+   * another entry is AlreadyExists, as creating it would be.
+   */
+  async update(id: string, entry: Omit<NewRegistrationEntry, 'id'>): Promise<RegistrationEntry> {
+    return this.sql.transaction(async (tx) => {
+      await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`${entry.parentId} ${entry.spiffeId}`]);
+      const existing = (await this.select(tx, 'WHERE e.entry_id = $1', [id]))[0];
+      if (!existing) throw new NotFoundError(`entry ${id} not found`);
+      const candidates = await this.select(
+        tx,
+        'WHERE e.spiffe_id = $1 AND e.parent_id = $2 AND e.entry_id <> $3',
+        [entry.spiffeId, entry.parentId, id],
+      );
+      const duplicate = candidates.find((c) => selectorKey(c.selectors) === selectorKey(entry.selectors));
+      if (duplicate) throw new AlreadyExistsError('similar entry already exists', duplicate);
+      await tx.query(
+        `UPDATE registered_entries SET spiffe_id = $2, parent_id = $3, x509_svid_ttl = $4, jwt_svid_ttl = $5,
+           downstream = $6, admin = $7, hint = $8, expiry = $9, revision_number = revision_number + 1
+         WHERE entry_id = $1`,
+        [
+          id,
+          entry.spiffeId,
+          entry.parentId,
+          entry.x509SvidTtl,
+          entry.jwtSvidTtl,
+          entry.downstream,
+          entry.admin,
+          entry.hint,
+          entry.expiresAt,
+        ],
+      );
+      await tx.query('DELETE FROM selectors WHERE entry_id = $1', [id]);
+      await tx.query('DELETE FROM dns_names WHERE entry_id = $1', [id]);
+      await this.insertChildren(tx, id, entry);
+      return (await this.select(tx, 'WHERE e.entry_id = $1', [id]))[0]!;
+    });
+  }
+
+  private async insertChildren(
+    tx: SqlClient,
+    id: string,
+    entry: Pick<RegistrationEntry, 'selectors' | 'dnsNames'>,
+  ): Promise<void> {
+    for (const s of entry.selectors) {
+      await tx.query(
+        'INSERT INTO selectors (entry_id, type, value) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
+        [id, s.type, s.value],
+      );
+    }
+    for (const [position, name] of entry.dnsNames.entries()) {
+      await tx.query('INSERT INTO dns_names (entry_id, position, value) VALUES ($1, $2, $3)', [
+        id,
+        position,
+        name,
+      ]);
+    }
   }
 
   async get(id: string): Promise<RegistrationEntry | undefined> {

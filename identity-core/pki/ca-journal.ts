@@ -16,6 +16,11 @@ export interface JournalEntry {
   notAfter: number;
   status: AuthorityStatus;
   tainted: boolean;
+  /**
+   * Revoked: gone from the bundle, but kept in its slot as SPIRE keeps it (operators still see it as
+   * the old authority) until the next prepare reuses the slot.
+   */
+  revoked?: boolean;
   /** X.509: the CA certificate, base64 DER. JWT: the public key, base64 SPKI DER. */
   material: string;
   /** X.509 from an upstream authority: the certificates between this CA and a root, base64 DER. */
@@ -71,10 +76,10 @@ export class CaJournal {
     };
   }
 
-  /** Every authority the journal still knows, e.g. to find the keys it needs after a restart. */
+  /** Every authority the journal still trusts, e.g. to find the keys it needs after a restart. */
   entries(kind: AuthorityKind): JournalEntry[] {
     const { current, next } = this.slots[kind];
-    return [current, next].filter((e): e is JournalEntry => e !== undefined);
+    return [current, next].filter((e): e is JournalEntry => e !== undefined && !e.revoked);
   }
 
   /** Starts a journal with no active authority (first start, or keys lost with a memory key manager). */
@@ -91,7 +96,8 @@ export class CaJournal {
   prepare(kind: AuthorityKind, entry: Omit<JournalEntry, 'status' | 'tainted'>): JournalEntry {
     if (this.slots[kind].current?.status !== 'ACTIVE')
       throw new CaJournalError('FAILED_PRECONDITION', 'server is initializing');
-    if (this.slots[kind].next?.status === 'OLD' && this.slots[kind].next?.tainted) {
+    const next = this.slots[kind].next;
+    if (next?.status === 'OLD' && next.tainted && !next.revoked) {
       throw new CaJournalError(
         'FAILED_PRECONDITION',
         'the next slot holds a tainted authority: revoke it before preparing another',
@@ -142,8 +148,9 @@ export class CaJournal {
     }
     if (!next.tainted)
       throw new CaJournalError('FAILED_PRECONDITION', 'it is not possible to revoke an untainted authority');
-    delete this.slots[kind].next;
-    return next;
+    if (next.revoked) throw new CaJournalError('FAILED_PRECONDITION', 'authority is already revoked');
+    this.slots[kind].next = { ...next, revoked: true };
+    return this.slots[kind].next!;
   }
 
   toJSON(): Record<AuthorityKind, Slots> {

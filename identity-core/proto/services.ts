@@ -14,6 +14,7 @@ import type { ProtoGrpcType as EntryProto } from './gen/entry.js';
 import type { ProtoGrpcType as SvidProto } from './gen/svid.js';
 import type { ProtoGrpcType as BundleProto } from './gen/bundle.js';
 import type { ProtoGrpcType as LocalAuthorityProto } from './gen/localauthority.js';
+import type { ProtoGrpcType as LoggerProto } from './gen/logger.js';
 
 export type { SpiffeWorkloadAPIClient, SpiffeWorkloadAPIHandlers } from './gen/SpiffeWorkloadAPI.js';
 export type { HealthClient, HealthHandlers } from './gen/grpc/health/v1/Health.js';
@@ -25,6 +26,7 @@ export type {
   LocalAuthorityClient,
   LocalAuthorityHandlers,
 } from './gen/spire/api/server/localauthority/v1/LocalAuthority.js';
+export type { LoggerClient, LoggerHandlers } from './gen/spire/api/server/logger/v1/Logger.js';
 
 /** The options the generated types in ./gen were produced with; the two must agree. */
 export const protoLoaderOptions: protoLoader.Options = {
@@ -45,6 +47,7 @@ export const protoFiles = [
   'spire/api/server/svid/v1/svid.proto',
   'spire/api/server/bundle/v1/bundle.proto',
   'spire/api/server/localauthority/v1/localauthority.proto',
+  'spire/api/server/logger/v1/logger.proto',
 ] as const;
 
 /**
@@ -74,7 +77,8 @@ type AllProtos = WorkloadProto &
   EntryProto &
   SvidProto &
   BundleProto &
-  LocalAuthorityProto;
+  LocalAuthorityProto &
+  LoggerProto;
 
 const loaded = grpc.loadPackageDefinition(packageDefinition) as unknown as AllProtos;
 const spire = loaded.spire.api.server;
@@ -109,6 +113,10 @@ export const bundleService = BundleClientCtor.service;
 /** spire.api.server.localauthority.v1.LocalAuthority */
 export const LocalAuthorityClientCtor = spire.localauthority.v1.LocalAuthority;
 export const localAuthorityService = LocalAuthorityClientCtor.service;
+
+/** spire.api.server.logger.v1.Logger */
+export const LoggerClientCtor = spire.logger.v1.Logger;
+export const loggerService = LoggerClientCtor.service;
 
 /** Metadata every Workload API call must carry, or the agent answers InvalidArgument. */
 export const WORKLOAD_API_HEADER = 'workload.spiffe.io';

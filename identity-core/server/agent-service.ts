@@ -9,6 +9,8 @@ import type { AttestAgentRequest__Output } from '../proto/gen/spire/api/server/a
 import type { AttestAgentResponse } from '../proto/gen/spire/api/server/agent/v1/AttestAgentResponse.js';
 import type { RenewAgentResponse } from '../proto/gen/spire/api/server/agent/v1/RenewAgentResponse.js';
 import type { ListAgentsResponse } from '../proto/gen/spire/api/server/agent/v1/ListAgentsResponse.js';
+import type { ListAgentsRequest__Output } from '../proto/gen/spire/api/server/agent/v1/ListAgentsRequest.js';
+import type { CountAgentsResponse } from '../proto/gen/spire/api/server/agent/v1/CountAgentsResponse.js';
 import type { Agent } from '../proto/gen/spire/api/types/Agent.js';
 import type { JoinToken } from '../proto/gen/spire/api/types/JoinToken.js';
 import type { Empty } from '../proto/gen/google/protobuf/Empty.js';
@@ -20,6 +22,7 @@ import { unary, type RpcObserver } from '../transport/rpc-handlers.js';
 import type { ApiAuthorization } from './api-authorization.js';
 import type { CaManager } from './ca/ca-manager.js';
 import type { EntryCache } from './entry-cache.js';
+import { matchesSelectorFilter } from './entry-validation.js';
 
 export interface AgentServiceDeps {
   auth: ApiAuthorization;
@@ -47,6 +50,39 @@ function agentToProto(node: AttestedNode): Agent {
   };
 }
 
+/** The time format of `by_expires_before`, as the SPIRE CLI writes it: "2006-01-02 15:04:05 -0700 -07". */
+const EXPIRES_BEFORE = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2}) ([+-])(\d{2})(\d{2})(?: \S+)?$/;
+
+function parseExpiresBefore(text: string): number {
+  const m = EXPIRES_BEFORE.exec(text);
+  if (!m)
+    throw RpcError.invalidArgument(
+      `failed to parse by_expires_before "${text}": want "2006-01-02 15:04:05 -0700 -07"`,
+    );
+  const [, y, mo, d, h, mi, sec, sign, oh, om] = m;
+  const offset = (sign === '-' ? -1 : 1) * (Number(oh) * 3600 + Number(om) * 60);
+  return Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(sec)) / 1000 - offset;
+}
+
+/** ListAgents' and CountAgents' filter (the two share its shape). */
+function filterAgents(nodes: AttestedNode[], filter: ListAgentsRequest__Output['filter']): AttestedNode[] {
+  if (!filter) return nodes;
+  const expiresBefore =
+    filter.byExpiresBefore === '' ? undefined : parseExpiresBefore(filter.byExpiresBefore);
+  const selectors =
+    filter.bySelectorMatch && filter.bySelectorMatch.selectors.length > 0
+      ? filter.bySelectorMatch
+      : undefined;
+  return nodes.filter(
+    (n) =>
+      (filter.byBanned === null || (n.certSerialNumber === '') === filter.byBanned.value) &&
+      (filter.byAttestationType === '' || n.attestationType === filter.byAttestationType) &&
+      (filter.byCanReattest === null || n.canReattest === filter.byCanReattest.value) &&
+      (expiresBefore === undefined || n.certNotAfter < expiresBefore) &&
+      (selectors === undefined || matchesSelectorFilter(n.selectors, selectors)),
+  );
+}
+
 function publicKeyOf(csr: Buffer): Buffer {
   try {
     return parseCsr(csr).publicKeySpki;
@@ -72,6 +108,14 @@ export function agentService(deps: AgentServiceDeps): Partial<AgentHandlers> {
       );
     }
     return agentId.toString();
+  }
+
+  async function listNodes(action: string): Promise<AttestedNode[]> {
+    try {
+      return await datastore.nodes.list();
+    } catch (error) {
+      throw RpcError.internal(`failed to ${action} agents: ${(error as Error).message}`);
+    }
   }
 
   async function attest(request: AttestAgentRequest__Output): Promise<AttestAgentResponse> {
@@ -202,18 +246,31 @@ export function agentService(deps: AgentServiceDeps): Partial<AgentHandlers> {
 
     ListAgents: unary(SERVICE, 'ListAgents', observe, async (request, call): Promise<ListAgentsResponse> => {
       auth.local(call, 'ListAgents');
-      let nodes: AttestedNode[];
-      try {
-        nodes = await datastore.nodes.list();
-      } catch (error) {
-        throw RpcError.internal(`failed to list agents: ${(error as Error).message}`);
-      }
-      const filter = request.filter;
-      if (filter?.byBanned)
-        nodes = nodes.filter((n) => (n.certSerialNumber === '') === filter.byBanned!.value);
-      if (filter?.byAttestationType)
-        nodes = nodes.filter((n) => n.attestationType === filter.byAttestationType);
+      const nodes = filterAgents(await listNodes('list'), request.filter);
       return { agents: nodes.map(agentToProto), nextPageToken: '' };
+    }),
+
+    CountAgents: unary(
+      SERVICE,
+      'CountAgents',
+      observe,
+      async (request, call): Promise<CountAgentsResponse> => {
+        auth.local(call, 'CountAgents');
+        return { count: filterAgents(await listNodes('count'), request.filter).length };
+      },
+    ),
+
+    GetAgent: unary(SERVICE, 'GetAgent', observe, async (request, call): Promise<Agent> => {
+      auth.local(call, 'GetAgent');
+      const agentId = agentIdFrom(request.id);
+      let node: AttestedNode | undefined;
+      try {
+        node = await datastore.nodes.get(agentId);
+      } catch (error) {
+        throw RpcError.internal(`failed to fetch agent: ${(error as Error).message}`);
+      }
+      if (!node) throw RpcError.notFound('agent not found');
+      return agentToProto(node);
     }),
 
     BanAgent: unary(SERVICE, 'BanAgent', observe, async (request, call): Promise<Empty> => {

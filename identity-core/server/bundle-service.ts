@@ -2,6 +2,8 @@ import { createPublicKey } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { BundleHandlers } from '../proto/services.js';
 import type { Bundle } from '../proto/gen/spire/api/types/Bundle.js';
+import type { CountBundlesResponse } from '../proto/gen/spire/api/server/bundle/v1/CountBundlesResponse.js';
+import type { ListFederatedBundlesResponse } from '../proto/gen/spire/api/server/bundle/v1/ListFederatedBundlesResponse.js';
 import type { PublishJWTAuthorityResponse } from '../proto/gen/spire/api/server/bundle/v1/PublishJWTAuthorityResponse.js';
 import { bundleToProto } from '../proto/convert.js';
 import { RpcError } from '../transport/rpc-error.js';
@@ -11,7 +13,8 @@ import type { CaManager } from './ca/ca-manager.js';
 
 /**
  * bundle.v1: the trust domain's bundle, tainted flags included, for agents and operators alike; and
- * PublishJWTAuthority, through which downstream servers make their JWT keys trusted tree-wide.
+ * PublishJWTAuthority, through which downstream servers make their JWT keys trusted tree-wide. The
+ * bundled SPIRE does not federate: the trust domain's own bundle is the only one it holds.
  */
 export function bundleService(deps: {
   auth: ApiAuthorization;
@@ -27,6 +30,27 @@ export function bundleService(deps: {
         throw RpcError.internal(`failed to fetch bundle: ${(error as Error).message}`);
       }
     }),
+
+    CountBundles: unary(
+      'bundle.v1.Bundle',
+      'CountBundles',
+      deps.observe,
+      async (_request, call): Promise<CountBundlesResponse> => {
+        deps.auth.local(call, 'CountBundles');
+        return { count: 1 };
+      },
+    ),
+
+    ListFederatedBundles: unary(
+      'bundle.v1.Bundle',
+      'ListFederatedBundles',
+      deps.observe,
+      async (request, call): Promise<ListFederatedBundlesResponse> => {
+        deps.auth.local(call, 'ListFederatedBundles');
+        if (request.pageSize < 0) throw RpcError.invalidArgument('page size must not be negative');
+        return { bundles: [], nextPageToken: '' };
+      },
+    ),
 
     PublishJWTAuthority: unary(
       'bundle.v1.Bundle',

@@ -4,18 +4,24 @@ import type { Datastore } from '../datastore/datastore.js';
 import { AlreadyExistsError, NotFoundError } from '../datastore/errors.js';
 import type { EntryHandlers } from '../proto/services.js';
 import type { BatchCreateEntryResponse } from '../proto/gen/spire/api/server/entry/v1/BatchCreateEntryResponse.js';
+import type {
+  BatchUpdateEntryResponse,
+  _spire_api_server_entry_v1_BatchUpdateEntryResponse_Result as UpdateResult,
+} from '../proto/gen/spire/api/server/entry/v1/BatchUpdateEntryResponse.js';
 import type { BatchDeleteEntryResponse } from '../proto/gen/spire/api/server/entry/v1/BatchDeleteEntryResponse.js';
 import type { ListEntriesResponse } from '../proto/gen/spire/api/server/entry/v1/ListEntriesResponse.js';
 import type { GetAuthorizedEntriesResponse } from '../proto/gen/spire/api/server/entry/v1/GetAuthorizedEntriesResponse.js';
 import type { CountEntriesResponse } from '../proto/gen/spire/api/server/entry/v1/CountEntriesResponse.js';
-import type { Entry } from '../proto/gen/spire/api/types/Entry.js';
+import type { Entry, Entry__Output } from '../proto/gen/spire/api/types/Entry.js';
+import { applyInputMask } from '../proto/entry-mask.js';
 import type { ListEntriesRequest__Output } from '../proto/gen/spire/api/server/entry/v1/ListEntriesRequest.js';
 import type { RegistrationEntry } from '../datastore/records.js';
 import { entryToProto, spiffeIdFromProto } from '../proto/convert.js';
 import { RpcError } from '../transport/rpc-error.js';
-import { unary, type RpcObserver } from '../transport/rpc-handlers.js';
+import { bidiStream, unary, type RpcObserver } from '../transport/rpc-handlers.js';
 import type { ApiAuthorization } from './api-authorization.js';
 import type { EntryCache } from './entry-cache.js';
+import { DEFAULT_ENTRY_PAGE_SIZE, syncAuthorizedEntries } from './entry-sync.js';
 import {
   EntryValidationError,
   matchesSelectorFilter,
@@ -30,6 +36,8 @@ export interface EntryServiceDeps {
   trustDomain: string;
   observe: RpcObserver;
   logger: Logger;
+  /** SyncAuthorizedEntries' page size (SPIRE's 500 unless given). */
+  entryPageSize?: number;
 }
 
 const SERVICE = 'entry.v1.Entry';
@@ -66,6 +74,65 @@ export function entryService(deps: EntryServiceDeps): Partial<EntryHandlers> {
       return (await datastore.entries.listAll()).filter(predicate);
     } catch (error) {
       throw RpcError.internal(`failed to list entries: ${(error as Error).message}`);
+    }
+  }
+
+  async function updateOne(
+    requested: Entry__Output,
+    mask: Parameters<typeof applyInputMask>[2],
+  ): Promise<UpdateResult> {
+    const invalid = (message: string) => ({
+      status: { code: grpc.status.INVALID_ARGUMENT, message: `failed to convert entry: ${message}` },
+    });
+    if (requested.id === '') return invalid('missing entry ID');
+    let existing: RegistrationEntry | undefined;
+    try {
+      validateEntryId(requested.id);
+      existing = await datastore.entries.get(requested.id);
+    } catch (error) {
+      if (error instanceof EntryValidationError) return invalid(error.message);
+      return {
+        status: { code: grpc.status.INTERNAL, message: `failed to fetch entry: ${(error as Error).message}` },
+      };
+    }
+    if (!existing)
+      return { status: { code: grpc.status.NOT_FOUND, message: 'failed to update entry: entry not found' } };
+    const current = {
+      federatesWith: [],
+      storeSvid: false,
+      additionalAttributes: null,
+      ...entryToProto(existing),
+    } as Entry__Output;
+    let valid;
+    try {
+      valid = validateNewEntry(applyInputMask(requested, current, mask), trustDomain);
+    } catch (error) {
+      if (error instanceof EntryValidationError) return invalid(error.message);
+      throw error;
+    }
+    try {
+      const updated = await datastore.entries.update(existing.id, valid);
+      cache.upsert(updated);
+      logger.info({ entry_id: updated.id, spiffe_id: updated.spiffeId }, 'Updated registration entry');
+      return { status: ok, entry: entryToProto(updated) };
+    } catch (error) {
+      if (error instanceof AlreadyExistsError)
+        return {
+          status: {
+            code: grpc.status.ALREADY_EXISTS,
+            message: 'failed to update entry: similar entry already exists',
+          },
+        };
+      if (error instanceof NotFoundError)
+        return {
+          status: { code: grpc.status.NOT_FOUND, message: 'failed to update entry: entry not found' },
+        };
+      return {
+        status: {
+          code: grpc.status.INTERNAL,
+          message: `failed to update entry: ${(error as Error).message}`,
+        },
+      };
     }
   }
 
@@ -114,6 +181,22 @@ export function entryService(deps: EntryServiceDeps): Partial<EntryHandlers> {
               });
             }
           }
+        }
+        return { results };
+      },
+    ),
+
+    BatchUpdateEntry: unary(
+      SERVICE,
+      'BatchUpdateEntry',
+      observe,
+      async (request, call): Promise<BatchUpdateEntryResponse> => {
+        auth.local(call, 'BatchUpdateEntry');
+        if (request.entries.length > MAX_BATCH)
+          throw RpcError.invalidArgument(`too many entries: at most ${MAX_BATCH} per call`);
+        const results = [];
+        for (const requested of request.entries) {
+          results.push(await updateOne(requested, request.inputMask));
         }
         return { results };
       },
@@ -219,5 +302,14 @@ export function entryService(deps: EntryServiceDeps): Partial<EntryHandlers> {
         return { entries: cache.authorizedEntries(agentId).map(entryToProto) };
       },
     ),
+
+    SyncAuthorizedEntries: bidiStream(SERVICE, 'SyncAuthorizedEntries', observe, async (call) => {
+      const { agentId } = await auth.agent(call);
+      await syncAuthorizedEntries(
+        call,
+        cache.authorizedEntries(agentId),
+        deps.entryPageSize ?? DEFAULT_ENTRY_PAGE_SIZE,
+      );
+    }),
   };
 }

@@ -71,7 +71,7 @@ export function validateEntryId(id: string): string {
   return id;
 }
 
-function validateDnsName(name: string): string {
+export function validateDnsName(name: string): string {
   const bare = name.startsWith('*.') ? name.slice(2) : name;
   if (name.length > 253 || bare.split('.').some((label) => !DNS_LABEL.test(label))) {
     throw new EntryValidationError(`invalid DNS name "${name}"`);
@@ -99,6 +99,12 @@ export function validateNewEntry(entry: Entry__Output, trustDomain: string): New
   if (entry.id !== '') validateEntryId(entry.id);
   if (entry.federatesWith.length > 0)
     throw new EntryValidationError('federation is not supported by this server');
+  // An SVID to store needs an SVIDStore plugin on the agent, which the bundled SPIRE does not have;
+  // accepting the flag would promise a copy that is never written.
+  if (entry.storeSvid)
+    throw new EntryValidationError(
+      'store_svid is not supported by this server: it has no SVIDStore plugin to store SVIDs with',
+    );
   if (entry.expiresAt < 0) throw new EntryValidationError('invalid expires_at: must not be negative');
   if (entry.hint.length > 1024) throw new EntryValidationError('invalid hint: longer than 1024 characters');
   checkText(entry.hint, 'hint', 4 * 1024);

@@ -7,6 +7,7 @@ import {
   entryService as entryServiceDefinition,
   healthService as healthServiceDefinition,
   localAuthorityService as localAuthorityServiceDefinition,
+  loggerService as loggerServiceDefinition,
   svidService as svidServiceDefinition,
 } from '../proto/services.js';
 import { createLogger } from '../telemetry/logger.js';
@@ -25,6 +26,7 @@ import { EntryCache, type EntrySource } from './entry-cache.js';
 import { entryService } from './entry-service.js';
 import { healthService } from './health-service.js';
 import { localAuthorityService } from './local-authority-service.js';
+import { loggerService } from './logger-service.js';
 import type { ServerConfig } from './server-config.js';
 import { ServerMetrics } from './server-metrics.js';
 import { svidService } from './svid-service.js';
@@ -184,6 +186,7 @@ export async function startServer(
       localAuthorityServiceDefinition,
       localAuthorityService({ ...common, ca }),
     );
+    addImplementedMethods(peers.grpcServer, loggerServiceDefinition, loggerService(common));
     addImplementedMethods(peers.grpcServer, healthServiceDefinition, healthService({ ready, observe }));
 
     const port = await peers.listenTls(

@@ -2,16 +2,20 @@ import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { SVIDHandlers } from '../proto/services.js';
 import type { BatchNewX509SVIDResponse } from '../proto/gen/spire/api/server/svid/v1/BatchNewX509SVIDResponse.js';
+import type { MintX509SVIDResponse } from '../proto/gen/spire/api/server/svid/v1/MintX509SVIDResponse.js';
+import type { MintJWTSVIDResponse } from '../proto/gen/spire/api/server/svid/v1/MintJWTSVIDResponse.js';
 import type { NewJWTSVIDResponse } from '../proto/gen/spire/api/server/svid/v1/NewJWTSVIDResponse.js';
 import type { NewDownstreamX509CAResponse } from '../proto/gen/spire/api/server/svid/v1/NewDownstreamX509CAResponse.js';
 import { signDownstreamCa } from '../pki/x509-ca.js';
-import { spiffeIdToProto } from '../proto/convert.js';
+import { spiffeIdFromProto, spiffeIdToProto } from '../proto/convert.js';
+import { SpiffeId } from '../spiffe/spiffe-id.js';
 import { parseCsr } from '../pki/csr.js';
 import { RpcError } from '../transport/rpc-error.js';
 import { unary, type RpcObserver } from '../transport/rpc-handlers.js';
 import type { ApiAuthorization } from './api-authorization.js';
 import type { CaManager } from './ca/ca-manager.js';
 import type { EntryCache } from './entry-cache.js';
+import { validateDnsName } from './entry-validation.js';
 import type { ServerMetrics } from './server-metrics.js';
 
 export interface SvidServiceDeps {
@@ -32,6 +36,23 @@ const SERVICE = 'svid.v1.SVID';
 /** Per-request batch bound, so one caller cannot make the server sign without limit in one call. */
 const MAX_BATCH = 500;
 
+/** Operators mint for workloads: an ID of this trust domain, outside the reserved /spire namespace. */
+function workloadId(id: string, trustDomain: string): string {
+  const parsed = SpiffeId.parse(id);
+  if (parsed.trustDomain !== trustDomain)
+    throw new Error(`"${parsed}" is not a member of trust domain "${trustDomain}"`);
+  if (parsed.path === '' || parsed.path.startsWith('/spire/'))
+    throw new Error(
+      `"${parsed}" is not a workload: the path must not be empty or in the reserved /spire namespace`,
+    );
+  return parsed.toString();
+}
+
+function mintTtl(ttl: number, defaultTtl: number): number {
+  if (ttl < 0) throw RpcError.invalidArgument('invalid TTL: must not be negative');
+  return ttl === 0 ? defaultTtl : ttl;
+}
+
 function status(code: grpc.status, message: string) {
   return { code, message };
 }
@@ -40,6 +61,86 @@ function status(code: grpc.status, message: string) {
 export function svidService(deps: SvidServiceDeps): Partial<SVIDHandlers> {
   const { auth, ca, entries, observe, metrics, logger } = deps;
   return {
+    MintX509SVID: unary(
+      SERVICE,
+      'MintX509SVID',
+      observe,
+      async (request, call): Promise<MintX509SVIDResponse> => {
+        auth.local(call, 'MintX509SVID');
+        if (request.csr.length === 0) throw RpcError.invalidArgument('missing CSR');
+        let csr: ReturnType<typeof parseCsr>;
+        try {
+          csr = parseCsr(request.csr);
+        } catch (error) {
+          throw RpcError.invalidArgument(`malformed CSR: ${(error as Error).message}`);
+        }
+        if (csr.uriSans.length === 0) throw RpcError.invalidArgument('CSR URI SAN is required');
+        if (csr.uriSans.length > 1) throw RpcError.invalidArgument('only one URI SAN is expected');
+        let spiffeId: string;
+        let dnsNames: string[];
+        try {
+          spiffeId = workloadId(csr.uriSans[0]!, deps.trustDomain);
+        } catch (error) {
+          throw RpcError.invalidArgument(`CSR URI SAN is invalid: ${(error as Error).message}`);
+        }
+        try {
+          dnsNames = csr.dnsSans.map(validateDnsName);
+        } catch (error) {
+          throw RpcError.invalidArgument(`CSR DNS name is invalid: ${(error as Error).message}`);
+        }
+        const svid = await ca
+          .signX509Svid({
+            spiffeId,
+            publicKeySpki: csr.publicKeySpki,
+            ttlSeconds: mintTtl(request.ttl, deps.defaultX509SvidTtl),
+            dnsNames,
+          })
+          .catch((error: unknown) => {
+            throw RpcError.internal(`failed to sign X509-SVID: ${(error as Error).message}`);
+          });
+        metrics.signedX509Svid();
+        logger.info(
+          { spiffe_id: spiffeId, expiration: new Date(svid.notAfter * 1000).toISOString() },
+          'Minted X509-SVID',
+        );
+        return {
+          svid: { id: spiffeIdToProto(spiffeId), certChain: svid.certificateChain, expiresAt: svid.notAfter },
+        };
+      },
+    ),
+
+    MintJWTSVID: unary(
+      SERVICE,
+      'MintJWTSVID',
+      observe,
+      async (request, call): Promise<MintJWTSVIDResponse> => {
+        auth.local(call, 'MintJWTSVID');
+        let spiffeId: string;
+        try {
+          spiffeId = workloadId(spiffeIdFromProto(request.id, 'id'), deps.trustDomain);
+        } catch (error) {
+          throw RpcError.invalidArgument(`invalid SPIFFE ID: ${(error as Error).message}`);
+        }
+        const audience = request.audience.filter((a) => a !== '');
+        if (audience.length === 0) throw RpcError.invalidArgument('at least one audience is required');
+        const svid = await ca
+          .signJwtSvid({ spiffeId, audience, ttlSeconds: mintTtl(request.ttl, deps.defaultJwtSvidTtl) })
+          .catch((error: unknown) => {
+            throw RpcError.internal(`failed to sign JWT-SVID: ${(error as Error).message}`);
+          });
+        metrics.signedJwtSvid();
+        logger.info({ spiffe_id: spiffeId, audience }, 'Minted JWT-SVID');
+        return {
+          svid: {
+            token: svid.token,
+            id: spiffeIdToProto(spiffeId),
+            expiresAt: svid.expiresAt,
+            issuedAt: svid.issuedAt,
+          },
+        };
+      },
+    ),
+
     BatchNewX509SVID: unary(
       SERVICE,
       'BatchNewX509SVID',

@@ -67,6 +67,39 @@ export function serverStream<Req, Res>(
 }
 
 /**
+ * Bidirectional counterpart of `serverStream`: the handler reads and writes the call and resolves when
+ * the exchange is over; a rejection becomes the call's status.
+ */
+export function bidiStream<Req, Res>(
+  service: string,
+  method: string,
+  observe: RpcObserver,
+  handler: (call: grpc.ServerDuplexStream<Req, Res>) => Promise<void>,
+): grpc.handleBidiStreamingCall<Req, Res> {
+  return (call) => {
+    const started = performance.now();
+    handler(call).then(
+      () => {
+        observe(service, method, 'OK', (performance.now() - started) / 1000);
+        if (!call.writableEnded) call.end();
+      },
+      (error: unknown) => {
+        const serviceError = toServiceError(error);
+        observe(
+          service,
+          method,
+          statusName(serviceError.code ?? grpc.status.UNKNOWN),
+          (performance.now() - started) / 1000,
+          error,
+        );
+        if (!call.cancelled && !call.writableEnded)
+          call.emit('error', Object.assign(new Error(serviceError.details), serviceError));
+      },
+    );
+  };
+}
+
+/**
  * Registers the handlers a service implements; grpc-js answers Unimplemented for the methods left
  * out, as a SPIRE server does for APIs it does not serve.
  */

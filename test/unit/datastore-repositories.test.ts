@@ -80,6 +80,34 @@ describe.each(backends)('datastore on $name', ({ skip, postgres }) => {
     await ds.entries.create(entry('spiffe://example.org/web', [{ type: 'unix', value: 'uid:1001' }]));
   });
 
+  it.skipIf(skip)('updates an entry in place: new fields, same creation time, next revision', async () => {
+    const created = await ds.entries.create(entry('spiffe://example.org/before'));
+    const updated = await ds.entries.update(created.id, {
+      ...entry('spiffe://example.org/after', [{ type: 'unix', value: 'gid:7' }]),
+      dnsNames: ['c.example.org'],
+      hint: 'moved',
+    });
+    expect(updated).toMatchObject({
+      id: created.id,
+      spiffeId: 'spiffe://example.org/after',
+      selectors: [{ type: 'unix', value: 'gid:7' }],
+      dnsNames: ['c.example.org'],
+      hint: 'moved',
+      createdAt: created.createdAt,
+      revisionNumber: created.revisionNumber + 1,
+    });
+    expect(await ds.entries.get(created.id)).toEqual(updated);
+    // Taking another entry's SPIFFE ID, parent and selectors is a duplicate, and changes nothing.
+    const error = await ds.entries
+      .update(created.id, entry('spiffe://example.org/web'))
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AlreadyExistsError);
+    expect(await ds.entries.get(created.id)).toEqual(updated);
+    await expect(ds.entries.update('no-such-entry', entry('spiffe://example.org/x'))).rejects.toBeInstanceOf(
+      NotFoundError,
+    );
+  });
+
   it.skipIf(skip)('rolls back a transaction that fails halfway', async () => {
     const before = await ds.entries.listAll();
     await expect(

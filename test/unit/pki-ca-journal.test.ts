@@ -49,6 +49,15 @@ describe('CaJournal', () => {
     expect(journal.taint('x509', 'a').tainted).toBe(true);
     expect(journal.revoke('x509', 'a').authorityId).toBe('a');
     expect(journal.entries('x509').map((e) => e.authorityId)).toEqual(['b']);
+    // As in SPIRE, the revoked authority stays the old one on show, until a prepare reuses its slot.
+    expect(journal.states('x509').old).toMatchObject({ authorityId: 'a', status: 'OLD', revoked: true });
+    expectError(() => journal.revoke('x509', 'a'), 'FAILED_PRECONDITION', /already revoked/);
+    journal.prepare('x509', authority('c'));
+    expect(journal.states('x509')).toMatchObject({
+      active: { authorityId: 'b' },
+      prepared: { authorityId: 'c' },
+    });
+    expect(journal.states('x509').old).toBeUndefined();
   });
 
   it('enforces every precondition with SPIRE wording', () => {

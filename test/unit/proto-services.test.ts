@@ -9,6 +9,7 @@ import {
   entryService,
   healthService,
   localAuthorityService,
+  loggerService,
   packageDefinition,
   protoFiles,
   protoRoot,
@@ -76,6 +77,15 @@ const sdkFieldNumbers: Record<string, Record<string, number>> = {
   },
   'spire.api.server.entry.v1.BatchCreateEntryResponse.Result': { status: 1, entry: 2 },
   'spire.api.server.svid.v1.NewX509SVIDParams': { entry_id: 1, csr: 2 },
+  'spire.api.server.svid.v1.MintX509SVIDRequest': { csr: 1, ttl: 2 },
+  'spire.api.server.svid.v1.MintJWTSVIDRequest': { id: 1, audience: 2, ttl: 3 },
+  'spire.api.server.entry.v1.BatchUpdateEntryRequest': { entries: 1, input_mask: 2, output_mask: 3 },
+  'spire.api.server.entry.v1.SyncAuthorizedEntriesRequest': { output_mask: 1, ids: 2 },
+  'spire.api.server.entry.v1.SyncAuthorizedEntriesResponse': { entry_revisions: 1, entries: 2, more: 3 },
+  'spire.api.server.entry.v1.EntryRevision': { id: 1, revision_number: 2, created_at: 3 },
+  'spire.api.server.agent.v1.GetAgentRequest': { id: 1, output_mask: 2 },
+  'spire.api.server.bundle.v1.ListFederatedBundlesRequest': { output_mask: 1, page_size: 2, page_token: 3 },
+  'spire.api.types.Logger': { current_level: 1, launch_level: 2 },
   'spire.api.server.svid.v1.NewDownstreamX509CARequest': { csr: 1, preferred_ttl: 2 },
   'spire.api.server.svid.v1.NewDownstreamX509CAResponse': { ca_cert_chain: 1, x509_authorities: 2 },
   'spire.api.server.localauthority.v1.AuthorityState': {
@@ -167,7 +177,9 @@ describe('proto services', () => {
       '/grpc.health.v1.Health/Watch out>',
     ]);
     expect(shape(agentService)).toEqual([
+      '/spire.api.server.agent.v1.Agent/CountAgents',
       '/spire.api.server.agent.v1.Agent/ListAgents',
+      '/spire.api.server.agent.v1.Agent/GetAgent',
       '/spire.api.server.agent.v1.Agent/DeleteAgent',
       '/spire.api.server.agent.v1.Agent/BanAgent',
       '/spire.api.server.agent.v1.Agent/AttestAgent <in out>',
@@ -180,17 +192,24 @@ describe('proto services', () => {
         'ListEntries',
         'GetEntry',
         'BatchCreateEntry',
+        'BatchUpdateEntry',
         'BatchDeleteEntry',
         'GetAuthorizedEntries',
+        'SyncAuthorizedEntries <in out>',
       ].map((m) => `/spire.api.server.entry.v1.Entry/${m}`),
     );
     expect(shape(svidService)).toEqual(
-      ['BatchNewX509SVID', 'NewJWTSVID', 'NewDownstreamX509CA'].map(
+      ['MintX509SVID', 'MintJWTSVID', 'BatchNewX509SVID', 'NewJWTSVID', 'NewDownstreamX509CA'].map(
         (m) => `/spire.api.server.svid.v1.SVID/${m}`,
       ),
     );
     expect(shape(bundleService)).toEqual(
-      ['GetBundle', 'PublishJWTAuthority'].map((m) => `/spire.api.server.bundle.v1.Bundle/${m}`),
+      ['CountBundles', 'GetBundle', 'PublishJWTAuthority', 'ListFederatedBundles'].map(
+        (m) => `/spire.api.server.bundle.v1.Bundle/${m}`,
+      ),
+    );
+    expect(shape(loggerService)).toEqual(
+      ['GetLogger', 'SetLogLevel', 'ResetLogLevel'].map((m) => `/spire.api.server.logger.v1.Logger/${m}`),
     );
     expect(Object.keys(localAuthorityService)).toEqual([
       'GetJWTAuthorityState',

@@ -102,6 +102,7 @@ describe('CaManager (root server)', () => {
     ]);
     await ca.revoke('x509', first.authorityId);
     expect(await x509Ids(ca)).toEqual([[prepared.authorityId, false]]);
+    expect((await ca.authorityState('x509')).old?.authorityId).toBe(first.authorityId);
     expect(logs.map((l) => l.msg)).toEqual(
       expect.arrayContaining([
         'X509 CA prepared',

@@ -70,6 +70,11 @@ describe('entry validation', () => {
       /spiffe ID: longer than 2048 bytes/,
     ],
     ['a NUL in a DNS name', { dnsNames: ['a\u0000.example.org'] }, /DNS name/],
+    [
+      'store_svid (no SVIDStore plugin to honour it)',
+      { storeSvid: true },
+      /store_svid is not supported.*SVIDStore/,
+    ],
   ])('refuses %s', (_name, fields, message) => {
     expect(() => validateNewEntry(entry(fields as Partial<Entry__Output>), TD)).toThrow(EntryValidationError);
     expect(() => validateNewEntry(entry(fields as Partial<Entry__Output>), TD)).toThrow(message);

@@ -42,7 +42,8 @@ export class CaRotator {
       if (!current) continue;
       try {
         let prepared = next?.status === 'PREPARED' ? next : undefined;
-        if (!prepared && !next?.tainted && shouldPrepare(current, now)) {
+        // A tainted old authority blocks the slot until it is revoked; a revoked one is kept only to be shown.
+        if (!prepared && (!next?.tainted || next.revoked) && shouldPrepare(current, now)) {
           await this.options.prepare(kind);
           prepared = store.journal.next(kind);
         }

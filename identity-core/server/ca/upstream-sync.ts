@@ -236,7 +236,12 @@ export class UpstreamSync {
         if (!(await this.rotateAwayFromTaint(current, tainted))) return;
       }
       const old = store.journal.next('x509');
-      if (old?.status === 'OLD' && old.tainted && !present.has(chainAuthorityIds(old).at(-1)!)) {
+      if (
+        old?.status === 'OLD' &&
+        old.tainted &&
+        !old.revoked &&
+        !present.has(chainAuthorityIds(old).at(-1)!)
+      ) {
         store.journal.revoke('x509', old.authorityId);
         await store.save();
         this.options.logger.info(
@@ -272,7 +277,7 @@ export class UpstreamSync {
         );
         let next = store.journal.next('x509');
         if (next?.status === 'OLD' && next.tainted) {
-          store.journal.revoke('x509', next.authorityId);
+          if (!next.revoked) store.journal.revoke('x509', next.authorityId);
           next = undefined;
         }
         const usable =
