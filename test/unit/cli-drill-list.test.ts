@@ -1,30 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../../cli/spire-drill.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseSince } from '../../cli/drill-list.js';
 import { withResults } from '../../results/results-store.js';
 import { FAILED_RUN, PASSED_RUN, SUITE_START, sampleSuite } from '../support/sample-suite.js';
-
-async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const outSpy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
-    stdout += String(chunk);
-    return true;
-  });
-  const errSpy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
-    stderr += String(chunk);
-    return true;
-  });
-  try {
-    return { code: await main(args), stdout, stderr };
-  } finally {
-    outSpy.mockRestore();
-    errSpy.mockRestore();
-  }
-}
+import { runCli as run } from '../support/cli-in-process.js';
 
 describe('parseSince', () => {
   const now = Date.UTC(2026, 11, 5, 12, 0, 0);

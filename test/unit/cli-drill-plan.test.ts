@@ -1,28 +1,9 @@
 import { join } from 'node:path';
-import { describe, expect, it, vi } from 'vitest';
-import { main } from '../../cli/spire-drill.js';
+import { describe, expect, it } from 'vitest';
 import { plannedTarget } from '../../cli/plan-targets.js';
 import { plural } from '../../scenarios/plural.js';
 import { repoRoot } from '../support/tools.js';
-
-async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const outSpy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
-    stdout += String(chunk);
-    return true;
-  });
-  const errSpy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
-    stderr += String(chunk);
-    return true;
-  });
-  try {
-    return { code: await main(args), stdout, stderr };
-  } finally {
-    outSpy.mockRestore();
-    errSpy.mockRestore();
-  }
-}
+import { runCli as run } from '../support/cli-in-process.js';
 
 describe('drill plan', () => {
   const demo = join(repoRoot, 'topologies', 'demo.yaml');
