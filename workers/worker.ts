@@ -31,7 +31,9 @@ function installRuntime(): void {
         process.stderr.write(`${workerLogLine(message, meta)}\n`);
       }
     })(),
-    telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }) } },
+    // Forwarded: Core otherwise prints its own warnings (e.g. a slow workflow task on a busy machine)
+    // straight to stdout, into a `--json` result.
+    telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} } },
     // Each command decides what a signal means: a CLI following a drill aborts it first, so it heals.
     shutdownSignals: [],
   });
