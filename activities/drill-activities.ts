@@ -42,6 +42,7 @@ import {
 } from '../scenarios/drill-plan.js';
 import {
   judgeDrill,
+  predictHeld,
   steadyProblems,
   stopConditionHolds,
   unrecovered,
@@ -375,9 +376,19 @@ export const drillActivities = {
     deploymentId: string;
     since: number;
     plan: DrillPlanView;
-  }): Promise<{ ok: boolean; at: number; detail: string }> {
+    /** When the fault began: given, the answer carries the model's prediction over the fault as held. */
+    faultStart?: number;
+  }): Promise<{ ok: boolean; at: number; detail: string; predictedLosses?: number }> {
     const deployment = await Deployment.open(input.deploymentId);
     const policy = input.plan.policy;
+    const predictedLosses = () => {
+      if (input.faultStart === undefined) return {};
+      const held = predictHeld(readSamples(deployment, input.faultStart - HOUR), input.plan, {
+        start: input.faultStart,
+        end: input.since,
+      });
+      return { predictedLosses: [...held.values()].filter((p) => p.loss !== 'never').length };
+    };
     const slack = 1000 * (input.plan.tolerance + 10 + policy.x509Ttl);
     const deadline = input.since + slack + 60_000;
     for (;;) {
@@ -389,12 +400,13 @@ export const drillActivities = {
         now,
       );
       Context.current().heartbeat(`${waiting.length} workload(s) not recovered`);
-      if (waiting.length === 0) return { ok: true, at: now, detail: 'recovered' };
+      if (waiting.length === 0) return { ok: true, at: now, detail: 'recovered', ...predictedLosses() };
       if (now > deadline)
         return {
           ok: false,
           at: now,
           detail: `not recovered ${((now - input.since) / 1000).toFixed(0)} s after healing: ${waiting.map((w) => w.spiffeId).join(', ')}`,
+          ...predictedLosses(),
         };
       await sleep(POLL_MS);
     }

@@ -199,8 +199,10 @@ async function followAbortable(client: Client, runId: string, json: boolean): Pr
 }
 
 export function printDrill(record: DrillRecord): void {
+  // Predictions are judged over the fault as held, which a slow heal (a restore) makes longer than planned.
+  const held = record.fault ? `, held ${s(record.fault.end - record.fault.start)}` : '';
   out(
-    `\n${record.scenario} (${record.outage}, ${record.outageSeconds} s): ${record.verdict.toUpperCase()} — ${record.reason}`,
+    `\n${record.scenario} (${record.outage}, ${record.outageSeconds} s planned${held}): ${record.verdict.toUpperCase()} — ${record.reason}`,
   );
   for (const w of record.workloads) {
     const lost = w.observed.gaps.map(

@@ -5,7 +5,13 @@
  * activities gather what it reads and store what it returns, and tests drive it on samples alone.
  */
 import type { ProbeSample } from '../deployment/probes/probe-sample.js';
-import type { ExpectationOutcome, TimeWindow, Verdict, WorkloadOutcome } from './drill-record.js';
+import type {
+  ExpectationOutcome,
+  PredictedIdentity,
+  TimeWindow,
+  Verdict,
+  WorkloadOutcome,
+} from './drill-record.js';
 import { predictIdentity, type DrillPlanView, type PlannedWorkload } from './drill-plan.js';
 import { evaluateExpectations, type EvaluationInput } from './expectations.js';
 import { heldAt, observeIdentity, svidsByWorkload } from './observed-identity.js';
@@ -22,6 +28,24 @@ export interface DrillWindows {
 export interface ForcedVerdict {
   verdict: Extract<Verdict, 'errored' | 'aborted'>;
   reason: string;
+}
+
+/**
+ * The model's prediction for each workload over the fault as it was held, from the SVID each held
+ * when it began: the one computation behind a drill's progress line after healing and its verdict.
+ */
+export function predictHeld(
+  samples: ProbeSample[],
+  plan: Pick<DrillPlanView, 'workloads' | 'policy'>,
+  fault: TimeWindow,
+): Map<string, PredictedIdentity> {
+  const svids = svidsByWorkload(samples);
+  return new Map(
+    plan.workloads.map((w) => [
+      w.spiffeId,
+      predictIdentity(w, heldAt(svids.get(w.spiffeId), fault.start), fault, plan.policy),
+    ]),
+  );
 }
 
 /** How far back handshakes count for a `handshake-failures` stop condition, and how many make a rate. */
@@ -138,13 +162,11 @@ export function judgeDrill(
   const { steady, fault, recovery } = input.windows;
   const svids = svidsByWorkload(samples);
   const observeFrom = steady?.start ?? input.startedAt;
+  const predicted = fault && plan ? predictHeld(samples, plan, fault) : undefined;
   const workloads: WorkloadOutcome[] = (plan?.workloads ?? []).map((w) => ({
     spiffeId: w.spiffeId,
     group: w.group,
-    predicted:
-      fault && plan
-        ? predictIdentity(w, heldAt(svids.get(w.spiffeId), fault.start), fault, plan.policy)
-        : { loss: 'never' },
+    predicted: predicted?.get(w.spiffeId) ?? { loss: 'never' },
     observed: observeIdentity(
       samples.filter((s) => s.workload === w.spiffeId),
       { start: observeFrom, end: recovery?.end ?? input.finishedAt },

@@ -139,7 +139,7 @@ export async function drillWorkflow(input: DrillInput): Promise<DrillRecord> {
       });
       state.plan = plan;
       step(
-        `hold ${plan.outageSeconds} s on ${plan.targets.join(', ')}; the model predicts ${plan.predictedLosses} of ${plural(plan.workloads.length, 'workload')} may lose identity (judged again from the SVIDs held when the fault starts)`,
+        `hold ${plan.outageSeconds} s on ${plan.targets.join(', ')}; before the SVIDs held are known, the model predicts ${plan.predictedLosses} of ${plural(plan.workloads.length, 'workload')} may lose identity in ${plan.outageSeconds} s (judged again over the fault as held)`,
       );
 
       // A restore needs its backup first: the fault is the loss of what happened after it.
@@ -246,6 +246,7 @@ export async function drillWorkflow(input: DrillInput): Promise<DrillRecord> {
         deploymentId: id,
         since: windows.fault.end,
         plan: state.plan!,
+        faultStart: windows.fault.start,
       });
       windows.recovery = { start: windows.fault.end, end: recovery.at };
       step(
@@ -253,6 +254,10 @@ export async function drillWorkflow(input: DrillInput): Promise<DrillRecord> {
           ? `recovered at +${((recovery.at - windows.fault.end) / 1000).toFixed(1)} s`
           : recovery.detail,
       );
+      if (recovery.predictedLosses !== undefined)
+        step(
+          `the fault was held ${((windows.fault.end - windows.fault.start) / 1000).toFixed(1)} s (planned ${state.plan!.outageSeconds} s); from the SVIDs held when it began, the model predicts ${recovery.predictedLosses} of ${plural(state.plan!.workloads.length, 'workload')} may lose identity`,
+        );
       if (scenario.expectations.some((e) => e.expect === 'revoked-svid-refused'))
         revokedReplay = await drillQuick.replayRevokedSvid({
           deploymentId: id,

@@ -39,7 +39,11 @@ describe.skipIf(!!temporal.missing || !isRoot)('drill run --json', () => {
           timeoutMs: 8 * 60_000,
         });
         const context = `exit ${result.code}\n${result.stdout.slice(-2000)}\n${result.stderr.slice(-3000)}`;
-        const document = JSON.parse(result.stdout) as { verdict: string; scenario: string };
+        const document = JSON.parse(result.stdout) as {
+          verdict: string;
+          scenario: string;
+          workloads: { predicted: { loss: string } }[];
+        };
         expect(document.scenario, context).toBe('lb-down');
         expect(result.stdout.trim().split('\n'), context).toHaveLength(1);
         expect(result.code, context).toBe(0);
@@ -54,6 +58,14 @@ describe.skipIf(!!temporal.missing || !isRoot)('drill run --json', () => {
         }
         const drillPhases = new Set(progress.filter((p) => p.runId).map((p) => p.phase));
         for (const phase of PHASES) expect([...drillPhases], context).toContain(phase);
+        // After the heal, progress states the prediction the result is judged by: the same count.
+        const predictions = progress
+          .map((p) => /the model predicts (\d+) of (\d+) workloads? may lose identity$/.exec(p.step))
+          .filter((m) => m !== null);
+        expect(predictions.length, context).toBeGreaterThan(0);
+        const judged = document.workloads.filter((w) => w.predicted.loss !== 'never').length;
+        expect(Number(predictions.at(-1)![1]), context).toBe(judged);
+        expect(Number(predictions.at(-1)![2]), context).toBe(document.workloads.length);
         // The suite that spins the deployment up and tears it down reports too, before and after.
         expect(progress[0]?.phase, context).toBe('suite');
         expect(progress.at(-1)?.phase, context).toBe('suite');
