@@ -6,8 +6,9 @@
  * The agent behaviour it encodes (identity-core/agent, as SPIRE's agent):
  * - an SVID issued at t has NotBefore t − backdate and NotAfter min(t + ttl, cap);
  * - it is renewed at the first sync once 45–55 % of its lifetime (NotAfter − NotBefore) remains;
- * - syncs run every `syncInterval`; after a failed sync the next attempt waits the backoff:
- *   the interval, ×1.5 per failure, ±10 % jitter, at most min(480 s, 48 × interval).
+ * - syncs are spaced by SPIRE's backoff, ±10 % jitter on every delay: a regular sync one interval
+ *   after the last success, the first retry after a failure 1.5 intervals later, ×1.5 per further
+ *   failure, growth capped at min(480 s, 48 × interval).
  */
 
 export interface IssuancePolicy {
@@ -74,7 +75,7 @@ export function fullLifetime(policy: IssuancePolicy): number {
  * time 45 % of the lifetime remains, plus at most one sync interval of delay.
  */
 export function outageWithoutLoss(policy: IssuancePolicy): number {
-  return Math.max(0, RENEW_REMAINING.least * fullLifetime(policy) - policy.syncInterval);
+  return Math.max(0, RENEW_REMAINING.least * fullLifetime(policy) - policy.syncInterval * (1 + JITTER));
 }
 
 /** When the SVID a steady-state workload holds at time `at` expires, at the earliest and the latest. */
@@ -92,17 +93,18 @@ export function heldExpiryInSteadyState(at: number, policy: IssuancePolicy): Int
  * land right at `end`, or up to one full backoff delay later.
  */
 export function firstSuccessAfter(outage: IssuanceOutage, syncInterval: number): Interval {
-  // No outage: the next regular sync, within one interval.
-  if (outage.end <= outage.start) return { earliest: outage.end, latest: outage.end + syncInterval };
+  // No outage: the next regular sync, within one jittered interval.
+  const regular = syncInterval * (1 + JITTER);
+  if (outage.end <= outage.start) return { earliest: outage.end, latest: outage.end + regular };
   const cap = maxBackoff(syncInterval);
-  // The most failures that fit before `end` (earliest first failure, shortest jittered delays) give the
-  // longest delay in effect when the outage ends.
+  // The most failures that fit before `end` (the first at `start`, shortest jittered delays) give the
+  // longest delay in effect when the outage ends; the first retry waits 1.5 intervals.
   let t = outage.start;
-  let delay = syncInterval;
-  let longest = Math.min(delay * (1 + JITTER), cap);
+  let delay = Math.min(syncInterval * BACKOFF_FACTOR, cap);
+  let longest = regular;
   while (t < outage.end) {
-    t += Math.min(delay, cap) * (1 - JITTER);
-    longest = Math.min(delay * (1 + JITTER), cap);
+    longest = delay * (1 + JITTER);
+    t += delay * (1 - JITTER);
     delay = Math.min(delay * BACKOFF_FACTOR, cap);
   }
   return { earliest: outage.end, latest: outage.end + longest };

@@ -1,6 +1,9 @@
 /**
- * The agent's retry spacing after a failed sync, as SPIRE's: start at the sync interval, grow ×1.5 per
- * failure with ±10 % jitter, never beyond min(8 min, 48 × interval); a success starts over.
+ * The agent's sync spacing, as SPIRE's (an exponential backoff started at the sync interval): each
+ * `next()` answers the current delay with ±10 % jitter and then grows it ×1.5, up to
+ * min(8 min, 48 × interval); `reset()` starts over. The agent takes one delay after every sync, a
+ * success resetting first, so a regular sync comes one jittered interval later and the first retry
+ * after a failure 1.5 intervals later.
  */
 export class Backoff {
   private current: number;
@@ -14,12 +17,11 @@ export class Backoff {
     this.max = Math.min(8 * 60_000, 48 * intervalMs);
   }
 
-  /** Delay before the next attempt after a failure. */
   next(): number {
-    const delay = Math.min(this.current, this.max);
+    const delay = this.current;
+    // Growth stops at the cap; the jitter still applies around it.
     this.current = Math.min(this.current * 1.5, this.max);
-    const jittered = delay * (1 + (this.random() * 2 - 1) * 0.1);
-    return Math.round(Math.min(jittered, this.max));
+    return Math.round(delay * (1 + (this.random() * 2 - 1) * 0.1));
   }
 
   reset(): void {

@@ -76,11 +76,12 @@ export interface SynchronizerDeps {
 
 /** Upper bound on CSRs per BatchNewX509SVID, the server's own per-call limit. */
 const CSR_BATCH = 500;
+const DEFAULT_SYNC_INTERVAL_MS = 5000;
 
 /**
  * The agent's sync loop, as SPIRE's: every sync interval fetch the bundle and the authorized entries,
- * renew the agent SVID and workload SVIDs that are due (or chain to a tainted authority), and back off
- * ×1.5 on failure. Nothing is dropped from the cache when the server is unreachable.
+ * renew the agent SVID and workload SVIDs that are due (or chain to a tainted authority), spaced by
+ * SPIRE's backoff (see backoff.ts). Nothing is dropped from the cache when the server is unreachable.
  */
 export class Synchronizer {
   private timer: NodeJS.Timeout | undefined;
@@ -124,7 +125,9 @@ export class Synchronizer {
       this.lastSuccess = Date.now();
       this.consecutiveFailures = 0;
       this.backoff.reset();
-      this.schedule(this.deps.syncIntervalMs);
+      const delay = this.backoff.next();
+      // SPIRE syncs at least every 5 s while it holds no workload SVID.
+      this.schedule(this.deps.cache.svidCount === 0 ? Math.min(delay, DEFAULT_SYNC_INTERVAL_MS) : delay);
     } catch (error) {
       this.deps.metrics.syncs.inc({ result: 'error' });
       this.consecutiveFailures++;
@@ -136,7 +139,7 @@ export class Synchronizer {
         return;
       }
       const delay = this.backoff.next();
-      this.deps.logger.warn({ err: (error as Error).message, retry_in_ms: delay }, 'Synchronization failed');
+      this.deps.logger.error({ err: (error as Error).message, retry_in_ms: delay }, 'Synchronize failed');
       this.schedule(delay);
     }
   }

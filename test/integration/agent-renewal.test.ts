@@ -78,7 +78,7 @@ describe('agent renewal at half-life and cache during a server outage', () => {
     // Once the agent has found the server gone, it has nothing new to offer but must not drop what it has.
     await waitUntil(
       'the agent to fail a synchronization with the server stopped',
-      () => loggedAfter(stack.agent!.log(), 'Synchronization failed', stoppedAt),
+      () => loggedAfter(stack.agent!.log(), 'Synchronize failed', stoppedAt),
       15_000,
     );
 

@@ -95,12 +95,12 @@ describe.skipIf(!pg.ok)('HA servers behind a load balancer', () => {
     const renewalDue = Math.max(downAt + 1000, held.notBefore + 0.55 * (held.notAfter - held.notBefore));
     await waitUntil(
       'a failed synchronization after the held SVID was due for renewal',
-      () => loggedAfter(stack.agent!.log(), 'Synchronization failed', renewalDue),
+      () => loggedAfter(stack.agent!.log(), 'Synchronize failed', renewalDue),
       40_000,
     );
     const duringOutage = watch.received.filter((s) => s.receivedAt > downAt + 1000);
     expect(duringOutage, 'no renewal without a path to a server').toEqual([]);
-    expect(stack.agent!.log()).toContain('Synchronization failed');
+    expect(stack.agent!.log()).toContain('Synchronize failed');
 
     const probe = watchX509Svids(stack.agentSocket);
     try {
@@ -127,9 +127,12 @@ describe.skipIf(!pg.ok)('HA servers behind a load balancer', () => {
     const retries = stack
       .agent!.log()
       .split('\n')
-      .filter((line) => line.includes('Synchronization failed'))
+      .filter((line) => line.includes('Synchronize failed'))
       .map((line) => JSON.parse(line) as { time: number; retry_in_ms: number })
       .filter((entry) => entry.time <= backAt);
+    // SPIRE's spacing: the first retry after a success waits 1.5 sync intervals, ±10 %.
+    expect(retries[0]!.retry_in_ms).toBeGreaterThanOrEqual(1350);
+    expect(retries[0]!.retry_in_ms).toBeLessThanOrEqual(1650);
     const backoff = retries.at(-1)!.retry_in_ms;
     expect(resumedAfterMs).toBeLessThan(1000 + backoff + 4000);
   });

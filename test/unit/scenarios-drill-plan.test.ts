@@ -74,7 +74,7 @@ describe('drill plan', () => {
 
   it('in a dry run, says never for a short outage and always for a long one', () => {
     const w = { spiffeId: 'a', group: 'upstream', effect: 'issuance' as const };
-    expect(predictUnknownHeld(w, { start: 0, end: 7_000 }, policy).loss).toBe('never');
+    expect(predictUnknownHeld(w, { start: 0, end: 6_000 }, policy).loss).toBe('never');
     expect(predictUnknownHeld(w, { start: 0, end: 45_000 }, policy).loss).toBe('always');
     expect(predictUnknownHeld(w, { start: 0, end: 16_000 }, policy).loss).toBe('possibly');
   });

@@ -52,7 +52,6 @@ function simulate(
       continue;
     }
     if (t >= outage.end && firstSuccessAfterEnd === undefined) firstSuccessAfterEnd = t;
-    backoff.reset();
     if (t >= svid.renewAt) {
       if (t > svid.notAfter && lostAt === undefined) {
         lostAt = svid.notAfter;
@@ -60,7 +59,8 @@ function simulate(
       }
       svid = issue(t);
     }
-    t += policy.syncInterval;
+    backoff.reset();
+    t += backoff.next() / 1000;
   }
   return {
     held: held!,
@@ -169,7 +169,7 @@ describe('TTL model', () => {
 
   it('caps at the intermediate: SVIDs of a downstream expire with its CA', () => {
     const policy: IssuancePolicy = { ttl: 60, backdate: 10, syncInterval: 5, caNotAfter: 1030 };
-    expect(heldExpiryInSteadyState(1000, policy)).toEqual({ earliest: 1026.5, latest: 1030 });
+    expect(heldExpiryInSteadyState(1000, policy)).toEqual({ earliest: 1026, latest: 1030 });
     // Upstream away until long after the intermediate's end: every workload loses identity at 1030.
     const prediction = predictWorkload(
       { notBefore: 990, notAfter: 1030 },
@@ -180,12 +180,13 @@ describe('TTL model', () => {
     expect(prediction.recoveredBy!.earliest).toBe(1100);
   });
 
-  it('bounds the first success after an outage by the backoff in effect, capped at 8 minutes', () => {
-    expect(firstSuccessAfter({ start: 0, end: 0 }, 5)).toEqual({ earliest: 0, latest: 5 });
+  it('bounds the first success after an outage by the backoff in effect, grown to at most 8 minutes', () => {
+    expect(firstSuccessAfter({ start: 0, end: 0 }, 5)).toEqual({ earliest: 0, latest: 5.5 });
+    // SPIRE's first retry after a failure waits 1.5 intervals, jittered.
     const short = firstSuccessAfter({ start: 0, end: 3 }, 5);
-    expect(short.latest).toBeCloseTo(3 + 5.5);
+    expect(short.latest).toBeCloseTo(3 + 7.5 * 1.1);
     const day = firstSuccessAfter({ start: 0, end: 86_400 }, 30);
-    expect(day.latest).toBe(86_400 + 480);
+    expect(day.latest).toBeCloseTo(86_400 + 480 * 1.1);
   });
 
   it('maps outage classes onto the lifetime', () => {
