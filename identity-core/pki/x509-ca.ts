@@ -103,15 +103,44 @@ export async function createSelfSignedCa(options: {
   return { der, notBefore, notAfter, authorityId: x509AuthorityId(der) };
 }
 
+/** Whether a CA certificate names itself as its issuer: a root. */
+export function isSelfSigned(der: Buffer): boolean {
+  const cert = new x509.X509Certificate(der);
+  return cert.subject === cert.issuer;
+}
+
+/** Attribute order of a subject as Go writes a pkix.Name, which drops attributes it does not know. */
+const GO_NAME_ORDER = ['C', 'ST', 'L', 'street', 'postalCode', 'O', 'OU', 'CN', '2.5.4.5'];
+
+/**
+ * A downstream CA's subject as SPIRE names it: the issuing CA's subject with its organizational unit
+ * set to DOWNSTREAM-<n>, n the length of the issuer's chain up to (not including) the root, or 1
+ * under a root.
+ */
+export function downstreamCaSubject(issuerSubject: x509.Name, parentChainLength: number): x509.Name {
+  const attributes = new Map<string, string[]>();
+  for (const rdn of issuerSubject.toJSON())
+    for (const [type, values] of Object.entries(rdn))
+      attributes.set(type, [...(attributes.get(type) ?? []), ...values]);
+  attributes.set('OU', [`DOWNSTREAM-${Math.max(1, parentChainLength)}`]);
+  return new x509.Name(
+    GO_NAME_ORDER.filter((type) => attributes.has(type)).flatMap((type) =>
+      attributes.get(type)!.map((value) => ({ [type]: [value] })),
+    ),
+  );
+}
+
 /**
  * An intermediate CA for a downstream server, signed by this server's active CA (NewDownstreamX509CA):
- * the same signing-certificate rules as a root, the key taken from the downstream's CSR, and NotAfter
- * capped at the issuer's so no chain outlives its root.
+ * the same signing-certificate rules as a root, the key taken from the downstream's CSR, SPIRE's
+ * subject (downstreamCaSubject), and NotAfter capped at the issuer's so no chain outlives its root.
  */
 export async function signDownstreamCa(options: {
   trustDomain: string;
   publicKeySpki: Buffer;
   issuer: { der: Buffer; privateKey: KeyObject };
+  /** Certificates of the issuer's chain below the root (0 when the issuer is the root). */
+  parentChainLength: number;
   ttlSeconds: number;
   now?: number;
 }): Promise<CaCertificate> {
@@ -124,10 +153,10 @@ export async function signDownstreamCa(options: {
   if (notAfter <= nowSeconds) throw new Error('the signing CA has expired');
   const signingKey = await importSigningKey(options.issuer.privateKey, algorithm);
   const publicKey = new x509.PublicKey(options.publicKeySpki);
-  const { serialNumber, name } = serialAndSubject();
+  const { serialNumber } = serialAndSubject();
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber,
-    subject: name,
+    subject: downstreamCaSubject(issuerCert.subjectName, options.parentChainLength).toString(),
     issuer: issuerCert.subject,
     notBefore: new Date(notBefore * 1000),
     notAfter: new Date(notAfter * 1000),

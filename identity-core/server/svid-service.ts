@@ -6,7 +6,7 @@ import type { MintX509SVIDResponse } from '../proto/gen/spire/api/server/svid/v1
 import type { MintJWTSVIDResponse } from '../proto/gen/spire/api/server/svid/v1/MintJWTSVIDResponse.js';
 import type { NewJWTSVIDResponse } from '../proto/gen/spire/api/server/svid/v1/NewJWTSVIDResponse.js';
 import type { NewDownstreamX509CAResponse } from '../proto/gen/spire/api/server/svid/v1/NewDownstreamX509CAResponse.js';
-import { signDownstreamCa } from '../pki/x509-ca.js';
+import { isSelfSigned, signDownstreamCa } from '../pki/x509-ca.js';
 import { spiffeIdFromProto, spiffeIdToProto } from '../proto/convert.js';
 import { SpiffeId } from '../spiffe/spiffe-id.js';
 import { parseCsr } from '../pki/csr.js';
@@ -225,6 +225,7 @@ export function svidService(deps: SvidServiceDeps): Partial<SVIDHandlers> {
           trustDomain: deps.trustDomain,
           publicKeySpki: csr.publicKeySpki,
           issuer,
+          parentChainLength: issuer.chain.filter((der) => !isSelfSigned(der)).length,
           // SPIRE's default for a downstream CA when none is preferred is the server's own CA TTL.
           ttlSeconds: request.preferredTtl > 0 ? request.preferredTtl : deps.caTtl,
         }).catch((error: unknown) => {

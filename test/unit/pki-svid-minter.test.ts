@@ -7,7 +7,12 @@ import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { X509SvidMinter } from '../../identity-core/pki/svid-minter.js';
-import { createSelfSignedCa, signDownstreamCa, type CaCertificate } from '../../identity-core/pki/x509-ca.js';
+import {
+  createSelfSignedCa,
+  isSelfSigned,
+  signDownstreamCa,
+  type CaCertificate,
+} from '../../identity-core/pki/x509-ca.js';
 import { certificateKeyUsage } from '../../identity-core/spiffe/certificate-key-ids.js';
 import { toPem } from '../../identity-core/spiffe/pem.js';
 import { verifyX509Svid, X509SvidError } from '../../identity-core/spiffe/x509-svid.js';
@@ -154,10 +159,16 @@ describe('X509SvidMinter', () => {
       trustDomain: 'example.org',
       publicKeySpki: downKey.publicKey.export({ format: 'der', type: 'spki' }),
       issuer: { der: ca.der, privateKey },
+      parentChainLength: 0,
       ttlSeconds: 10 * 3600,
     });
     expect(intermediate.notAfter).toBe(ca.notAfter);
     const parsed = new x509.X509Certificate(intermediate.der);
+    // SPIRE's name for it: the root's subject, organizational unit DOWNSTREAM-1.
+    const root = new x509.X509Certificate(ca.der);
+    expect(parsed.subject).toBe(root.subject.replace('O=SPIFFE, ', 'O=SPIFFE, OU=DOWNSTREAM-1, '));
+    expect(isSelfSigned(ca.der)).toBe(true);
+    expect(isSelfSigned(intermediate.der)).toBe(false);
     expect(parsed.getExtension(x509.BasicConstraintsExtension)?.ca).toBe(true);
     expect(parsed.getExtension(x509.AuthorityKeyIdentifierExtension)?.keyId).toBe(ca.authorityId);
     const leaf = new X509SvidMinter({ der: intermediate.der, privateKey: downKey.privateKey }).mint({
