@@ -76,7 +76,7 @@ ${c.database.type === 'postgres' && c.database.roConnectionString ? `      ro_co
   }
   KeyManager "disk" {
     plugin_data {
-      keys_path = ${q(`${c.dataDir}/keys`)}
+      keys_path = ${q(`${c.dataDir}/keys.json`)}
     }
   }
   NodeAttestor "join_token" {

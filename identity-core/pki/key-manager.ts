@@ -1,6 +1,6 @@
 import { createPrivateKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname } from 'node:path';
 
 /** Where CA and JWT signing keys live; ids are chosen by the caller. */
 export interface KeyManager {
@@ -34,28 +34,60 @@ export class MemoryKeyManager implements KeyManager {
   }
 }
 
-/** One PKCS#8 PEM file per key (mode 0600, directory 0700), replaced atomically, so keys survive restarts and crashes. */
+/** The keys file's shape, as SPIRE's "disk" KeyManager writes it: PKCS#8 DER, base64, by key id. */
+interface KeysFile {
+  keys: Record<string, string>;
+}
+
+/**
+ * SPIRE's "disk" KeyManager: every key in one JSON file at `keys_path` (mode 0600), rewritten whole
+ * beside and renamed over, so keys survive restarts and a crash never leaves half a file. Generating
+ * is serialized: two keys made at once must both be kept.
+ */
 export class DiskKeyManager implements KeyManager {
-  constructor(private readonly directory: string) {}
+  private writes: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly keysPath: string) {}
 
   async generateKey(id: string): Promise<KeyObject> {
     checkId(id);
-    const key = newKey();
-    await mkdir(this.directory, { recursive: true, mode: 0o700 });
-    const path = join(this.directory, `${id}.pem`);
-    const temp = `${path}.${process.pid}.tmp`;
-    await writeFile(temp, key.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
-    await rename(temp, path);
-    return key;
+    const generated = this.writes.then(async () => {
+      const file = await this.read();
+      const key = newKey();
+      file.keys[id] = key.export({ format: 'der', type: 'pkcs8' }).toString('base64');
+      await mkdir(dirname(this.keysPath), { recursive: true, mode: 0o700 });
+      const temp = `${this.keysPath}.${process.pid}.tmp`;
+      await writeFile(temp, JSON.stringify(file, null, '\t'), { mode: 0o600 });
+      await rename(temp, this.keysPath);
+      return key;
+    });
+    this.writes = generated.catch(() => undefined);
+    return generated;
   }
 
   async getKey(id: string): Promise<KeyObject | undefined> {
     checkId(id);
+    const der = (await this.read()).keys[id];
+    return der === undefined
+      ? undefined
+      : createPrivateKey({ key: Buffer.from(der, 'base64'), format: 'der', type: 'pkcs8' });
+  }
+
+  private async read(): Promise<KeysFile> {
+    let text: string;
     try {
-      return createPrivateKey(await readFile(join(this.directory, `${id}.pem`)));
+      text = await readFile(this.keysPath, 'utf8');
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { keys: {} };
       throw error;
+    }
+    try {
+      const parsed = JSON.parse(text) as Partial<KeysFile>;
+      return { keys: { ...(parsed.keys ?? {}) } };
+    } catch (error) {
+      throw new Error(`unable to decode keys JSON in ${this.keysPath}: ${(error as Error).message}`, {
+        cause: error,
+      });
     }
   }
 }

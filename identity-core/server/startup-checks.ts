@@ -29,6 +29,14 @@ async function directoryProblem(path: string): Promise<string | undefined> {
   }
 }
 
+/** keys_path names a file, as in SPIRE: its directory must be there or creatable. */
+async function keysFileProblem(path: string): Promise<string | undefined> {
+  const existing = await stat(path).catch(() => undefined);
+  if (existing && !existing.isFile())
+    return `${path} exists and is not a file (keys_path names the keys file)`;
+  return directoryProblem(dirname(path));
+}
+
 async function unixSocketPathProblem(path: string): Promise<string | undefined> {
   const tooLong = unixSocketPathTooLong(path);
   if (tooLong) return tooLong;
@@ -59,7 +67,7 @@ export async function checkServerStartup(config: ServerConfig): Promise<void> {
   ];
   if (plugins.keyManager.name === 'disk') {
     const keysPath = plugins.keyManager.keysPath;
-    checks.push(['plugins.KeyManager.disk.keys_path', () => directoryProblem(keysPath)]);
+    checks.push(['plugins.KeyManager.disk.keys_path', () => keysFileProblem(keysPath)]);
   }
   const prometheus = telemetry.prometheus;
   if (prometheus)
