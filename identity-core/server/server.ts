@@ -135,6 +135,15 @@ export async function startServer(
         'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
       },
       onRefused: (_peer, reason) => logger.debug({ reason }, 'Closed an API connection'),
+      admitTls: async (peer) => {
+        if (peer.kind !== 'tls' || peer.certificateChain.length === 0) return undefined;
+        try {
+          await ca.bundle();
+          return undefined;
+        } catch (error) {
+          return `TLS handshake refused: get bundle from datastore: ${(error as Error).message}`;
+        }
+      },
     });
     closers.push(() => peers.close());
     const auth = new ApiAuthorization(

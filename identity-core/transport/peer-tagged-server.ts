@@ -32,8 +32,14 @@ export interface PeerTaggedServerOptions {
   grpc?: grpc.ServerOptions;
   /** Overrides of DEFAULT_CONNECTION_LIMITS (tests shorten the timeouts). */
   limits?: Partial<ConnectionLimits>;
-  /** Told why, each time a connection is closed for breaking the limits. */
+  /** Told why, each time a connection is closed for breaking the limits or refused by `admitTls`. */
   onRefused?: (peer: PeerInfo, reason: string) => void;
+  /**
+   * Asked once a TLS handshake is done, before the connection is served: a reason closes it. SPIRE's
+   * server checks a presented certificate against the bundle read from its datastore during the
+   * handshake, so a server that cannot read its bundle refuses the connection rather than a call.
+   */
+  admitTls?: (peer: PeerInfo) => Promise<string | undefined>;
 }
 
 const TAG_PREFIX = 'peer-';
@@ -84,10 +90,12 @@ export class PeerTaggedServer {
   /** The tag of the connection being injected: grpc-js starts its HTTP/2 session synchronously. */
   private injecting: string | undefined;
   private readonly onRefused: (peer: PeerInfo, reason: string) => void;
+  private readonly admitTls: ((peer: PeerInfo) => Promise<string | undefined>) | undefined;
 
   constructor(options: PeerTaggedServerOptions = {}) {
     this.limits = connectionLimits(options.limits);
     this.onRefused = options.onRefused ?? (() => undefined);
+    this.admitTls = options.admitTls;
     this.grpcServer = new grpc.Server({ ...options.grpc, ...grpcServerOptionsFor(this.limits) });
     this.injector = this.grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
     http2ServerBehind(this.grpcServer).prependListener('session', (session) => {
@@ -117,6 +125,23 @@ export class PeerTaggedServer {
     socket.once('close', () => this.sockets.delete(socket));
   }
 
+  /** Serves a TLS connection once `admitTls` lets it; what the client sends meanwhile stays buffered. */
+  private admit(socket: tls.TLSSocket, info: PeerInfo): void {
+    if (!this.admitTls) return this.adopt(socket, info);
+    this.admitTls(info).then(
+      (refusal) => {
+        if (socket.destroyed) return;
+        if (refusal === undefined) return this.adopt(socket, info);
+        this.onRefused(info, refusal);
+        socket.destroy();
+      },
+      (error: Error) => {
+        this.onRefused(info, error.message);
+        socket.destroy();
+      },
+    );
+  }
+
   private adopt(socket: net.Socket, info: PeerInfo): void {
     const tag = `${TAG_PREFIX}${++this.nextId}`;
     this.peers.set(tag, info);
@@ -143,7 +168,7 @@ export class PeerTaggedServer {
         ALPNProtocols: ['h2'],
         handshakeTimeout: this.limits.handshakeTimeoutMs,
       },
-      (socket) => this.adopt(socket, { kind: 'tls', certificateChain: presentedChain(socket) }),
+      (socket) => this.admit(socket, { kind: 'tls', certificateChain: presentedChain(socket) }),
     );
     // A client that fails the handshake, or does not finish it in time, must not take the server down;
     // Node only reports it, so the socket is closed here.
