@@ -15,8 +15,10 @@ import {
 } from '../deployment/authority-rotation.js';
 import { MissingPostgresBinaries } from '../deployment/postgres/postgres-instance.js';
 import type { Topology } from '../deployment/topology/topology.js';
+import type { WorkloadSlot } from '../deployment/workload-slot.js';
 import { x509AuthorityId } from '../identity-core/spiffe/trust-bundle.js';
-import { fetchJwtSvid, fetchWorkloadSvids, verifyingRoots } from '../deployment/probes/workload-fetch.js';
+import { verifyingRoots } from '../deployment/probes/workload-fetch.js';
+import { withWorkloadFetcher } from '../deployment/probes/workload-fetcher.js';
 import { probeEndpoints } from '../deployment/probes/probe-fleet.js';
 
 /** One upstream server's authority before and after a rotation. */
@@ -26,11 +28,33 @@ export interface ServerRotation {
   newAuthority: string;
 }
 
+/** One workload as `status --json` lists it: who it is, which agent serves it and how it is told apart. */
+export interface WorkloadView {
+  spiffeId: string;
+  group: string;
+  agent: { index: number; spiffeId: string };
+  /** The agent's Workload API socket. */
+  socket: string;
+  /** Its entry's selectors: `unix:gid:<its own gid>` as root, else the worker's shared `unix:uid`. */
+  selectors: string[];
+}
+
 export interface WorkloadReport {
   workloads: number;
   /** X.509 authority id each workload's SVID chains to, by SPIFFE ID. */
   roots: Record<string, string>;
+  /** Every workload; absent from deployments spun up before workloads were listed. */
+  list?: WorkloadView[];
 }
+
+const workloadList = (deployment: Deployment, slots: WorkloadSlot[]): WorkloadView[] =>
+  slots.map((slot) => ({
+    spiffeId: slot.spiffeId,
+    group: slot.group,
+    agent: { index: slot.agent, spiffeId: deployment.agentNodeId(slot.group, slot.agent) },
+    socket: slot.socket,
+    selectors: slot.selectors,
+  }));
 
 const POLL_MS = 500;
 
@@ -58,7 +82,8 @@ async function until<T>(what: string, check: () => Promise<T | undefined>, timeo
 
 /**
  * The entries of a server group's workloads ('upstream' or a downstream's name) registered on its
- * servers, each under its agent's node id and selecting the worker's uid (the probes run as it).
+ * servers, each under its agent's node id and selecting the workload by its own identity (its gid as
+ * root, which its probe runs under).
  */
 async function ensureGroupEntries(deployment: Deployment, group: string): Promise<{ entries: number }> {
   const stack = await deployment.findStack(group);
@@ -69,7 +94,7 @@ async function ensureGroupEntries(deployment: Deployment, group: string): Promis
     await stack.admin().ensureEntry({
       parentId: deployment.agentNodeId(group, slot.agent),
       spiffeId: slot.spiffeId,
-      selectors: [`unix:uid:${process.getuid!()}`],
+      selectors: slot.selectors,
     });
   return { entries: slots.length };
 }
@@ -170,20 +195,22 @@ export const deploymentActivities = {
   async verifyWorkloads(input: { id: string; timeoutMs?: number }): Promise<WorkloadReport> {
     const deployment = await Deployment.open(input.id);
     const slots = await deployment.workloads();
-    return until(
-      'every workload to hold a valid SVID',
-      async () => {
-        const svids = await fetchWorkloadSvids(slots);
-        const roots: Record<string, string> = {};
-        for (const { slot, svid } of svids) {
-          if (!svid) return undefined;
-          const [root] = verifyingRoots(svid);
-          if (!root) return undefined;
-          roots[slot.spiffeId] = root;
-        }
-        return { workloads: slots.length, roots };
-      },
-      input.timeoutMs ?? 120_000,
+    return withWorkloadFetcher((fetcher) =>
+      until(
+        'every workload to hold a valid SVID',
+        async () => {
+          const svids = await fetcher.workloadSvids(slots);
+          const roots: Record<string, string> = {};
+          for (const { slot, svid } of svids) {
+            if (!svid) return undefined;
+            const [root] = verifyingRoots(svid);
+            if (!root) return undefined;
+            roots[slot.spiffeId] = root;
+          }
+          return { workloads: slots.length, roots, list: workloadList(deployment, slots) };
+        },
+        input.timeoutMs ?? 120_000,
+      ),
     );
   },
 
@@ -253,24 +280,27 @@ export const deploymentActivities = {
     const exclude = withCounterparts(deployment, input.exclude ?? []);
     const holds = (ids: string[]) =>
       include.every((i) => ids.includes(i)) && !exclude.some((e) => ids.includes(e));
-    return until(
-      `every bundle to hold ${input.include.join(' and ')}${exclude.length ? ` and not ${exclude.join(', ')}` : ''}`,
-      async () => {
-        for (const stack of stacks) {
-          const bundle = await bundleAuthoritiesOf(stack.admin(), input.kind);
-          if (!holds([...bundle.keys()])) return undefined;
-        }
-        if (input.kind === 'x509') {
-          for (const { svid } of await fetchWorkloadSvids(await deployment.workloads())) {
-            if (!svid || !holds(svid.bundle.map((d) => x509AuthorityId(d)))) return undefined;
+    const slots = await deployment.workloads();
+    return withWorkloadFetcher((fetcher) =>
+      until(
+        `every bundle to hold ${input.include.join(' and ')}${exclude.length ? ` and not ${exclude.join(', ')}` : ''}`,
+        async () => {
+          for (const stack of stacks) {
+            const bundle = await bundleAuthoritiesOf(stack.admin(), input.kind);
+            if (!holds([...bundle.keys()])) return undefined;
           }
-          // Agents serving no workload count too: a downstream's upstream agent that does not trust
-          // a root its servers sign from cannot sync, and the downstream is cut off with it.
-          for (const agent of await agentTrust(deployment)) if (!holds([...agent.roots])) return undefined;
-        }
-        return { servers: stacks.length };
-      },
-      input.timeoutMs ?? 120_000,
+          if (input.kind === 'x509') {
+            for (const { svid } of await fetcher.workloadSvids(slots)) {
+              if (!svid || !holds(svid.bundle.map((d) => x509AuthorityId(d)))) return undefined;
+            }
+            // Agents serving no workload count too: a downstream's upstream agent that does not trust
+            // a root its servers sign from cannot sync, and the downstream is cut off with it.
+            for (const agent of await agentTrust(deployment)) if (!holds([...agent.roots])) return undefined;
+          }
+          return { servers: stacks.length };
+        },
+        input.timeoutMs ?? 120_000,
+      ),
     );
   },
 
@@ -279,20 +309,22 @@ export const deploymentActivities = {
     const deployment = await Deployment.open(input.id);
     const slots = await deployment.workloads();
     const accepted = withCounterparts(deployment, [input.authorityId]);
-    return until(
-      `every workload and agent on authority ${input.authorityId}`,
-      async () => {
-        for (const { svid } of await fetchWorkloadSvids(slots)) {
-          if (!svid) return undefined;
-          const roots = verifyingRoots(svid);
-          if (roots.length !== 1 || !accepted.includes(roots[0]!)) return undefined;
-        }
-        // An agent still on the old root when it is revoked cannot reach its server again.
-        for (const agent of await agentTrust(deployment))
-          if (!agent.svidAuthorities.some((id) => accepted.includes(id))) return undefined;
-        return { workloads: slots.length };
-      },
-      input.timeoutMs ?? 180_000,
+    return withWorkloadFetcher((fetcher) =>
+      until(
+        `every workload and agent on authority ${input.authorityId}`,
+        async () => {
+          for (const { svid } of await fetcher.workloadSvids(slots)) {
+            if (!svid) return undefined;
+            const roots = verifyingRoots(svid);
+            if (roots.length !== 1 || !accepted.includes(roots[0]!)) return undefined;
+          }
+          // An agent still on the old root when it is revoked cannot reach its server again.
+          for (const agent of await agentTrust(deployment))
+            if (!agent.svidAuthorities.some((id) => accepted.includes(id))) return undefined;
+          return { workloads: slots.length };
+        },
+        input.timeoutMs ?? 180_000,
+      ),
     );
   },
 
@@ -306,18 +338,18 @@ export const deploymentActivities = {
     const deployment = await Deployment.open(input.id);
     const endpoints = await probeEndpoints(deployment);
     const rotatedOut = withCounterparts(deployment, [input.keyId]);
-    return until(
-      `no workload handed JWT-SVIDs signed by ${input.keyId}`,
-      async () => {
-        for (const endpoint of endpoints) {
-          const token = await fetchJwtSvid(endpoint.socket, endpoint.spiffeId, endpoint.audience).catch(
-            () => undefined,
-          );
-          if (!token || rotatedOut.includes(decodeProtectedHeader(token).kid ?? '')) return undefined;
-        }
-        return { workloads: endpoints.length };
-      },
-      input.timeoutMs ?? 180_000,
+    return withWorkloadFetcher((fetcher) =>
+      until(
+        `no workload handed JWT-SVIDs signed by ${input.keyId}`,
+        async () => {
+          for (const endpoint of endpoints) {
+            const token = await fetcher.jwtSvid(endpoint, endpoint.audience).catch(() => undefined);
+            if (!token || rotatedOut.includes(decodeProtectedHeader(token).kid ?? '')) return undefined;
+          }
+          return { workloads: endpoints.length };
+        },
+        input.timeoutMs ?? 180_000,
+      ),
     );
   },
 

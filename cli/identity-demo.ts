@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { IdentityStack } from '../deployment/stack/identity-stack.js';
 import { packageRoot } from '../deployment/host/package-root.js';
+import { processSelectors } from '../deployment/workload-identity.js';
 import { WorkloadClient, workloadMetadata } from '../identity-core/proto/services.js';
 import type { X509SVIDResponse__Output } from '../identity-core/proto/gen/X509SVIDResponse.js';
 import type { JWTSVIDResponse__Output } from '../identity-core/proto/gen/JWTSVIDResponse.js';
@@ -72,8 +73,8 @@ async function main(): Promise<number> {
       nodeId,
       '-spiffeID',
       workloadId,
-      '-selector',
-      `unix:uid:${process.getuid?.() ?? 0}`,
+      // This process is the workload: it is selected by its own uid.
+      ...processSelectors().flatMap((selector) => ['-selector', selector]),
     ]);
     if (created.code !== 0) throw new Error(`entry create failed: ${created.stderr}`);
     detail(created.stdout.trim().split('\n').join('\n  '));

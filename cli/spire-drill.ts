@@ -52,6 +52,7 @@ import {
 } from '../workflows/deployment-workflow.js';
 import { failureMessage } from '../workflows/failure-message.js';
 import type { RotationResult } from '../workflows/rotation-workflow.js';
+import { workloadLines } from './workload-lines.js';
 import {
   DeploymentId,
   DeploymentStatus,
@@ -313,6 +314,7 @@ export function buildProgram(): Command {
         out(`Deployment ${id}: ${status.phase}${status.error ? ` (${status.error})` : ''}`);
         out(`  Web UI: ${workflowLink(settings, workflowIdOf(id))}`);
         for (const line of status.steps) out(`  ▸ ${line}`);
+        for (const line of workloadLines(status.workloads?.list ?? [])) out(`  ${line}`);
         status.rotations.forEach((rotation, i) => {
           out(`  rotation ${i + 1} (${rotation.kind === 'x509' ? 'X.509 authority' : 'JWT key'}):`);
           for (const line of serverRotationLines(rotation)) out(`    ${line}`);

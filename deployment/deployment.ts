@@ -23,6 +23,7 @@ import { findPostgresBinDir, PostgresInstance } from './postgres/postgres-instan
 import { PostgresReplica } from './postgres/postgres-replica.js';
 import type { Topology } from './topology/topology.js';
 import type { WorkloadSlot } from './workload-slot.js';
+import { workloadIdentity } from './workload-identity.js';
 
 /**
  * One deployment under test on this host, rebuilt the same by any worker from its run directory:
@@ -303,7 +304,8 @@ export class Deployment {
 
   /**
    * Every workload the topology declares, without touching the host: `workloadsPerAgent` entries
-   * under each agent of the upstream servers, then of each downstream.
+   * under each agent of the upstream servers, then of each downstream, each with its identity (see
+   * workload-identity.ts), which follows from its position in that order.
    */
   workloadIdentities(): Omit<WorkloadSlot, 'socket'>[] {
     const t = this.plan.topology;
@@ -315,7 +317,12 @@ export class Deployment {
     for (const { group, agents, perAgent } of groups)
       for (let agent = 0; agent < agents; agent++)
         for (let w = 0; w < perAgent; w++)
-          slots.push({ group, agent, spiffeId: `${this.agentNodeId(group, agent)}/workload-${w}` });
+          slots.push({
+            group,
+            agent,
+            spiffeId: `${this.agentNodeId(group, agent)}/workload-${w}`,
+            ...workloadIdentity(slots.length),
+          });
     return slots;
   }
 

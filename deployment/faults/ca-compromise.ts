@@ -14,7 +14,8 @@ import {
   type X509AuthorityView,
 } from '../authority-rotation.js';
 import { pollUntilDone } from '../host/poll.js';
-import { fetchWorkloadSvids, verifyingRoots } from '../probes/workload-fetch.js';
+import { verifyingRoots } from '../probes/workload-fetch.js';
+import { withWorkloadFetcher } from '../probes/workload-fetcher.js';
 import { defineFault, FaultRefused } from './fault.js';
 import { groupFaultSpec, groupShape, kindInGroup } from './fault-group.js';
 
@@ -170,12 +171,14 @@ async function revokeCompromised(
       : undefined;
   });
   const slots = await deployment.workloads();
-  await waitUntil(async () => {
-    const still = (await fetchWorkloadSvids(slots))
-      .filter(({ svid }) => svid && verifyingRoots(svid).some((root) => bad.includes(root)))
-      .map(({ slot }) => slot.spiffeId);
-    return still.length > 0 ? `${still.join(', ')} still hold SVIDs under ${bad.join(', ')}` : undefined;
-  });
+  await withWorkloadFetcher((fetcher) =>
+    waitUntil(async () => {
+      const still = (await fetcher.workloadSvids(slots))
+        .filter(({ svid }) => svid && verifyingRoots(svid).some((root) => bad.includes(root)))
+        .map(({ slot }) => slot.spiffeId);
+      return still.length > 0 ? `${still.join(', ')} still hold SVIDs under ${bad.join(', ')}` : undefined;
+    }),
+  );
   for (const { server, authority, state } of toRevoke) {
     // The state from before the waits: the compromised authority was the old one then.
     await authorityStep(server, 'x509', 'revoke', authority, state);

@@ -44,7 +44,7 @@ export function restoreDir(deployment: Deployment, runId: string): string {
 export function registeredAfterBackup(
   deployment: Deployment,
   spec: RestoreSpec,
-): { spiffeId: string; parentId: string; workload: string }[] {
+): { spiffeId: string; parentId: string; workload: string; selectors: string[] }[] {
   return deployment
     .workloadIdentities()
     .filter((slot) => slot.group === spec.group)
@@ -53,6 +53,8 @@ export function registeredAfterBackup(
       spiffeId: `${slot.spiffeId}/after-backup`,
       parentId: deployment.agentNodeId(slot.group, slot.agent),
       workload: slot.spiffeId,
+      // The workload's own selectors: it is handed the late identity besides its own.
+      selectors: slot.selectors,
     }));
 }
 
@@ -111,7 +113,7 @@ export async function prepareRestore(
     await stack.admin().ensureEntry({
       parentId: late.parentId,
       spiffeId: late.spiffeId,
-      selectors: [`unix:uid:${process.getuid!()}`],
+      selectors: late.selectors,
     });
     registered.push(late.spiffeId);
   }

@@ -18,7 +18,9 @@ import { readBundleFile, readSvidFile } from './probe-svid-store.js';
 /** What the fleet needs of a deployment (a `Deployment` is one). */
 export interface ProbedDeployment {
   plan: { runDir: string };
-  workloads(): Promise<Pick<WorkloadSlot, 'group' | 'spiffeId' | 'socket'>[]>;
+  workloads(): Promise<
+    (Pick<WorkloadSlot, 'group' | 'spiffeId' | 'socket'> & Pick<Partial<WorkloadSlot>, 'gid'>)[]
+  >;
 }
 
 export interface ProbeEndpoint {
@@ -26,6 +28,8 @@ export interface ProbeEndpoint {
   group: string;
   /** The agent socket the probe fetches from. */
   socket: string;
+  /** The group id the probe runs under (its workload's); undefined: the worker's. */
+  gid?: number | undefined;
   dir: string;
   listenPort: number;
   peer: { spiffeId: string; listenPort: number };
@@ -74,6 +78,7 @@ export async function probeEndpoints(deployment: ProbedDeployment): Promise<Prob
       spiffeId: slot.spiffeId,
       group: slot.group,
       socket: slot.socket,
+      gid: slot.gid,
       dir,
       listenPort: ports[slot.spiffeId]!,
       peer: { spiffeId: peer.spiffeId, listenPort: ports[peer.spiffeId]! },
@@ -97,25 +102,33 @@ async function startProbe(endpoint: ProbeEndpoint): Promise<void> {
   const logFile = join(endpoint.dir, `${PROCESS_NAME}.log`);
   const logBefore = existsSync(logFile) ? readFileSync(logFile, 'utf8').length : 0;
   const script = join(packageRoot(), 'dist', 'deployment', 'probes', 'probe-main.js');
-  const probe = startProcess(endpoint.dir, PROCESS_NAME, process.execPath, [
-    script,
-    '--socket',
-    endpoint.socket,
-    '--spiffe-id',
-    endpoint.spiffeId,
-    '--listen-port',
-    String(endpoint.listenPort),
-    '--peer-port',
-    String(endpoint.peer.listenPort),
-    '--peer-id',
-    endpoint.peer.spiffeId,
-    '--samples',
-    endpoint.samplesFile,
-    '--audience',
-    endpoint.audience,
-    '--svid-dir',
-    endpoint.svidDir,
-  ]);
+  const probe = startProcess(
+    endpoint.dir,
+    PROCESS_NAME,
+    process.execPath,
+    [
+      script,
+      '--socket',
+      endpoint.socket,
+      '--spiffe-id',
+      endpoint.spiffeId,
+      '--listen-port',
+      String(endpoint.listenPort),
+      '--peer-port',
+      String(endpoint.peer.listenPort),
+      '--peer-id',
+      endpoint.peer.spiffeId,
+      '--samples',
+      endpoint.samplesFile,
+      '--audience',
+      endpoint.audience,
+      '--svid-dir',
+      endpoint.svidDir,
+    ],
+    {},
+    // Its workload's own gid, which its agent attests it by; it keeps uid 0, so it still writes its dir.
+    endpoint.gid,
+  );
   await pollUntilDone(
     async () => {
       if (!probe.isRunning())

@@ -14,9 +14,19 @@ export interface FetchedSvid {
 
 const FETCH_TIMEOUT_MS = 5000;
 
+/**
+ * A client of its own, never sharing a connection with another client of this process: the agent
+ * attests a caller by the ids it had when it connected, and a workload fetcher changes its group id
+ * between fetches.
+ */
+const newClient = (socket: string) =>
+  new WorkloadClient(`unix://${socket}`, grpc.credentials.createInsecure(), {
+    'grpc.use_local_subchannel_pool': 1,
+  });
+
 /** One FetchX509SVID answer from an agent: every SVID it serves this process, or [] when it serves none. */
 export function fetchX509Svids(socket: string): Promise<FetchedSvid[]> {
-  const client = new WorkloadClient(`unix://${socket}`, grpc.credentials.createInsecure());
+  const client = newClient(socket);
   return new Promise<FetchedSvid[]>((resolve) => {
     const stream = client.FetchX509SVID({}, workloadMetadata(), {
       deadline: new Date(Date.now() + FETCH_TIMEOUT_MS),
@@ -42,7 +52,7 @@ export function fetchJwtSvid(
   audience: string,
   timeoutMs = FETCH_TIMEOUT_MS,
 ): Promise<string> {
-  const client = new WorkloadClient(`unix://${socket}`, grpc.credentials.createInsecure());
+  const client = newClient(socket);
   return new Promise<string>((resolve, reject) => {
     client.FetchJWTSVID(
       { audience: [audience], spiffeId },
@@ -56,19 +66,6 @@ export function fetchJwtSvid(
       },
     );
   }).finally(() => client.close());
-}
-
-/** The SVID each workload slot holds now (undefined when its agent does not serve it yet). */
-export async function fetchWorkloadSvids<Slot extends { spiffeId: string; socket: string }>(
-  slots: Slot[],
-): Promise<{ slot: Slot; svid: FetchedSvid | undefined }[]> {
-  const bySocket = new Map<string, FetchedSvid[]>();
-  for (const socket of new Set(slots.map((s) => s.socket)))
-    bySocket.set(socket, await fetchX509Svids(socket));
-  return slots.map((slot) => ({
-    slot,
-    svid: bySocket.get(slot.socket)!.find((s) => s.spiffeId === slot.spiffeId),
-  }));
 }
 
 /** Authority ids of the roots in the SVID's own bundle that its chain verifies against. */

@@ -7,7 +7,8 @@ import { parse, stringify } from 'yaml';
 import { Deployment } from '../../deployment/deployment.js';
 import { verifyHealed } from '../../deployment/faults/fault-lifecycle.js';
 import { activeLeases } from '../../deployment/lease/fault-lease.js';
-import { fetchWorkloadSvids, verifyingRoots } from '../../deployment/probes/workload-fetch.js';
+import { verifyingRoots } from '../../deployment/probes/workload-fetch.js';
+import { withWorkloadFetcher } from '../../deployment/probes/workload-fetcher.js';
 import { loadTopology, type Topology } from '../../deployment/topology/topology.js';
 import { x509AuthorityId } from '../../identity-core/spiffe/trust-bundle.js';
 import { loadScenario } from '../../scenarios/scenario.js';
@@ -204,15 +205,17 @@ describe.skipIf(!!temporal.missing || !pg.ok || !isRoot)('a worker killed at eve
         `processes: duplicated ${JSON.stringify(duplicated)}, missing ${JSON.stringify(missing)}, leaked ${JSON.stringify(unexpected)}`,
       );
     const slots = await deployment.workloads();
-    await waitFor(
-      'every workload to hold an SVID that verifies',
-      async () => {
-        const fetched = await fetchWorkloadSvids(slots);
-        const bad = fetched.filter(({ svid }) => !svid || verifyingRoots(svid).length === 0);
-        if (bad.length > 0) throw new Error(`no valid SVID: ${bad.map((b) => b.slot.spiffeId).join(', ')}`);
-        return true;
-      },
-      30_000,
+    await withWorkloadFetcher((fetcher) =>
+      waitFor(
+        'every workload to hold an SVID that verifies',
+        async () => {
+          const fetched = await fetcher.workloadSvids(slots);
+          const bad = fetched.filter(({ svid }) => !svid || verifyingRoots(svid).length === 0);
+          if (bad.length > 0) throw new Error(`no valid SVID: ${bad.map((b) => b.slot.spiffeId).join(', ')}`);
+          return true;
+        },
+        30_000,
+      ),
     );
     return slots.length;
   };
@@ -281,7 +284,9 @@ describe.skipIf(!!temporal.missing || !pg.ok || !isRoot)('a worker killed at eve
           throw new Error(`the authority did not change: ${result.oldAuthority}`);
         if (kind === 'x509') {
           const deployment = await Deployment.open(id);
-          for (const { slot, svid } of await fetchWorkloadSvids(await deployment.workloads())) {
+          const slots = await deployment.workloads();
+          const fetched = await withWorkloadFetcher((fetcher) => fetcher.workloadSvids(slots));
+          for (const { slot, svid } of fetched) {
             const roots = svid?.bundle.map((d) => x509AuthorityId(d)) ?? [];
             if (roots.join() !== result.newAuthority)
               throw new Error(

@@ -5,7 +5,7 @@ import { Client, Connection, WorkflowUpdateStage } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { Deployment } from '../../deployment/deployment.js';
-import { fetchWorkloadSvids } from '../../deployment/probes/workload-fetch.js';
+import { withWorkloadFetcher } from '../../deployment/probes/workload-fetcher.js';
 import { freePort } from '../../deployment/host/free-port.js';
 import { loadTopology } from '../../deployment/topology/topology.js';
 import { x509AuthorityId } from '../../identity-core/spiffe/trust-bundle.js';
@@ -130,7 +130,7 @@ describe.skipIf(!!temporal.missing || !pg.ok || !isRoot)('deployment workflows s
     const result = await update.result();
     expect(result.newAuthority).not.toBe(result.oldAuthority);
     const slots = await (await Deployment.open(id)).workloads();
-    for (const { svid } of await fetchWorkloadSvids(slots))
+    for (const { svid } of await withWorkloadFetcher((fetcher) => fetcher.workloadSvids(slots)))
       expect(svid!.bundle.map((d) => x509AuthorityId(d))).toEqual([result.newAuthority]);
     const counts = processCounts(join(home, id));
     expect(

@@ -7,7 +7,8 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { statusQuery } from '../../workflows/deployment-workflow.js';
 import { Deployment, type DeploymentPlan } from '../../deployment/deployment.js';
-import { fetchWorkloadSvids, verifyingRoots } from '../../deployment/probes/workload-fetch.js';
+import { fetchX509Svids, verifyingRoots } from '../../deployment/probes/workload-fetch.js';
+import { WorkloadFetcher } from '../../deployment/probes/workload-fetcher.js';
 import { portAcceptsConnections } from '../../deployment/host/free-port.js';
 import { openDatastore } from '../../identity-core/datastore/datastore.js';
 import { x509AuthorityId } from '../../identity-core/spiffe/trust-bundle.js';
@@ -18,7 +19,7 @@ import { startTestDevServer } from '../support/test-dev-server.js';
 import { processesIn } from '../support/host.js';
 import { pinnedTool, repoRoot } from '../support/tools.js';
 import { waitFor } from '../support/waits.js';
-import { fetchJwtSvid, validateJwtSvid } from '../support/workload-client.js';
+import { validateJwtSvid } from '../support/workload-client.js';
 import { readSamples } from '../../deployment/probes/probe-fleet.js';
 import { setInterval } from 'node:timers/promises';
 import { parse, stringify } from 'yaml';
@@ -43,6 +44,8 @@ describe.skipIf(!!temporal.missing || !isRoot)('deployment lifecycle through the
   let client: Client;
   let stopWorker: () => Promise<void>;
   let plan: DeploymentPlan;
+  // Fetches as each workload (its own gid), as the worker's activities do.
+  const fetcher = new WorkloadFetcher();
 
   const cli = (args: string[]) =>
     new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
@@ -74,6 +77,7 @@ describe.skipIf(!!temporal.missing || !isRoot)('deployment lifecycle through the
     // Whatever a failed assertion left running goes now.
     await (await Deployment.open(id).catch(() => undefined))?.stopAll().catch(() => undefined);
     await (await Deployment.open(id).catch(() => undefined))?.removeData().catch(() => undefined);
+    await fetcher.close();
     await stopWorker?.();
     await client?.connection.close();
     await server?.stop();
@@ -99,8 +103,17 @@ describe.skipIf(!!temporal.missing || !isRoot)('deployment lifecycle through the
     plan = deployment.plan;
     const slots = await deployment.workloads();
     expect(slots.map((s) => s.group)).toEqual(['upstream', 'upstream', 'east', 'east']);
-    const before = await fetchWorkloadSvids(slots);
+    const before = await fetcher.workloadSvids(slots);
     expect(before.every((s) => s.svid !== undefined)).toBe(true);
+    // Each workload is attested as itself (a gid of its own, which its entry selects): its agent
+    // hands it its own SVID and no other, and hands the worker (uid 0, gid 0: no entry) none.
+    expect(new Set(slots.map((s) => s.gid)).size).toBe(slots.length);
+    for (const slot of slots) {
+      expect(slot.selectors).toEqual([`unix:gid:${slot.gid}`]);
+      expect((await fetcher.x509Svids(slot)).map((s) => s.spiffeId)).toEqual([slot.spiffeId]);
+    }
+    for (const socket of new Set(slots.map((s) => s.socket)))
+      expect(await fetchX509Svids(socket)).toEqual([]);
     // Upstream workloads hold SVIDs signed by the root itself; east's come through its intermediate.
     expect(before.map((s) => s.svid!.chain.length)).toEqual([1, 1, 2, 2]);
     // East reaches its upstream through its relay only.
@@ -120,7 +133,7 @@ describe.skipIf(!!temporal.missing || !isRoot)('deployment lifecycle through the
           slots.map(async (slot, i) => {
             const peer = slots[i % 2 === 0 ? i + 1 : i - 1]!;
             try {
-              const token = await fetchJwtSvid(slot.socket, peer.spiffeId);
+              const token = await fetcher.jwtSvid(slot, peer.spiffeId);
               await validateJwtSvid(peer.socket, token, peer.spiffeId);
               validations.ok++;
             } catch (error) {
@@ -169,7 +182,7 @@ describe.skipIf(!!temporal.missing || !isRoot)('deployment lifecycle through the
     roots.sort();
 
     // From the workloads: every SVID chains to one of the new roots, and every bundle holds those alone.
-    for (const { svid } of await fetchWorkloadSvids(slots)) {
+    for (const { svid } of await fetcher.workloadSvids(slots)) {
       expect(roots).toContain(verifyingRoots(svid!)[0]);
       expect(svid!.bundle.map((d) => x509AuthorityId(d)).sort()).toEqual(roots);
     }
@@ -178,7 +191,19 @@ describe.skipIf(!!temporal.missing || !isRoot)('deployment lifecycle through the
     expect(JSON.parse(status.stdout)).toMatchObject({
       phase: 'ready',
       rotations: [{ kind: 'jwt' }, { kind: 'x509', newAuthority: newRoot }],
+      // Every workload: its SPIFFE ID, its agent, that agent's Workload API socket, its selectors.
+      workloads: {
+        list: slots.map((slot) => ({
+          spiffeId: slot.spiffeId,
+          group: slot.group,
+          agent: { index: slot.agent, spiffeId: deployment.agentNodeId(slot.group, slot.agent) },
+          socket: slot.socket,
+          selectors: slot.selectors,
+        })),
+      },
     });
+    const human = await cli(['status', id]);
+    for (const slot of slots) expect(human.stdout).toContain(`${slot.spiffeId}  agent`);
 
     // Temporal finds the deployment's workflows by its search attribute, with their summaries.
     // Visibility is eventually consistent: wait until it lists all four, then check which they are.

@@ -25,7 +25,8 @@ import {
 } from '../../deployment/faults/fault-lifecycle.js';
 import { findPostgresBinDir } from '../../deployment/postgres/postgres-instance.js';
 import { loadTopology, parseTopology } from '../../deployment/topology/topology.js';
-import { fetchWorkloadSvids, verifyingRoots } from '../../deployment/probes/workload-fetch.js';
+import { verifyingRoots } from '../../deployment/probes/workload-fetch.js';
+import { withWorkloadFetcher } from '../../deployment/probes/workload-fetcher.js';
 import { processesIn } from '../support/host.js';
 import { queryOnce } from '../support/managed-postgres.js';
 import { makeRunDir } from '../support/run-dir.js';
@@ -78,8 +79,7 @@ async function bringUp(deployment: Deployment): Promise<void> {
         deployment.agentNodeId(slot.group, slot.agent),
         '-spiffeID',
         slot.spiffeId,
-        '-selector',
-        `unix:uid:${process.getuid!()}`,
+        ...slot.selectors.flatMap((selector) => ['-selector', selector]),
       ]),
     );
   }
@@ -88,18 +88,20 @@ async function bringUp(deployment: Deployment): Promise<void> {
 /** Waits until every workload holds an SVID that verifies against its own bundle; returns their roots. */
 async function everyWorkloadServed(deployment: Deployment, timeoutMs = 90_000): Promise<string[]> {
   const slots = await deployment.workloads();
-  return waitFor(
-    'every workload to hold a valid SVID',
-    async () => {
-      const roots: string[] = [];
-      for (const { slot, svid } of await fetchWorkloadSvids(slots)) {
-        const root = svid ? verifyingRoots(svid)[0] : undefined;
-        if (!root) throw new Error(`${slot.spiffeId} holds no valid SVID`);
-        roots.push(root);
-      }
-      return roots;
-    },
-    timeoutMs,
+  return withWorkloadFetcher((fetcher) =>
+    waitFor(
+      'every workload to hold a valid SVID',
+      async () => {
+        const roots: string[] = [];
+        for (const { slot, svid } of await fetcher.workloadSvids(slots)) {
+          const root = svid ? verifyingRoots(svid)[0] : undefined;
+          if (!root) throw new Error(`${slot.spiffeId} holds no valid SVID`);
+          roots.push(root);
+        }
+        return roots;
+      },
+      timeoutMs,
+    ),
   );
 }
 
@@ -371,7 +373,7 @@ describe.skipIf(!isRoot || !!pgMissing)('faults on topologies/demo.yaml', () => 
   it('a downstream cut off can sign until its prepared intermediate expires, not only its active one', async () => {
     const east = (await deployment.identityStacks()).downstreams.east!;
     const slot = (await deployment.workloads()).find((w) => w.group === 'east')!;
-    const [fetched] = await fetchWorkloadSvids([slot]);
+    const [fetched] = await withWorkloadFetcher((fetcher) => fetcher.workloadSvids([slot]));
     const intermediate = new X509Certificate(fetched!.svid!.chain[1]!);
     await authorityStep(east.admin(), 'x509', 'prepare');
     const until = (await signingUntil(east.admin()))!;
