@@ -31,7 +31,7 @@ import { processesIn } from '../support/host.js';
 import { queryOnce } from '../support/managed-postgres.js';
 import { makeRunDir } from '../support/run-dir.js';
 import { repoRoot } from '../support/tools.js';
-import { ok, untilPast, waitFor, within } from '../support/waits.js';
+import { ok, untilPast, waitFor, waitUntil, within } from '../support/waits.js';
 
 /**
  * Faults on real processes: on a deployment of topologies/demo.yaml, every kind is injected, seen
@@ -216,6 +216,31 @@ describe.skipIf(!isRoot || !!pgMissing)('faults on topologies/demo.yaml', () => 
     expect(readLease(deployment.plan.runDir, 'refused')).toBeUndefined();
   });
 
+  /**
+   * As SPIRE's server, one that cannot read its bundle refuses a new connection after the TLS
+   * handshake. The agent's first failed sync may still go over the connection it held (and fail with
+   * the server's INTERNAL bundle error); a failed sync drops that connection, so from the second on
+   * the agent is refused as unavailable.
+   */
+  async function expectConnectionRefusedWhileBundleUnreadable(since: number): Promise<void> {
+    const { upstream } = await deployment.identityStacks();
+    const failures = () =>
+      upstream.agents[0]!.log()
+        .split('\n')
+        .filter((line) => line.includes('Synchronize failed'))
+        .map((line) => JSON.parse(line) as { time: number; level: number; err: string })
+        .filter((entry) => entry.time > since);
+    await waitUntil(
+      'two failed syncs of the upstream agent with the datastore down',
+      () => failures().length >= 2,
+      30_000,
+    );
+    const [first, second] = failures();
+    expect(second!.err).toMatch(/^14 UNAVAILABLE/);
+    // SPIRE's agent logs a failed sync at error.
+    expect(first!.level).toBe(50);
+  }
+
   const kinds: FaultSpec[] = [
     { kind: 'servers-down', group: 'upstream', count: 1 },
     { kind: 'lb-down', group: 'upstream' },
@@ -234,6 +259,7 @@ describe.skipIf(!isRoot || !!pgMissing)('faults on topologies/demo.yaml', () => 
       const before = await confirmFault(deployment, spec);
       expect(before.injected, before.detail).toBe(false);
 
+      const injectedAt = Date.now();
       const injected = await injectFault(deployment, runId, spec, 120_000);
       // A second injection (a retried activity) finds the work done and changes nothing.
       expect(await injectFault(deployment, runId, spec, 120_000)).toBeTypeOf('string');
@@ -243,6 +269,7 @@ describe.skipIf(!isRoot || !!pgMissing)('faults on topologies/demo.yaml', () => 
       const confirmed = await confirmFault(deployment, spec);
       expect(confirmed.injected, confirmed.detail).toBe(true);
       console.log(`${spec.kind}: ${injected} — confirmed: ${confirmed.detail}`);
+      if (spec.kind === 'db-down') await expectConnectionRefusedWhileBundleUnreadable(injectedAt);
 
       const healed = await healFault(deployment, runId, spec);
       const seen = await healedWithin(deployment, spec);
