@@ -176,6 +176,7 @@ describe('server config', () => {
         defaultJwtSvidTtl: 600,
         agentTtl: 4 * 3600,
         caKeyType: 'ec-p384',
+        maxAttestedNodeInfoStaleness: 0,
         experimental: { caRotationCheckInterval: 2, entryCacheReloadInterval: 1 },
       },
       plugins: {
@@ -218,6 +219,7 @@ describe('server config', () => {
       defaultJwtSvidTtl: 300,
       agentTtl: 3600,
       caKeyType: 'ec-p256',
+      maxAttestedNodeInfoStaleness: 0,
       experimental: { caRotationCheckInterval: 10, entryCacheReloadInterval: 5 },
     });
     expect(config.plugins).toEqual({
@@ -469,6 +471,8 @@ describe('agent config', () => {
         trustDomain: 'example.org',
         joinToken: 'abc',
         insecureBootstrap: false,
+        rebootstrapMode: 'never',
+        rebootstrapDelay: 600,
         jwtSvidCacheSize: 1000,
         experimental: { syncInterval: 1 },
       },
@@ -499,6 +503,8 @@ describe('agent config', () => {
       trustBundlePath: '/b.pem',
       trustDomain: 'example.org',
       insecureBootstrap: false,
+      rebootstrapMode: 'never',
+      rebootstrapDelay: 600,
       jwtSvidCacheSize: 1000,
       experimental: { syncInterval: 5 },
     });

@@ -72,6 +72,10 @@ describe('topology files', () => {
         workloadsPerAgent: 1,
       },
       downstreams: [],
+      spire: {
+        server: { max_attested_node_info_staleness: 0, cache_reload_interval: 5 },
+        agent: { rebootstrap_mode: 'never', rebootstrap_delay: 600 },
+      },
     });
   });
 
