@@ -169,6 +169,7 @@ export function judgeDrill(
     fault,
     recovery,
     defaultTolerance: plan.tolerance,
+    ...(plan.policy.entryCacheReload !== undefined ? { entryCacheReload: plan.policy.entryCacheReload } : {}),
     authorityAtInjection,
     ...(input.revokedReplay ? { revokedReplay: input.revokedReplay } : {}),
     ...(input.laterRegistrations ? { laterRegistrations: input.laterRegistrations } : {}),

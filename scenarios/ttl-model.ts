@@ -8,6 +8,11 @@
  * - it is renewed at the first sync once 45–55 % of its lifetime (NotAfter − NotBefore) remains;
  * - syncs run every `syncInterval`; after a failed sync the next attempt waits the backoff:
  *   the interval, ×1.5 per failure, ±10 % jitter, at most min(480 s, 48 × interval).
+ *
+ * A datastore outage is an issuance outage whatever the server's max_attested_node_info_staleness:
+ * in SPIRE v1.13.3 the cached node only spares the datastore read that authorizes an agent call, and
+ * every sync also calls GetBundle, which reads the datastore (a 1 s cache, nothing served stale), as
+ * does the TLS handshake of each new connection. So the knob does not enter the model.
  */
 
 export interface IssuancePolicy {
