@@ -10,7 +10,7 @@ import {
   TopologyError,
 } from '../../deployment/topology/topology.js';
 import { renderAgentConfig, renderServerConfig } from '../../deployment/implementation/spire-configs.js';
-import { spireKnobChoices } from '../../deployment/implementation/spire-knob-choices.js';
+import { spireKnobChoices } from '../../deployment/spire-knob-choices.js';
 import { parseAgentConfig, parseServerConfig } from '../../identity-core/cli/hcl-config.js';
 
 const topologies = fileURLToPath(new URL('../../topologies/', import.meta.url));

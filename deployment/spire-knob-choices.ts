@@ -1,6 +1,6 @@
 /** A topology's `spire:` knobs as the server and agent config choices the configs are rendered from. */
-import type { SpireKnobs } from '../topology/topology.js';
-import type { AgentKnobChoices, ServerKnobChoices } from './spire-configs.js';
+import type { SpireKnobs } from './topology/topology.js';
+import type { AgentKnobChoices, ServerKnobChoices } from './implementation/spire-configs.js';
 
 /** `knobs` is absent in a plan written before topologies had them: SPIRE's defaults then, by omission. */
 export function spireKnobChoices(knobs: SpireKnobs | undefined): {
