@@ -13,6 +13,7 @@ import { dirname, join, resolve } from 'node:path';
 import pg from 'pg';
 import type { DatabaseChoice } from './implementation/spire-configs.js';
 import { IdentityStack } from './stack/identity-stack.js';
+import { spireKnobChoices } from './spire-knob-choices.js';
 import type { SpireImplementation } from './implementation/implementation.js';
 import { implementationFor } from './implementation/implementation-for.js';
 import { freePort, portAcceptsConnections } from './host/free-port.js';
@@ -267,6 +268,7 @@ export class Deployment {
       agentTtl: `${t.ttls.agentSvid}s`,
       syncInterval: `${t.syncInterval}s`,
       logLevel: 'INFO',
+      ...spireKnobChoices(t.spire),
     };
     const upstreamDir = join(this.plan.runDir, 'upstream');
     mkdirSync(upstreamDir, { recursive: true });

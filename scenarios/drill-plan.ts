@@ -22,6 +22,11 @@ export interface DrillPolicy {
   x509Ttl: number;
   syncInterval: number;
   backdate: number;
+  /**
+   * Seconds between reloads of the servers' entry cache (the topology's spire.server.cache_reload_interval);
+   * absent in plans made before topologies had it, which ran SPIRE's default.
+   */
+  entryCacheReload?: number;
 }
 
 export interface PlannedWorkload {
@@ -56,8 +61,23 @@ export function issuancePolicy(policy: DrillPolicy, caNotAfterMs?: number): Issu
   };
 }
 
-export function drillPolicy(topology: { ttls: { x509Svid: number }; syncInterval: number }): DrillPolicy {
-  return { x509Ttl: topology.ttls.x509Svid, syncInterval: topology.syncInterval, backdate: SPIRE_BACKDATE };
+/**
+ * The lifetimes and timings the model predicts from. max_attested_node_info_staleness is not among
+ * them: in SPIRE v1.13.3 it spares the datastore reads that authorize agent calls, but the agent's
+ * sync also needs GetBundle, which reads the datastore (through a 1 s cache, with no stale serving),
+ * and so do new connections' TLS handshakes; a datastore outage stops renewals with or without it.
+ */
+export function drillPolicy(topology: {
+  ttls: { x509Svid: number };
+  syncInterval: number;
+  spire?: { server: { cache_reload_interval: number } };
+}): DrillPolicy {
+  return {
+    x509Ttl: topology.ttls.x509Svid,
+    syncInterval: topology.syncInterval,
+    backdate: SPIRE_BACKDATE,
+    ...(topology.spire ? { entryCacheReload: topology.spire.server.cache_reload_interval } : {}),
+  };
 }
 
 /** Seconds the fault is held for `outageClass`: the scenario's length, or the model's representative one. */

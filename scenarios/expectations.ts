@@ -15,6 +15,8 @@ export interface EvaluationInput {
   recovery: TimeWindow;
   /** Seconds of slack on predicted instants when the scenario states none. */
   defaultTolerance: number;
+  /** Seconds between the servers' entry cache reloads (absent: SPIRE's default). */
+  entryCacheReload?: number;
   /** The authority each workload's SVID chained to when the fault began (ca-compromise). */
   authorityAtInjection: Record<string, string>;
   /** A replayed pre-fault SVID against a peer after healing, when the scenario asks for it. */
@@ -25,12 +27,19 @@ export interface EvaluationInput {
   laterRegistrations?: { spiffeId: string; workload: string }[];
 }
 
-/** The server's entry cache reload period (SPIRE's default cache_reload_interval). */
-const ENTRY_CACHE_RELOAD_S = 5;
+/** SPIRE's default cache_reload_interval, for plans made before topologies set it. */
+const DEFAULT_ENTRY_CACHE_RELOAD_S = 5;
 
-/** How long after the heal `restore-drops-later-registrations` gives the restore, in seconds. */
-function restoreDropWithin(e: { within?: number }, defaultTolerance: number): number {
-  return e.within ?? ENTRY_CACHE_RELOAD_S + 2 * defaultTolerance;
+/**
+ * How long after the heal `restore-drops-later-registrations` gives the restore, in seconds: one
+ * reload of the servers' entry cache (`entryCacheReload`, the topology's) and the agents' syncs.
+ */
+function restoreDropWithin(
+  e: { within?: number },
+  defaultTolerance: number,
+  entryCacheReload = DEFAULT_ENTRY_CACHE_RELOAD_S,
+): number {
+  return e.within ?? entryCacheReload + 2 * defaultTolerance;
 }
 
 /**
@@ -38,11 +47,15 @@ function restoreDropWithin(e: { within?: number }, defaultTolerance: number): nu
  * heal has had its whole window: ending earlier would judge an identity "still offered" that the
  * expectation still gave time to go. Pure, so the drill workflow can call it.
  */
-export function watchAfterHealSeconds(expectations: Expectation[], defaultTolerance: number): number {
+export function watchAfterHealSeconds(
+  expectations: Expectation[],
+  defaultTolerance: number,
+  entryCacheReload?: number,
+): number {
   let seconds = 0;
   for (const e of expectations)
     if (e.expect === 'restore-drops-later-registrations')
-      seconds = Math.max(seconds, restoreDropWithin(e, defaultTolerance));
+      seconds = Math.max(seconds, restoreDropWithin(e, defaultTolerance, entryCacheReload));
   return seconds;
 }
 
@@ -232,7 +245,7 @@ export function evaluateExpectations(input: EvaluationInput): ExpectationOutcome
         };
       }
       case 'restore-drops-later-registrations': {
-        const within = 1000 * restoreDropWithin(e, input.defaultTolerance);
+        const within = 1000 * restoreDropWithin(e, input.defaultTolerance, input.entryCacheReload);
         const later = input.laterRegistrations ?? [];
         const problems: string[] = [];
         const seen: string[] = [];

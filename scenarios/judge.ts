@@ -191,6 +191,7 @@ export function judgeDrill(
     fault,
     recovery,
     defaultTolerance: plan.tolerance,
+    ...(plan.policy.entryCacheReload !== undefined ? { entryCacheReload: plan.policy.entryCacheReload } : {}),
     authorityAtInjection,
     ...(input.revokedReplay ? { revokedReplay: input.revokedReplay } : {}),
     ...(input.laterRegistrations ? { laterRegistrations: input.laterRegistrations } : {}),

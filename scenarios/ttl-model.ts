@@ -9,6 +9,11 @@
  * - syncs are spaced by SPIRE's backoff, ±10 % jitter on every delay: a regular sync one interval
  *   after the last success, the first retry after a failure 1.5 intervals later, ×1.5 per further
  *   failure, growth capped at min(480 s, 48 × interval).
+ *
+ * A datastore outage is an issuance outage whatever the server's max_attested_node_info_staleness:
+ * in SPIRE v1.13.3 the cached node only spares the datastore read that authorizes an agent call, and
+ * every sync also calls GetBundle, which reads the datastore (a 1 s cache, nothing served stale), as
+ * does the TLS handshake of each new connection. So the knob does not enter the model.
  */
 
 export interface IssuancePolicy {

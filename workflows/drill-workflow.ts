@@ -269,7 +269,13 @@ export async function drillWorkflow(input: DrillInput): Promise<DrillRecord> {
         seconds: scenario.steady,
         notBefore: recovery.at,
         notUntil:
-          windows.fault.end + 1000 * watchAfterHealSeconds(scenario.expectations, state.plan!.tolerance),
+          windows.fault.end +
+          1000 *
+            watchAfterHealSeconds(
+              scenario.expectations,
+              state.plan!.tolerance,
+              state.plan!.policy.entryCacheReload,
+            ),
       });
       windows.recovery.end = after.window.end;
       if (!after.ok) step(`no steady state after recovery: ${after.detail}`);

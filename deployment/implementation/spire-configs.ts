@@ -18,11 +18,27 @@ export interface ServerConfigChoices {
   agentTtl?: string;
   logLevel: string;
   caRotationCheckInterval?: string;
+  /** SPIRE's max_attested_node_info_staleness (off when absent or "0s"). */
+  maxAttestedNodeInfoStaleness?: string;
+  /** SPIRE's experimental.cache_reload_interval: the entry cache's reload period. */
+  cacheReloadInterval?: string;
   healthPort?: number;
   metricsPort?: number;
   /** A downstream server: its upstream server's address and its own agent's Workload API socket. */
   upstream?: UpstreamChoice;
 }
+
+/** SPIRE's failure knobs a topology sets on every server. */
+export type ServerKnobChoices = Pick<
+  ServerConfigChoices,
+  'maxAttestedNodeInfoStaleness' | 'cacheReloadInterval'
+>;
+
+/** SPIRE's failure knobs a topology sets on every agent. */
+export type AgentKnobChoices = Pick<
+  AgentConfigChoices,
+  'rebootstrapMode' | 'rebootstrapDelay' | 'retryBootstrap'
+>;
 
 export interface UpstreamChoice {
   serverPort: number;
@@ -37,6 +53,11 @@ export interface AgentConfigChoices {
   trustBundlePath: string;
   syncInterval: string;
   logLevel: string;
+  /** SPIRE's rebootstrap_mode and rebootstrap_delay. */
+  rebootstrapMode?: 'never' | 'auto' | 'always';
+  rebootstrapDelay?: string;
+  /** SPIRE's deprecated retry_bootstrap: rendered only when given, as SPIRE refuses it beside a rebootstrap mode. */
+  retryBootstrap?: boolean;
   healthPort?: number;
   metricsPort?: number;
 }
@@ -53,6 +74,19 @@ function telemetry(healthPort?: number, metricsPort?: number): string {
   return text;
 }
 
+/** `key = value` lines at `indent`, for the values given. */
+function lines(indent: string, values: [string, string | boolean | undefined][]): string {
+  return values
+    .filter(([, value]) => value !== undefined && value !== '')
+    .map(([key, value]) => `${indent}${key} = ${typeof value === 'string' ? q(value) : String(value)}\n`)
+    .join('');
+}
+
+function experimentalBlock(values: [string, string | undefined][]): string {
+  const body = lines('    ', values);
+  return body ? `  experimental {\n${body}  }\n` : '';
+}
+
 export function renderServerConfig(c: ServerConfigChoices): string {
   const connection = c.database.type === 'pglite' ? c.database.directory : c.database.connectionString;
   return `server {
@@ -65,7 +99,13 @@ export function renderServerConfig(c: ServerConfigChoices): string {
   ca_ttl = ${q(c.caTtl)}
   default_x509_svid_ttl = ${q(c.x509SvidTtl)}
   default_jwt_svid_ttl = ${q(c.jwtSvidTtl)}
-${c.agentTtl ? `  agent_ttl = ${q(c.agentTtl)}\n` : ''}${c.caRotationCheckInterval ? `  experimental {\n    ca_rotation_check_interval = ${q(c.caRotationCheckInterval)}\n  }\n` : ''}}
+${lines('  ', [
+  ['agent_ttl', c.agentTtl],
+  ['max_attested_node_info_staleness', c.maxAttestedNodeInfoStaleness],
+])}${experimentalBlock([
+    ['ca_rotation_check_interval', c.caRotationCheckInterval],
+    ['cache_reload_interval', c.cacheReloadInterval],
+  ])}}
 
 plugins {
   DataStore "sql" {
@@ -106,7 +146,11 @@ export function renderAgentConfig(c: AgentConfigChoices): string {
   socket_path = ${q(c.socketPath)}
   trust_bundle_path = ${q(c.trustBundlePath)}
   trust_domain = ${q(c.trustDomain)}
-  experimental {
+${lines('  ', [
+  ['rebootstrap_mode', c.rebootstrapMode],
+  ['rebootstrap_delay', c.rebootstrapDelay],
+  ['retry_bootstrap', c.retryBootstrap],
+])}  experimental {
     sync_interval = ${q(c.syncInterval)}
   }
 }

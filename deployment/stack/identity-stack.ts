@@ -3,7 +3,7 @@ import { X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { freePort } from '../host/free-port.js';
-import type { DatabaseChoice } from '../implementation/spire-configs.js';
+import type { AgentKnobChoices, DatabaseChoice, ServerKnobChoices } from '../implementation/spire-configs.js';
 import type { ImplementationName, SpireImplementation } from '../implementation/implementation.js';
 import { implementationFor } from '../implementation/implementation-for.js';
 import type { ServerAdmin } from '../implementation/server-admin.js';
@@ -45,6 +45,9 @@ export interface IdentityStackOptions {
   logLevel?: string;
   /** How often the server checks its CA rotation thresholds (SPIRE: 10 s). */
   caRotationCheckInterval?: string;
+  /** SPIRE's failure knobs for every server (staleness, entry cache reload) and every agent (rebootstrap). */
+  serverKnobs?: ServerKnobChoices;
+  agentKnobs?: AgentKnobChoices;
   /** Loopback ports for /metrics and the health listener of the first server and the agent; off when absent. */
   telemetry?: TelemetryPorts;
   /** How many tspire-agent processes attach to these servers (each its own node); default 1. */
@@ -242,6 +245,7 @@ export class IdentityStack {
       ...(options.caRotationCheckInterval
         ? { caRotationCheckInterval: options.caRotationCheckInterval }
         : {}),
+      ...options.serverKnobs,
     };
     serverPorts.forEach((port, i) => {
       writeFileSync(
@@ -279,6 +283,7 @@ export class IdentityStack {
           trustBundlePath: stack.bundlePath,
           syncInterval: options.syncInterval ?? '5s',
           logLevel: options.logLevel ?? 'INFO',
+          ...options.agentKnobs,
           ...(options.telemetry && i === 0
             ? {
                 metricsPort: options.telemetry.agentMetricsPort,
@@ -299,6 +304,7 @@ export class IdentityStack {
           trustBundlePath: options.upstream.bundlePath,
           syncInterval: options.syncInterval ?? '5s',
           logLevel: options.logLevel ?? 'INFO',
+          ...options.agentKnobs,
         }),
       );
     }

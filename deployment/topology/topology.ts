@@ -3,7 +3,7 @@
  * normalized (durations in seconds, defaults applied) into the `Topology` the workflows carry.
  */
 import { z } from 'zod';
-import { durationSeconds as duration } from './duration-schema.js';
+import { durationOrZeroSeconds, durationSeconds as duration } from './duration-schema.js';
 import { issueLines, readYamlDocument } from './yaml-document.js';
 
 const NAME = /^[a-z][a-z0-9-]{0,30}$/;
@@ -30,6 +30,37 @@ const datastore = z.union(
   ],
   { error: 'expected "embedded", "managed" or { postgres: "postgres://…" }' },
 );
+
+/**
+ * SPIRE's failure knobs, with SPIRE's names, defaults and semantics, rendered into every server's and
+ * agent's config. cache_reload_interval is SPIRE's experimental.cache_reload_interval.
+ */
+const spireKnobs = z
+  .strictObject({
+    server: z
+      .strictObject({
+        max_attested_node_info_staleness: durationOrZeroSeconds
+          .default(0)
+          .describe(
+            'how long a cached attested node authorizes its agent without a datastore read; 0 is off',
+          ),
+        cache_reload_interval: duration.default(5).describe("reload period of the server's entry cache"),
+      })
+      .prefault({}),
+    agent: z
+      .strictObject({
+        rebootstrap_mode: z
+          .enum(['never', 'auto', 'always'], { error: 'expected "never", "auto" or "always"' })
+          .default('never'),
+        rebootstrap_delay: duration.default(600),
+        // Left unset unless given: SPIRE refuses it next to a rebootstrap mode, and defaults it to true.
+        retry_bootstrap: z.boolean({ error: 'expected true or false' }).optional(),
+      })
+      .prefault({}),
+  })
+  .prefault({});
+
+export type SpireKnobs = z.output<typeof spireKnobs>;
 
 const topologySchema = z
   .strictObject({
@@ -82,6 +113,7 @@ const topologySchema = z
         { error: 'expected a list of downstreams' },
       )
       .default([]),
+    spire: spireKnobs,
   })
   .superRefine((t, ctx) => {
     const issue = (path: (string | number)[], message: string) =>
@@ -95,6 +127,17 @@ const topologySchema = z
       issue(
         ['upstream', 'readReplica'],
         "a read replica is set up only for the deployment's own PostgreSQL: use datastore: managed",
+      );
+    const agent = t.spire.agent;
+    if (agent.rebootstrap_mode !== 'never' && agent.retry_bootstrap !== undefined)
+      issue(
+        ['spire', 'agent', 'retry_bootstrap'],
+        'SPIRE refuses retry_bootstrap together with a rebootstrap_mode other than "never": drop one',
+      );
+    if (agent.rebootstrap_mode === 'always')
+      issue(
+        ['spire', 'agent', 'rebootstrap_mode'],
+        'rebootstrap_mode "always" needs a node attestor that can re-attest; the agents here use join_token, which cannot, and SPIRE refuses to start them',
       );
     if (t.ttls.x509Svid > t.ttls.ca) issue(['ttls', 'x509Svid'], 'longer than the CA TTL');
     if (t.ttls.jwtSvid > t.ttls.ca) issue(['ttls', 'jwtSvid'], 'longer than the CA TTL');
@@ -173,6 +216,10 @@ export function topologyWarnings(t: Topology): string[] {
   if (t.ttls.agentSvid !== t.ttls.x509Svid && t.ttls.agentSvid > caTtl / 6)
     warnings.push(
       `ttls.agentSvid exceeds a sixth of ${caName} (${sixth}): a CA rotation may issue agents shorter SVIDs than asked`,
+    );
+  if (t.spire.agent.rebootstrap_mode === 'auto')
+    warnings.push(
+      'spire.agent.rebootstrap_mode "auto": join_token agents cannot re-attest, so SPIRE (and the bundled agent) disables rebootstrapping and an agent cut off by an unseen root exits as with "never"',
     );
   return warnings;
 }

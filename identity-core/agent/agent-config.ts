@@ -28,7 +28,10 @@ export const AGENT_DEFAULTS = {
   logLevel: 'INFO',
   socketPath: '/tmp/spire-agent/public/api.sock',
   syncInterval: '5s',
+  rebootstrapDelay: '10m',
 } as const;
+
+export type RebootstrapMode = 'never' | 'auto' | 'always';
 
 export interface AgentConfig {
   agent: {
@@ -43,6 +46,19 @@ export interface AgentConfig {
     trustDomain: string;
     joinToken?: string;
     insecureBootstrap: boolean;
+    /**
+     * SPIRE's rebootstrap_mode: whether an agent whose server presents a root it does not trust may
+     * throw its bundle away and attest again ('auto': after rebootstrapDelay; 'never': it exits).
+     * It needs a node attestor that can re-attest, which join_token is not.
+     */
+    rebootstrapMode: RebootstrapMode;
+    /** Seconds the server's root must stay unknown before the agent rebootstraps. */
+    rebootstrapDelay: number;
+    /**
+     * SPIRE's deprecated retry_bootstrap: retry a failed attestation with backoff (absent: SPIRE's
+     * default, true). Kept absent when unset because SPIRE refuses it beside a rebootstrap mode.
+     */
+    retryBootstrap?: boolean;
     /** How many JWT-SVIDs the agent keeps (SPIRE's `jwt_svid_cache_size`). */
     jwtSvidCacheSize: number;
     experimental: {
@@ -69,6 +85,22 @@ const agentSection = section({
   trust_domain: trustDomain,
   join_token: text.optional(),
   insecure_bootstrap: flag.default(false),
+  rebootstrap_mode: z
+    .string({ error: 'expected a string' })
+    .default('never')
+    .transform((mode, ctx) => {
+      // SPIRE takes an empty mode as "never".
+      if (mode === '') return 'never';
+      if (mode === 'never' || mode === 'auto' || mode === 'always') return mode;
+      ctx.issues.push({
+        code: 'custom',
+        message: `unknown rebootstrap mode specified: ${mode}`,
+        input: mode,
+      });
+      return z.NEVER;
+    }),
+  rebootstrap_delay: positiveDuration.prefault(AGENT_DEFAULTS.rebootstrapDelay),
+  retry_bootstrap: flag.optional(),
   jwt_svid_cache_size: z
     .number({ error: 'expected a whole number' })
     .int({ error: 'expected a whole number' })
@@ -114,6 +146,9 @@ function normalize(input: z.output<typeof rawAgentConfig>): AgentConfig {
       // An empty token is as good as none: the agent then relies on its stored SVID.
       ...(agent.join_token ? { joinToken: agent.join_token } : {}),
       insecureBootstrap: agent.insecure_bootstrap,
+      rebootstrapMode: agent.rebootstrap_mode,
+      rebootstrapDelay: agent.rebootstrap_delay,
+      ...(agent.retry_bootstrap === undefined ? {} : { retryBootstrap: agent.retry_bootstrap }),
       jwtSvidCacheSize: agent.jwt_svid_cache_size,
       experimental: { syncInterval: agent.experimental.sync_interval },
     },
@@ -132,7 +167,23 @@ function normalize(input: z.output<typeof rawAgentConfig>): AgentConfig {
 
 /** Validates the decoded HCL document (blocks already collapsed to objects). */
 export const agentConfigSchema = rawAgentConfig.transform(normalize).superRefine((config, ctx) => {
-  const { trustBundlePath, insecureBootstrap } = config.agent;
+  const { trustBundlePath, insecureBootstrap, rebootstrapMode, retryBootstrap } = config.agent;
+  if (rebootstrapMode !== 'never' && insecureBootstrap) {
+    ctx.issues.push({
+      code: 'custom',
+      path: ['agent', 'rebootstrap_mode'],
+      message: 'insecure_bootstrap option can not be used with rebootstrapping',
+      input: rebootstrapMode,
+    });
+  }
+  if (rebootstrapMode !== 'never' && retryBootstrap !== undefined) {
+    ctx.issues.push({
+      code: 'custom',
+      path: ['agent', 'retry_bootstrap'],
+      message: 'you can not set retry_bootstrap when using rebootstrap_mode',
+      input: rebootstrapMode,
+    });
+  }
   if (insecureBootstrap && trustBundlePath !== undefined) {
     ctx.issues.push({
       code: 'custom',

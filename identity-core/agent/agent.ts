@@ -10,6 +10,7 @@ import { PeerTaggedServer } from '../transport/peer-tagged-server.js';
 import { unary, type RpcObserver } from '../transport/rpc-handlers.js';
 import { AgentMetrics } from './agent-metrics.js';
 import { AgentStateStore } from './agent-state-store.js';
+import { attestWithRetry, effectiveRebootstrapMode } from './bootstrap-policy.js';
 import { JwtSvidCache } from './jwt-svid-cache.js';
 import { CachingJwtSvidSource } from './jwt-svid-source.js';
 import { attestWithJoinToken } from './node-attestation.js';
@@ -98,10 +99,31 @@ export async function startAgent(
       throw new Error(
         'no join token was given (use -joinToken or agent.join_token) and no agent SVID is stored to resume with',
       );
-    const attested = await attestWithJoinToken(connection, roots, token);
+    if (config.agent.retryBootstrap !== undefined)
+      logger.warn(
+        "The 'retry_bootstrap' configuration is deprecated. It will be removed in SPIRE 1.14. Please test without the flag before upgrading.",
+      );
+    const attested = await attestWithRetry(
+      async () => {
+        try {
+          return await attestWithJoinToken(connection, roots, token);
+        } catch (error) {
+          connection.reset();
+          throw error;
+        }
+      },
+      {
+        retry: config.agent.retryBootstrap ?? true,
+        rebootstrapMode: config.agent.rebootstrapMode,
+        logger,
+      },
+    );
     identity = agentIdentityFrom(attested.spiffeId, attested.certificateChain, attested.privateKeyPkcs8);
     logger.info({ spiffe_id: identity.spiffeId }, 'Node attestation was successful');
   }
+
+  // join_token is the only node attestor here, and it cannot re-attest: "auto" turns into "never".
+  effectiveRebootstrapMode(config.agent.rebootstrapMode, false, logger);
 
   const cache = new SvidCache(bundleOf(trustDomain, roots));
   const persist = async (current: AgentIdentity) => {

@@ -9,6 +9,7 @@ import type { RenewAgentResponse__Output } from '../proto/gen/spire/api/server/a
 import type { BatchNewX509SVIDResponse__Output } from '../proto/gen/spire/api/server/svid/v1/BatchNewX509SVIDResponse.js';
 import type { AgentMetrics } from './agent-metrics.js';
 import { Backoff } from './backoff.js';
+import { isUnknownAuthorityError } from './bootstrap-policy.js';
 import { authorityKeyIds } from './chain-authorities.js';
 import { renewalTime } from './renewal-policy.js';
 import { call, type ServerConnection } from '../transport/server-connection.js';
@@ -79,7 +80,7 @@ const CSR_BATCH = 500;
 const DEFAULT_SYNC_INTERVAL_MS = 5000;
 
 /**
- * The agent's sync loop, as SPIRE's: every sync interval fetch the bundle and the authorized entries,
+ * The agent's sync loop, as SPIRE's: every sync interval fetch the authorized entries and the bundle,
  * renew the agent SVID and workload SVIDs that are due (or chain to a tainted authority), spaced by
  * SPIRE's backoff (see backoff.ts). Nothing is dropped from the cache when the server is unreachable.
  */
@@ -155,6 +156,14 @@ export class Synchronizer {
         true,
       );
     }
+    // With rebootstrap_mode "never" (the only mode a join_token agent runs with) a server whose root
+    // the agent does not trust cannot become trusted again: SPIRE's agent exits.
+    if (isUnknownAuthorityError(error)) {
+      return new AgentFatalError(
+        `Synchronize failed, non-recoverable error: failed to sync with SPIRE Server: ${(error as Error).message}`,
+        false,
+      );
+    }
     if (Date.now() >= this.identity.notAfter) {
       return new AgentFatalError('Agent SVID has expired and could not be renewed: shutting down', false);
     }
@@ -169,22 +178,23 @@ export class Synchronizer {
   /** One round of synchronization; throws on the first failure so the loop backs off. */
   async syncOnce(): Promise<void> {
     const { cache, metrics, logger } = this.deps;
+    // SPIRE's order: the authorized entries, then the bundle, and only with both does anything renew.
+    // So an outage that fails GetBundle (the datastore's) fails the sync even when the entries came.
+    const entryClient = this.clients().entry;
+    const response = await call<GetAuthorizedEntriesResponse__Output>((o, done) =>
+      entryClient.GetAuthorizedEntries({}, o, done),
+    );
     const bundleClient = this.clients().bundle;
     const bundle = bundleFromProto(
       await call<Bundle__Output>((o, done) => bundleClient.GetBundle({}, o, done)),
     );
+    cache.setEntries(response.entries.map(entryFromProto));
     if (cache.setBundle(bundle)) logger.info({ sequence_number: bundle.sequenceNumber }, 'Bundle updated');
 
     const tainted = new Set(taintedAuthorityIds(cache.bundle));
     if (Date.now() >= this.identity.renewAt || this.identity.authorityKeyIds.some((id) => tainted.has(id))) {
       await this.rotateAgentSvid();
     }
-
-    const entryClient = this.clients().entry;
-    const response = await call<GetAuthorizedEntriesResponse__Output>((o, done) =>
-      entryClient.GetAuthorizedEntries({}, o, done),
-    );
-    cache.setEntries(response.entries.map(entryFromProto));
 
     const now = Date.now();
     const due = cache.entriesNeedingSvid(now);

@@ -5,6 +5,7 @@ import type { TrustBundle } from '../spiffe/trust-bundle.js';
 import { verifyX509Svid } from '../spiffe/x509-svid.js';
 import { RpcError } from '../transport/rpc-error.js';
 import type { PeerInfo } from '../transport/peer-tagged-server.js';
+import type { AttestedNodeCache } from './attested-node-cache.js';
 
 export interface AttestedNodeLookup {
   get(spiffeId: string): Promise<AttestedNode | undefined>;
@@ -27,6 +28,14 @@ export interface AuthorizedAgent {
 
 const VERIFIED_FOR_MS = 30_000;
 
+/** SPIRE's max_attested_node_info_staleness: trust a cached node this young instead of the datastore. */
+export interface NodeCacheOption {
+  cache: AttestedNodeCache;
+  stalenessMs: number;
+  /** Called for each call authorized from the cache alone. */
+  onCacheHit(): void;
+}
+
 /** Decimal serial, as SPIRE stores it (big.Int.String()). */
 export function decimalSerial(cert: X509Certificate): string {
   return BigInt(`0x${cert.serialNumber}`).toString(10);
@@ -35,8 +44,9 @@ export function decimalSerial(cert: X509Certificate): string {
 /**
  * Decides whether the caller is a live agent, as SPIRE does: a valid SVID of this trust domain's
  * /spire/agent/ namespace, not expired, and an attested node in the datastore that is not banned and
- * whose current (or freshly renewed) serial matches. The node lookup always reads the datastore,
- * which is why a database outage stops renewals and syncs.
+ * whose current (or freshly renewed) serial matches. The node lookup reads the datastore unless a
+ * node cache is given (max_attested_node_info_staleness), whose fresh copy with the caller's serial is
+ * enough on its own; a stale, missing or mismatching copy is looked up in the datastore as before.
  */
 export class AgentAuthorizer {
   /**
@@ -54,19 +64,33 @@ export class AgentAuthorizer {
     private readonly nodes: AttestedNodeLookup,
     private readonly bundle: () => Promise<TrustBundle>,
     private readonly logger: Logger,
+    private readonly nodeCache?: NodeCacheOption,
   ) {}
 
   async authorize(peer: PeerInfo | undefined, now = Date.now()): Promise<AuthorizedAgent> {
     if (!peer || peer.kind !== 'tls' || peer.certificateChain.length === 0) {
       throw RpcError.unauthenticated('caller is not authenticated: no client certificate presented');
     }
-    const bundle = await this.bundle();
     const cached = this.verified.get(peer);
+    // SPIRE authenticates a connection once, in its TLS handshake, so calls on a connection already
+    // verified go on while the bundle cannot be read (datastore down); only a new connection needs it.
+    let bundle: TrustBundle | undefined;
+    let bundleError: unknown;
+    try {
+      bundle = await this.bundle();
+    } catch (error) {
+      bundleError = error;
+    }
     const leaf = cached?.leaf ?? new X509Certificate(peer.certificateChain[0]!);
     const agentNotAfter = new Date(leaf.validTo).getTime();
     let agentId: string;
-    if (cached && cached.sequence === bundle.sequenceNumber && now - cached.at < VERIFIED_FOR_MS) {
+    if (
+      cached &&
+      (!bundle || (cached.sequence === bundle.sequenceNumber && now - cached.at < VERIFIED_FOR_MS))
+    ) {
       agentId = cached.agentId;
+    } else if (!bundle) {
+      throw RpcError.internal(`failed to fetch bundle: ${(bundleError as Error).message}`);
     } else
       try {
         const verified = verifyX509Svid(
@@ -93,14 +117,24 @@ export class AgentAuthorizer {
       this.logger.error({ caller_id: agentId }, 'Agent SVID is expired');
       throw RpcError.permissionDenied(`agent "${agentId}" SVID is expired`);
     }
+    const serial = decimalSerial(leaf);
+    const fromCache = this.nodeCache?.cache.lookup(agentId);
+    if (
+      fromCache &&
+      now - fromCache.at < this.nodeCache!.stalenessMs &&
+      fromCache.node.certSerialNumber !== '' &&
+      fromCache.node.certSerialNumber === serial
+    ) {
+      this.nodeCache!.onCacheHit();
+      return { agentId, svid: leaf, node: fromCache.node };
+    }
     let node: AttestedNode | undefined;
     try {
-      node = await this.nodes.get(agentId);
+      node = await (this.nodeCache ? this.nodeCache.cache.fetch(agentId) : this.nodes.get(agentId));
     } catch (error) {
       this.logger.error({ caller_id: agentId, err: String(error) }, 'Unable to look up agent information');
       throw RpcError.internal(`unable to look up agent information: ${(error as Error).message}`);
     }
-    const serial = decimalSerial(leaf);
     if (!node) {
       this.logger.error({ caller_id: agentId }, 'Agent is not attested');
       throw RpcError.permissionDenied(`agent "${agentId}" is not attested`);

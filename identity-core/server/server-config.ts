@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import {
+  duration,
   emptyPluginData,
   healthChecks,
   logLevel,
@@ -32,6 +33,7 @@ export const SERVER_DEFAULTS = {
   defaultJwtSvidTtl: '5m',
   caKeyType: 'ec-p256',
   caRotationCheckInterval: '10s',
+  maxAttestedNodeInfoStaleness: '0s',
   entryCacheReloadInterval: '5s',
 } as const;
 
@@ -55,6 +57,11 @@ export interface ServerConfig {
     /** Seconds; SPIRE uses the default X509-SVID TTL when agent_ttl is unset. */
     agentTtl: number;
     caKeyType: CaKeyType;
+    /**
+     * Seconds (SPIRE's max_attested_node_info_staleness): how long a cached attested node authorizes
+     * its agent without a datastore read; 0, the default, turns the node cache off.
+     */
+    maxAttestedNodeInfoStaleness: number;
     experimental: {
       /** Ours, not SPIRE's: how often the CA rotator checks the journal (SPIRE hard-codes 10 s). */
       caRotationCheckInterval: number;
@@ -103,6 +110,9 @@ const serverSection = section({
         `unsupported ca_key_type ${JSON.stringify(issue.input)} (supported: ec-p256, ec-p384, rsa-2048, rsa-4096)`,
     })
     .default(SERVER_DEFAULTS.caKeyType),
+  max_attested_node_info_staleness: duration
+    .refine((seconds) => seconds >= 0, { error: 'must not be negative' })
+    .prefault(SERVER_DEFAULTS.maxAttestedNodeInfoStaleness),
   experimental: section({
     ca_rotation_check_interval: positiveDuration.prefault(SERVER_DEFAULTS.caRotationCheckInterval),
     cache_reload_interval: positiveDuration.prefault(SERVER_DEFAULTS.entryCacheReloadInterval),
@@ -168,6 +178,7 @@ function normalize(input: z.output<typeof rawServerConfig>): ServerConfig {
       defaultJwtSvidTtl: server.default_jwt_svid_ttl,
       agentTtl: server.agent_ttl ?? server.default_x509_svid_ttl,
       caKeyType: server.ca_key_type,
+      maxAttestedNodeInfoStaleness: server.max_attested_node_info_staleness,
       experimental: {
         caRotationCheckInterval: server.experimental.ca_rotation_check_interval,
         entryCacheReloadInterval: server.experimental.cache_reload_interval,

@@ -15,6 +15,7 @@ export class ServerMetrics {
   private readonly x509CaTtl: Gauge;
   private readonly entryCacheEntries: Gauge;
   private readonly entryCacheReloadFailures: Counter;
+  private readonly nodeCacheAuthorizations: Counter;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'spire_server_' });
@@ -70,6 +71,11 @@ export class ServerMetrics {
       help: 'Failed reloads of the entry cache from the datastore',
       registers: r,
     });
+    this.nodeCacheAuthorizations = new Counter({
+      name: 'spire_server_node_cache_authorized_agent_calls',
+      help: 'Agent calls authorized from the attested node cache without reading the datastore',
+      registers: r,
+    });
   }
 
   signedX509Svid(): void {
@@ -102,5 +108,8 @@ export class ServerMetrics {
   }
   entryCacheReloadFailed(): void {
     this.entryCacheReloadFailures.inc();
+  }
+  authorizedFromNodeCache(): void {
+    this.nodeCacheAuthorizations.inc();
   }
 }

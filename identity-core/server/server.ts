@@ -15,6 +15,7 @@ import { checkServerStartup } from './startup-checks.js';
 import { startTelemetryListeners } from '../telemetry/telemetry-listeners.js';
 import { PeerTaggedServer, type TlsIdentity } from '../transport/peer-tagged-server.js';
 import { addImplementedMethods, type RpcObserver } from '../transport/rpc-handlers.js';
+import { AttestedNodeCache } from './attested-node-cache.js';
 import { AgentAuthorizer } from './agent-authorizer.js';
 import { agentService } from './agent-service.js';
 import { ApiAuthorization } from './api-authorization.js';
@@ -146,9 +147,26 @@ export async function startServer(
       },
     });
     closers.push(() => peers.close());
+    const stalenessMs = config.server.maxAttestedNodeInfoStaleness * 1000;
+    let nodeCache: AttestedNodeCache | undefined;
+    if (stalenessMs > 0) {
+      nodeCache = new AttestedNodeCache(datastore.nodes, (error) =>
+        logger.error({ err: (error as Error).message }, 'Fail to rebuild the attested node cache'),
+      );
+      await nodeCache.start();
+      closers.push(() => nodeCache?.stop());
+    }
     const auth = new ApiAuthorization(
       peers,
-      new AgentAuthorizer(trustDomain, datastore.nodes, () => ca.bundle(), logger),
+      new AgentAuthorizer(
+        trustDomain,
+        datastore.nodes,
+        () => ca.bundle(),
+        logger,
+        nodeCache
+          ? { cache: nodeCache, stalenessMs, onCacheHit: () => metrics.authorizedFromNodeCache() }
+          : undefined,
+      ),
       new DownstreamAuthorizer(
         trustDomain,
         (id) => entries.isDownstream(id),

@@ -176,6 +176,7 @@ describe('server config', () => {
         defaultJwtSvidTtl: 600,
         agentTtl: 4 * 3600,
         caKeyType: 'ec-p384',
+        maxAttestedNodeInfoStaleness: 0,
         experimental: { caRotationCheckInterval: 2, entryCacheReloadInterval: 1 },
       },
       plugins: {
@@ -218,6 +219,7 @@ describe('server config', () => {
       defaultJwtSvidTtl: 300,
       agentTtl: 3600,
       caKeyType: 'ec-p256',
+      maxAttestedNodeInfoStaleness: 0,
       experimental: { caRotationCheckInterval: 10, entryCacheReloadInterval: 5 },
     });
     expect(config.plugins).toEqual({
@@ -469,6 +471,8 @@ describe('agent config', () => {
         trustDomain: 'example.org',
         joinToken: 'abc',
         insecureBootstrap: false,
+        rebootstrapMode: 'never',
+        rebootstrapDelay: 600,
         jwtSvidCacheSize: 1000,
         experimental: { syncInterval: 1 },
       },
@@ -499,6 +503,8 @@ describe('agent config', () => {
       trustBundlePath: '/b.pem',
       trustDomain: 'example.org',
       insecureBootstrap: false,
+      rebootstrapMode: 'never',
+      rebootstrapDelay: 600,
       jwtSvidCacheSize: 1000,
       experimental: { syncInterval: 5 },
     });
@@ -602,5 +608,72 @@ describe('loading from files', () => {
       a: { b: { c: { d: 1 } } },
       e: ['x', 'y'],
     });
+  });
+});
+
+describe("SPIRE's failure knobs in server.conf and agent.conf", () => {
+  const server = (line: string) => MINIMAL_SERVER.replace('server {', `server {\n  ${line}`);
+  const agent = (lines: string) => MINIMAL_AGENT.replace('agent {', `agent {\n  ${lines}`);
+
+  it('takes max_attested_node_info_staleness as a duration, 0 (off) by default', () => {
+    expect(parseServerConfig(MINIMAL_SERVER, 'server.conf').config.server.maxAttestedNodeInfoStaleness).toBe(
+      0,
+    );
+    expect(
+      parseServerConfig(server('max_attested_node_info_staleness = "30s"'), 'server.conf').config.server
+        .maxAttestedNodeInfoStaleness,
+    ).toBe(30);
+    expect(serverError(server('max_attested_node_info_staleness = "soon"')).message).toBe(
+      'server.conf: server.max_attested_node_info_staleness: invalid duration "soon"',
+    );
+    expect(serverError(server('max_attested_node_info_staleness = "-1s"')).message).toBe(
+      'server.conf: server.max_attested_node_info_staleness: must not be negative',
+    );
+  });
+
+  it('takes cache_reload_interval where SPIRE does, under experimental, and not in the server block', () => {
+    expect(serverError(server('cache_reload_interval = "1s"')).message).toBe(
+      'server.conf: server.cache_reload_interval: unknown key',
+    );
+  });
+
+  it("defaults the rebootstrap knobs as SPIRE does and takes SPIRE's modes", () => {
+    const { agent: defaults } = parseAgentConfig(MINIMAL_AGENT, 'agent.conf').config;
+    expect(defaults.rebootstrapMode).toBe('never');
+    expect(defaults.rebootstrapDelay).toBe(600);
+    expect(defaults.retryBootstrap).toBeUndefined();
+    const set = parseAgentConfig(agent('rebootstrap_mode = "auto"\n  rebootstrap_delay = "1m"'), 'agent.conf')
+      .config.agent;
+    expect(set).toMatchObject({ rebootstrapMode: 'auto', rebootstrapDelay: 60 });
+    expect(parseAgentConfig(agent('rebootstrap_mode = ""'), 'agent.conf').config.agent.rebootstrapMode).toBe(
+      'never',
+    );
+    expect(parseAgentConfig(agent('retry_bootstrap = false'), 'agent.conf').config.agent.retryBootstrap).toBe(
+      false,
+    );
+  });
+
+  it.each([
+    [
+      'rebootstrap_mode = "sometimes"',
+      'agent.rebootstrap_mode: unknown rebootstrap mode specified: sometimes',
+    ],
+    ['rebootstrap_delay = "later"', 'agent.rebootstrap_delay: invalid duration "later"'],
+    [
+      'rebootstrap_mode = "auto"\n  retry_bootstrap = true',
+      'agent.retry_bootstrap: you can not set retry_bootstrap when using rebootstrap_mode',
+    ],
+  ])('refuses %s', (lines, expected) => {
+    expect(agentError(agent(lines)).message).toBe(`agent.conf: ${expected}`);
+  });
+
+  it('refuses rebootstrapping with insecure_bootstrap, as SPIRE does', () => {
+    const text = MINIMAL_AGENT.replace(
+      'trust_bundle_path = "/b.pem"',
+      'insecure_bootstrap = true\n  rebootstrap_mode = "always"',
+    );
+    expect(agentError(text).message).toBe(
+      'agent.conf: agent.rebootstrap_mode: insecure_bootstrap option can not be used with rebootstrapping',
+    );
   });
 });

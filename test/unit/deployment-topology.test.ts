@@ -9,6 +9,9 @@ import {
   topologyWarnings,
   TopologyError,
 } from '../../deployment/topology/topology.js';
+import { renderAgentConfig, renderServerConfig } from '../../deployment/implementation/spire-configs.js';
+import { spireKnobChoices } from '../../deployment/spire-knob-choices.js';
+import { parseAgentConfig, parseServerConfig } from '../../identity-core/cli/hcl-config.js';
 
 const topologies = fileURLToPath(new URL('../../topologies/', import.meta.url));
 
@@ -72,6 +75,10 @@ describe('topology files', () => {
         workloadsPerAgent: 1,
       },
       downstreams: [],
+      spire: {
+        server: { max_attested_node_info_staleness: 0, cache_reload_interval: 5 },
+        agent: { rebootstrap_mode: 'never', rebootstrap_delay: 600 },
+      },
     });
   });
 
@@ -238,5 +245,121 @@ describe('topology files', () => {
     expect(
       topologyWarnings(parseTopology({ name: 'x', trustDomain: 'td', ttls: { x509Svid: '5h', ca: '24h' } })),
     ).toEqual([expect.stringMatching(/^ttls\.x509Svid exceeds a sixth of ttls\.ca \(14400 s\)/)]);
+  });
+});
+
+describe("a topology's spire: knobs", () => {
+  const base = { name: 'x', trustDomain: 'td' };
+
+  it("takes SPIRE's names and durations, 0 turning the node cache off", () => {
+    const t = parseTopology({
+      ...base,
+      spire: {
+        server: { max_attested_node_info_staleness: '1m', cache_reload_interval: '2s' },
+        agent: { rebootstrap_mode: 'never', rebootstrap_delay: '5m', retry_bootstrap: false },
+      },
+    });
+    expect(t.spire).toEqual({
+      server: { max_attested_node_info_staleness: 60, cache_reload_interval: 2 },
+      agent: { rebootstrap_mode: 'never', rebootstrap_delay: 300, retry_bootstrap: false },
+    });
+    expect(
+      parseTopology({ ...base, spire: { server: { max_attested_node_info_staleness: '0s' } } }).spire.server
+        .max_attested_node_info_staleness,
+    ).toBe(0);
+  });
+
+  it('refuses bad values and unknown knobs, naming each', () => {
+    expect(
+      issuesOf({
+        ...base,
+        spire: {
+          server: {
+            max_attested_node_info_staleness: '-5s',
+            cache_reload_interval: 0,
+            full_cache_reload: '1m',
+          },
+          agent: { rebootstrap_mode: 'sometimes', rebootstrap_delay: 'soon', retry_bootstrap: 'yes' },
+        },
+      }),
+    ).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^spire\.server\.max_attested_node_info_staleness: invalid duration "-5s"/),
+        expect.stringMatching(/^spire\.server\.cache_reload_interval: invalid duration 0/),
+        expect.stringMatching(/^spire\.server: .*full_cache_reload/),
+        expect.stringMatching(/^spire\.agent\.rebootstrap_mode: expected "never", "auto" or "always"/),
+        expect.stringMatching(/^spire\.agent\.rebootstrap_delay: invalid duration "soon"/),
+        expect.stringMatching(/^spire\.agent\.retry_bootstrap: expected true or false/),
+      ]),
+    );
+  });
+
+  it("refuses what SPIRE's agent refuses: retry_bootstrap beside a rebootstrap mode, and always with join_token", () => {
+    expect(
+      issuesOf({ ...base, spire: { agent: { rebootstrap_mode: 'auto', retry_bootstrap: true } } }),
+    ).toEqual([
+      expect.stringMatching(/^spire\.agent\.retry_bootstrap: SPIRE refuses retry_bootstrap together/),
+    ]);
+    expect(issuesOf({ ...base, spire: { agent: { rebootstrap_mode: 'always' } } })).toEqual([
+      expect.stringMatching(
+        /^spire\.agent\.rebootstrap_mode: rebootstrap_mode "always" needs a node attestor/,
+      ),
+    ]);
+  });
+
+  it('warns that "auto" is disabled for join_token agents', () => {
+    const t = parseTopology({ ...base, spire: { agent: { rebootstrap_mode: 'auto' } } });
+    expect(topologyWarnings(t)).toEqual([
+      expect.stringMatching(/rebootstrap_mode "auto": join_token agents cannot re-attest/),
+    ]);
+  });
+
+  it('renders the knobs into server.conf and agent.conf as SPIRE spells them, which both configs accept', () => {
+    const t = parseTopology({
+      ...base,
+      spire: {
+        server: { max_attested_node_info_staleness: '30s', cache_reload_interval: '2s' },
+        agent: { retry_bootstrap: false },
+      },
+    });
+    const { serverKnobs, agentKnobs } = spireKnobChoices(t.spire);
+    const serverConf = renderServerConfig({
+      trustDomain: 'td',
+      bindPort: 8081,
+      socketPath: '/tmp/s.sock',
+      dataDir: '/tmp/data',
+      database: { type: 'pglite', directory: '/tmp/db' },
+      caTtl: '24h',
+      x509SvidTtl: '1h',
+      jwtSvidTtl: '5m',
+      logLevel: 'INFO',
+      ...serverKnobs,
+    });
+    expect(serverConf).toContain('  max_attested_node_info_staleness = "30s"\n');
+    expect(serverConf).toContain('  experimental {\n    cache_reload_interval = "2s"\n  }\n');
+    expect(parseServerConfig(serverConf, 'server.conf').config.server).toMatchObject({
+      maxAttestedNodeInfoStaleness: 30,
+      experimental: { entryCacheReloadInterval: 2 },
+    });
+    const agentConf = renderAgentConfig({
+      trustDomain: 'td',
+      serverPort: 8081,
+      socketPath: '/tmp/a.sock',
+      dataDir: '/tmp/agent',
+      trustBundlePath: '/tmp/b.pem',
+      syncInterval: '5s',
+      logLevel: 'INFO',
+      ...agentKnobs,
+    });
+    expect(agentConf).toContain(
+      '  rebootstrap_mode = "never"\n  rebootstrap_delay = "600s"\n  retry_bootstrap = false\n',
+    );
+    expect(parseAgentConfig(agentConf, 'agent.conf').config.agent).toMatchObject({
+      rebootstrapMode: 'never',
+      rebootstrapDelay: 600,
+      retryBootstrap: false,
+    });
+    // A plan written before topologies had knobs renders SPIRE's defaults by leaving them out.
+    expect(spireKnobChoices(undefined)).toEqual({});
   });
 });

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { parseTopology } from '../../deployment/topology/topology.js';
 import {
   classOf,
+  drillPolicy,
   planWorkloads,
   predictIdentity,
   predictUnknownHeld,
@@ -77,6 +79,30 @@ describe('drill plan', () => {
     expect(predictUnknownHeld(w, { start: 0, end: 6_000 }, policy).loss).toBe('never');
     expect(predictUnknownHeld(w, { start: 0, end: 45_000 }, policy).loss).toBe('always');
     expect(predictUnknownHeld(w, { start: 0, end: 16_000 }, policy).loss).toBe('possibly');
+  });
+
+  it("takes the entry cache reload from the topology; a datastore outage's prediction ignores the node cache window", () => {
+    const demo = { name: 'demo', trustDomain: 'td', ttls: { x509Svid: '20s' }, syncInterval: '1s' };
+    const without = drillPolicy(parseTopology(demo));
+    const withStaleness = drillPolicy(
+      parseTopology({
+        ...demo,
+        spire: { server: { max_attested_node_info_staleness: '1h', cache_reload_interval: '3s' } },
+      }),
+    );
+    expect(without).toEqual({ x509Ttl: 20, syncInterval: 1, backdate: 10, entryCacheReload: 5 });
+    expect(withStaleness.entryCacheReload).toBe(3);
+    // db-down at medium on the demo: 23 s of a 30 s lifetime, longer than the staleness-free budget.
+    const fault = { start: 100_000, end: 123_000 };
+    const [workload] = planWorkloads(
+      slots.slice(0, 1),
+      { kind: 'db-down' },
+      { effect: 'issuance', groups: ['upstream'] },
+    );
+    const held = { notBefore: 85_000, notAfter: 115_000 };
+    const predicted = predictIdentity(workload!, held, fault, without);
+    expect(predicted.loss).toBe('always');
+    expect(predictIdentity(workload!, held, fault, withStaleness)).toEqual(predicted);
   });
 
   it('classifies outage lengths against the lifetime', () => {

@@ -140,6 +140,18 @@ describe('expectations', () => {
       /still offered a\/after-backup until \+10\.0 s after the restore, expected gone within 9\.0 s/,
     );
     expect(check([offered(95_000, ['a', 'a/after-backup']), offered(155_000, ['a'])], 12).met).toBe(true);
+    // The topology's spire.server.cache_reload_interval replaces SPIRE's default 5 s in that bound.
+    const reloadingSlowly = evaluateExpectations({
+      ...base(
+        [workload({ loss: 'never' }, [])],
+        [offered(95_000, ['a', 'a/after-backup']), offered(155_000, ['a'])],
+      ),
+      expectations: [{ expect: 'restore-drops-later-registrations' }],
+      laterRegistrations: later,
+      entryCacheReload: 8,
+    })[0]!;
+    expect(reloadingSlowly.met).toBe(true);
+    expect(reloadingSlowly.name).toMatch(/gone within 12\.0 s of the restore/);
     const kept = check([offered(95_000, ['a', 'a/after-backup'])]);
     expect(kept.evidence[0]).toMatch(/still offered a\/after-backup when the drill ended/);
     const never = check([offered(95_000, ['a']), offered(151_000, ['a'])]);
@@ -155,6 +167,7 @@ describe('expectations', () => {
   it('keeps the drill watching after the heal for as long as the restore expectation allows', () => {
     expect(watchAfterHealSeconds([{ expect: 'recovers' }, { expect: 'no-identity-loss' }], 2)).toBe(0);
     expect(watchAfterHealSeconds([{ expect: 'restore-drops-later-registrations' }], 2)).toBe(9);
+    expect(watchAfterHealSeconds([{ expect: 'restore-drops-later-registrations' }], 2, 30)).toBe(34);
     expect(
       watchAfterHealSeconds(
         [

@@ -48,7 +48,7 @@ export class ServerSvidRotator {
         ttlSeconds: this.options.ttlSeconds,
       });
     } catch (error) {
-      this.options.logger.error({ err: (error as Error).message }, 'Unable to renew the server SVID');
+      this.options.logger.error({ err: (error as Error).message }, 'Could not rotate server SVID');
       return;
     }
     this.identity = {
