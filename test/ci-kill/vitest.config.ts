@@ -1,10 +1,15 @@
 import { defineConfig } from 'vitest/config';
 
-/** Only test/ci-kill/: the worker killed at every step, about half an hour; .ci/run runs it after the ci suite. */
+/**
+ * Only test/ci-kill/: the worker killed at every step (about half an hour) and a drill's worker killed
+ * mid-hold or for good; .ci/run runs them after the ci suite.
+ */
 export default defineConfig({
   test: {
     include: ['test/ci-kill/**/*.test.ts'],
     pool: 'forks',
+    // One file at a time: each runs real drills whose timing a second one would disturb.
+    fileParallelism: false,
     testTimeout: 3_600_000,
     hookTimeout: 300_000,
   },

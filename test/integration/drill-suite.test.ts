@@ -173,7 +173,7 @@ describe.skipIf(!!temporal.missing || !isRoot)('the drill catalogue on the demo 
       expect(result.stderr).toMatch(/SIGTERM: stopping drill lb-down; it heals/);
       expect(result.stdout).toMatch(/abort requested: interrupted from the command line/);
       expect(result.stdout).toMatch(/healed: /);
-      expect(result.stdout).toMatch(/lb-down \(long, \d+ s\): ABORTED/);
+      expect(result.stdout).toMatch(/lb-down \(long, \d+ s planned, held [\d.]+ s\): ABORTED/);
       expect(result.stdout).toMatch(/tearing down/);
       // Nothing of the run is left: no process of the deployment, no dev server on its database.
       expect(processesUsing(join(run.dir, 'interrupted'))).toEqual([]);
