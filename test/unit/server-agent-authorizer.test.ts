@@ -5,35 +5,12 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { AttestedNode } from '../../identity-core/datastore/records.js';
 import { X509SvidMinter } from '../../identity-core/pki/svid-minter.js';
 import { createSelfSignedCa } from '../../identity-core/pki/x509-ca.js';
-import {
-  AgentAuthorizer,
-  decimalSerial,
-  type AttestedNodeLookup,
-} from '../../identity-core/server/agent-authorizer.js';
+import { AgentAuthorizer, decimalSerial } from '../../identity-core/server/agent-authorizer.js';
 import type { TrustBundle } from '../../identity-core/spiffe/trust-bundle.js';
-import { RpcError } from '../../identity-core/transport/rpc-error.js';
+import { expectRpc, FakeAttestedNodes } from '../support/fake-attested-nodes.js';
 
 const AGENT = 'spiffe://example.org/spire/agent/join_token/abc';
 const logger = pino({ level: 'silent' });
-
-class FakeNodes implements AttestedNodeLookup {
-  nodes = new Map<string, AttestedNode>();
-  down = false;
-  async get(id: string) {
-    if (this.down) throw new Error('connect ECONNREFUSED 127.0.0.1:5432');
-    return this.nodes.get(id);
-  }
-  async updateSerials(id: string, update: Partial<AttestedNode>) {
-    this.nodes.set(id, { ...this.nodes.get(id)!, ...update });
-  }
-}
-
-async function expectRpc(promise: Promise<unknown>, code: grpc.status, message: RegExp) {
-  const error = await promise.catch((e: unknown) => e);
-  expect(error).toBeInstanceOf(RpcError);
-  expect(grpc.status[(error as RpcError).code]).toBe(grpc.status[code]);
-  expect((error as RpcError).message).toMatch(message);
-}
 
 describe('AgentAuthorizer', () => {
   let minter: X509SvidMinter;
@@ -42,7 +19,7 @@ describe('AgentAuthorizer', () => {
     format: 'der',
     type: 'spki',
   });
-  const nodes = new FakeNodes();
+  const nodes = new FakeAttestedNodes();
   let authorizer: AgentAuthorizer;
   const svid = (spiffeId = AGENT, now = Date.now()) =>
     minter.mint({ spiffeId, publicKeySpki: spki, ttlSeconds: 60, now }).der;

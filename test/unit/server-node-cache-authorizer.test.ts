@@ -8,7 +8,7 @@ import { createSelfSignedCa } from '../../identity-core/pki/x509-ca.js';
 import { AgentAuthorizer, decimalSerial } from '../../identity-core/server/agent-authorizer.js';
 import { AttestedNodeCache } from '../../identity-core/server/attested-node-cache.js';
 import type { TrustBundle } from '../../identity-core/spiffe/trust-bundle.js';
-import { RpcError } from '../../identity-core/transport/rpc-error.js';
+import { expectRpc, FakeAttestedNodes } from '../support/fake-attested-nodes.js';
 
 /**
  * max_attested_node_info_staleness as SPIRE v1.13.3's AgentAuthorizer applies it: a cached node younger
@@ -18,31 +18,6 @@ const AGENT = 'spiffe://example.org/spire/agent/join_token/abc';
 const STALENESS_MS = 30_000;
 const logger = pino({ level: 'silent' });
 
-class FakeNodes {
-  nodes = new Map<string, AttestedNode>();
-  down = false;
-  reads = 0;
-  async get(id: string) {
-    this.reads++;
-    if (this.down) throw new Error('connect ECONNREFUSED 127.0.0.1:5432');
-    return this.nodes.get(id);
-  }
-  async list() {
-    if (this.down) throw new Error('connect ECONNREFUSED 127.0.0.1:5432');
-    return [...this.nodes.values()];
-  }
-  async updateSerials(id: string, update: Partial<AttestedNode>) {
-    this.nodes.set(id, { ...this.nodes.get(id)!, ...update });
-  }
-}
-
-async function expectRpc(promise: Promise<unknown>, code: grpc.status, message: RegExp) {
-  const error = await promise.catch((e: unknown) => e);
-  expect(error).toBeInstanceOf(RpcError);
-  expect(grpc.status[(error as RpcError).code]).toBe(grpc.status[code]);
-  expect((error as RpcError).message).toMatch(message);
-}
-
 describe('AgentAuthorizer with an attested node cache (max_attested_node_info_staleness)', () => {
   let minter: X509SvidMinter;
   let bundle: TrustBundle;
@@ -51,7 +26,7 @@ describe('AgentAuthorizer with an attested node cache (max_attested_node_info_st
     format: 'der',
     type: 'spki',
   });
-  let nodes: FakeNodes;
+  let nodes: FakeAttestedNodes;
   let cache: AttestedNodeCache;
   let clock: number;
   let hits: number;
@@ -82,7 +57,7 @@ describe('AgentAuthorizer with an attested node cache (max_attested_node_info_st
   });
 
   beforeEach(() => {
-    nodes = new FakeNodes();
+    nodes = new FakeAttestedNodes();
     clock = Date.now();
     hits = 0;
     bundleDown = false;
