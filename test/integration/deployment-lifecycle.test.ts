@@ -188,6 +188,8 @@ describe.skipIf(!!temporal.missing || !isRoot)('deployment lifecycle through the
     }
 
     const status = await cli(['status', id, '--json']);
+    // Once it printed nothing (on a fresh clone, one run in three): the reason is on stderr.
+    expect(status.code, `status --json: ${status.stderr}`).toBe(0);
     expect(JSON.parse(status.stdout)).toMatchObject({
       phase: 'ready',
       rotations: [{ kind: 'jwt' }, { kind: 'x509', newAuthority: newRoot }],
