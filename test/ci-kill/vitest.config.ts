@@ -1,8 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
 /**
- * Only test/ci-kill/: the worker killed at every step (about half an hour) and a drill's worker killed
- * mid-hold or for good; .ci/run runs them after the ci suite.
+ * Only test/ci-kill/: the worker killed at every step (about half an hour), a drill's worker killed
+ * mid-hold or for good, and a worker killed mid spin-up and mid rotation; .ci/run runs them after the
+ * ci suite.
  */
 export default defineConfig({
   test: {
