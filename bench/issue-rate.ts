@@ -34,7 +34,10 @@ export interface IssueRate {
   datastore: string;
 }
 
-export async function measureIssueRate(implementation: ImplementationName): Promise<IssueRate> {
+export async function measureIssueRate(
+  implementation: ImplementationName,
+  rateLimits?: { attestation: boolean; signing: boolean },
+): Promise<IssueRate> {
   const run = benchRunDir(implementation === 'spire' ? 'sdbis-' : 'sdbi-');
   const database = await benchDatabase('sd_bench_issue');
   const stack = await IdentityStack.create({
@@ -42,6 +45,7 @@ export async function measureIssueRate(implementation: ImplementationName): Prom
     implementation,
     database: database.choice,
     logLevel: 'WARN',
+    ...(rateLimits ? { rateLimits } : {}),
   });
   try {
     await stack.startServer();

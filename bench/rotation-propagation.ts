@@ -1,3 +1,7 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { packageRoot } from '../deployment/host/package-root.js';
+import type { ImplementationName } from '../deployment/implementation/implementation.js';
 import { NestedTree } from '../deployment/stack/identity-tree.js';
 import { verifyingRoots } from '../deployment/probes/workload-fetch.js';
 import { parsePemCertificates, splitDerCertificates } from '../identity-core/spiffe/pem.js';
@@ -10,7 +14,9 @@ import { benchDatabase, benchRunDir } from './bench-environment.js';
  * How fast a forced rotation on the root reaches every workload of a root → 2 intermediates → 2
  * leaves tree (one workload under every agent, six in all): seconds from `taint` of the old root until
  * every workload holds an SVID that chains to the new root only, and from `revoke` until every bundle
- * (five servers, six workloads' views) holds one authority. Prints one JSON line.
+ * (five servers, six workloads' views) holds one authority. Then the same tree of real spire-server
+ * and spire-agent v1.13.3 (tools/bin); one JSON line with both, real SPIRE's as `*_vs_spire` ratios
+ * (bundled / real) and `spire_*` seconds.
  * Env: SYNC_INTERVAL_S (agents' sync interval, default 5, SPIRE's), X509_SVID_TTL (default 1h, so
  * nothing renews for its own reasons during the measurement).
  */
@@ -61,58 +67,59 @@ async function secondsUntil(what: string, check: () => Promise<boolean>): Promis
   throw new Error(`${what} did not happen within ${TIMEOUT_MS / 1000} s`);
 }
 
-const run = benchRunDir('sdrp-');
-const drops: (() => Promise<void>)[] = [];
-let tree: NestedTree | undefined;
-try {
-  tree = await NestedTree.start({
-    runDir: run.dir,
-    database: async (name) => {
-      const database = await benchDatabase(`sd_bench_rp_${name}`);
-      drops.push(database.drop);
-      return database.choice;
-    },
-    x509SvidTtl: X509_SVID_TTL,
-    syncInterval: `${SYNC_INTERVAL_S}s`,
-    workloadGid: process.getgid!(),
-  });
-  const { root, workloads, stacks } = tree;
-  const cli = async (args: string[]) => {
-    const result = await root.serverCli(args);
-    if (result.code !== 0) throw new Error(`${args.join(' ')}: ${result.stderr}`);
-    return result.stdout;
-  };
-  const views = () => Promise.all(workloads.map((w) => fetchView(w.socket)));
-  const serverBundleSizes = () =>
-    Promise.all(
-      Object.values(stacks).map(async (stack) => {
-        const shown = await stack.serverCli(['bundle', 'show', '-format', 'pem']);
-        return parsePemCertificates(shown.stdout).length;
-      }),
+async function measure(implementation: ImplementationName) {
+  const run = benchRunDir('sdrp-');
+  const drops: (() => Promise<void>)[] = [];
+  let tree: NestedTree | undefined;
+  try {
+    tree = await NestedTree.start({
+      implementation,
+      runDir: run.dir,
+      database: async (name) => {
+        const database = await benchDatabase(`sd_bench_rp_${name}`);
+        drops.push(database.drop);
+        return database.choice;
+      },
+      x509SvidTtl: X509_SVID_TTL,
+      syncInterval: `${SYNC_INTERVAL_S}s`,
+      workloadGid: process.getgid!(),
+    });
+    const { root, workloads, stacks } = tree;
+    const cli = async (args: string[]) => {
+      const result = await root.serverCli(args);
+      if (result.code !== 0) throw new Error(`${args.join(' ')}: ${result.stderr}`);
+      return result.stdout;
+    };
+    const views = () => Promise.all(workloads.map((w) => fetchView(w.socket)));
+    const serverBundleSizes = () =>
+      Promise.all(
+        Object.values(stacks).map(async (stack) => {
+          const shown = await stack.serverCli(['bundle', 'show', '-format', 'pem']);
+          return parsePemCertificates(shown.stdout).length;
+        }),
+      );
+    const everyBundleHolds = async (count: number) =>
+      (await serverBundleSizes()).every((n) => n === count) &&
+      (await views()).every((v) => v.bundle.length === count);
+
+    await secondsUntil('every workload served', async () => (await views()).length === workloads.length);
+    const oldRoot = /Active X\.509 authority:\s+Authority ID: (\S+)/.exec(
+      await cli(['localauthority', 'x509', 'show']),
+    )![1]!;
+    const newRoot = /Authority ID: (\S+)/.exec(await cli(['localauthority', 'x509', 'prepare']))![1]!;
+    const prepareToAllBundles = await secondsUntil('the prepared root in every bundle', () =>
+      everyBundleHolds(2),
     );
-  const everyBundleHolds = async (count: number) =>
-    (await serverBundleSizes()).every((n) => n === count) &&
-    (await views()).every((v) => v.bundle.length === count);
+    await cli(['localauthority', 'x509', 'activate', '-authorityID', newRoot]);
 
-  await secondsUntil('every workload served', async () => (await views()).length === workloads.length);
-  const oldRoot = /Active X\.509 authority:\s+Authority ID: (\S+)/.exec(
-    await cli(['localauthority', 'x509', 'show']),
-  )![1]!;
-  const newRoot = /Authority ID: (\S+)/.exec(await cli(['localauthority', 'x509', 'prepare']))![1]!;
-  const prepareToAllBundles = await secondsUntil('the prepared root in every bundle', () =>
-    everyBundleHolds(2),
-  );
-  await cli(['localauthority', 'x509', 'activate', '-authorityID', newRoot]);
+    await cli(['localauthority', 'x509', 'taint', '-authorityID', oldRoot]);
+    const taintToAllRotated = await secondsUntil('every workload under the new root', async () =>
+      (await views()).every((v) => chainsTo(v, newRoot) && !chainsTo(v, oldRoot)),
+    );
+    await cli(['localauthority', 'x509', 'revoke', '-authorityID', oldRoot]);
+    const revokeToSingle = await secondsUntil('one authority in every bundle', () => everyBundleHolds(1));
 
-  await cli(['localauthority', 'x509', 'taint', '-authorityID', oldRoot]);
-  const taintToAllRotated = await secondsUntil('every workload under the new root', async () =>
-    (await views()).every((v) => chainsTo(v, newRoot) && !chainsTo(v, oldRoot)),
-  );
-  await cli(['localauthority', 'x509', 'revoke', '-authorityID', oldRoot]);
-  const revokeToSingle = await secondsUntil('one authority in every bundle', () => everyBundleHolds(1));
-
-  console.log(
-    JSON.stringify({
+    return {
       bench: 'rotation-propagation',
       tree: 'root → 2 intermediates → 2 leaves',
       servers: Object.keys(stacks).length,
@@ -122,10 +129,36 @@ try {
       prepare_to_all_bundles_s: prepareToAllBundles,
       taint_to_all_rotated_s: taintToAllRotated,
       revoke_to_single_authority_s: revokeToSingle,
+    };
+  } finally {
+    await tree?.stop();
+    for (const drop of drops) await drop();
+    run.remove();
+  }
+}
+
+const ours = await measure('tspire');
+if (!existsSync(join(packageRoot(), 'tools', 'bin', 'spire-server'))) {
+  console.error('real SPIRE is not built (tools/install.sh spire): the bundled SPIRE alone');
+  console.log(JSON.stringify(ours));
+} else {
+  const theirs = await measure('spire');
+  const ratio = (a: number, b: number) => Number((a / b).toFixed(2));
+  console.log(
+    JSON.stringify({
+      ...ours,
+      spire_prepare_to_all_bundles_s: theirs.prepare_to_all_bundles_s,
+      spire_taint_to_all_rotated_s: theirs.taint_to_all_rotated_s,
+      spire_revoke_to_single_authority_s: theirs.revoke_to_single_authority_s,
+      prepare_to_all_bundles_s_vs_spire: ratio(
+        ours.prepare_to_all_bundles_s,
+        theirs.prepare_to_all_bundles_s,
+      ),
+      taint_to_all_rotated_s_vs_spire: ratio(ours.taint_to_all_rotated_s, theirs.taint_to_all_rotated_s),
+      revoke_to_single_authority_s_vs_spire: ratio(
+        ours.revoke_to_single_authority_s,
+        theirs.revoke_to_single_authority_s,
+      ),
     }),
   );
-} finally {
-  await tree?.stop();
-  for (const drop of drops) await drop();
-  run.remove();
 }

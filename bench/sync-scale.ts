@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { cpus } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -13,15 +14,19 @@ import type { Bundle__Output } from '../identity-core/proto/gen/spire/api/types/
 import type { JoinToken__Output } from '../identity-core/proto/gen/spire/api/types/JoinToken.js';
 import { parsePemCertificates } from '../identity-core/spiffe/pem.js';
 import { ServerConnection, call, type ServerClients } from '../identity-core/transport/server-connection.js';
+import { packageRoot } from '../deployment/host/package-root.js';
+import type { ImplementationName } from '../deployment/implementation/implementation.js';
 import { IdentityStack } from '../deployment/stack/identity-stack.js';
 import { benchDatabase, benchRunDir } from './bench-environment.js';
 
 /**
  * Sync latency and server CPU against the number of agents: for each A in AGENTS_LIST, one
- * tspire-server on PostgreSQL with A agents (simulated in this process, each attested with its own
+ * tspire-server and then one real spire-server v1.13.3 (tools/bin; its attestation rate limit off, as
+ * every simulated agent dials from 127.0.0.1) on PostgreSQL with A agents (simulated in this process, each attested with its own
  * join token over its own mTLS connection) holding ENTRIES entries each, every agent syncing every
  * SYNC_INTERVAL_S as the real agent does (GetBundle, then GetAuthorizedEntries). Measures BENCH_SECONDS
- * of steady load and prints one JSON line per A.
+ * of steady load and prints one JSON line per A: the bundled server's figures, real SPIRE's as
+ * `spire_*`, and `ratio_vs_spire`, the bundled server's CPU over real SPIRE's for the same load.
  *
  * Each A gets a fresh server and database rather than a subset of the largest set-up: the server's
  * entry cache reloads all entries every 5 s, so idle agents' entries would inflate the CPU of small A.
@@ -107,8 +112,11 @@ for (const [signal, code] of [
   });
 }
 
-async function measure(agentCount: number): Promise<Record<string, unknown>> {
-  const log = (message: string) => console.error(`[sync-scale A=${agentCount}] ${message}`);
+async function measure(
+  implementation: ImplementationName,
+  agentCount: number,
+): Promise<Record<string, number | string>> {
+  const log = (message: string) => console.error(`[sync-scale ${implementation} A=${agentCount}] ${message}`);
   const run = benchRunDir('sdss-');
   const database = await benchDatabase('sd_bench_sync_scale');
   const connections: ServerConnection[] = [];
@@ -123,7 +131,13 @@ async function measure(agentCount: number): Promise<Record<string, unknown>> {
     })());
   try {
     const setupStarted = performance.now();
-    stack = await IdentityStack.create({ runDir: run.dir, database: database.choice, logLevel: 'WARN' });
+    stack = await IdentityStack.create({
+      runDir: run.dir,
+      database: database.choice,
+      logLevel: 'WARN',
+      implementation,
+      ...(implementation === 'spire' ? { rateLimits: { attestation: false, signing: true } } : {}),
+    });
     await stack.startServer();
     await stack.writeBootstrapBundle();
     const serverPid = stack.server!.pid;
@@ -261,4 +275,26 @@ async function measure(agentCount: number): Promise<Record<string, unknown>> {
   }
 }
 
-for (const agentCount of AGENTS_LIST) console.log(JSON.stringify(await measure(agentCount)));
+const spireBuilt = existsSync(join(packageRoot(), 'tools', 'bin', 'spire-server'));
+if (!spireBuilt) console.error('real SPIRE is not built (tools/install.sh spire): the bundled server alone');
+for (const agentCount of AGENTS_LIST) {
+  const ours = await measure('tspire', agentCount);
+  if (!spireBuilt) {
+    console.log(JSON.stringify(ours));
+    continue;
+  }
+  const theirs = await measure('spire', agentCount);
+  console.log(
+    JSON.stringify({
+      ...ours,
+      spire_syncs_per_s: theirs.syncs_per_s,
+      spire_sync_p50_ms: theirs.sync_p50_ms,
+      spire_sync_p99_ms: theirs.sync_p99_ms,
+      spire_server_cpu_percent: theirs.server_cpu_percent,
+      spire_server_rss_mb: theirs.server_rss_mb,
+      spire_errors: theirs.errors,
+      ratio_vs_spire: round2(Number(ours.server_cpu_percent) / Number(theirs.server_cpu_percent)),
+      sync_p99_ms_vs_spire: round2(Number(ours.sync_p99_ms) / Number(theirs.sync_p99_ms)),
+    }),
+  );
+}

@@ -22,6 +22,11 @@ export interface ServerConfigChoices {
   maxAttestedNodeInfoStaleness?: string;
   /** SPIRE's experimental.cache_reload_interval: the entry cache's reload period. */
   cacheReloadInterval?: string;
+  /**
+   * SPIRE's per-client-IP rate limits (both on when absent, SPIRE's default). Benchmarks turn them off
+   * for real SPIRE, whose simulated agents all dial from 127.0.0.1; the bundled server has none.
+   */
+  rateLimits?: { attestation: boolean; signing: boolean };
   healthPort?: number;
   metricsPort?: number;
   /** A downstream server: its upstream server's address and its own agent's Workload API socket. */
@@ -102,7 +107,11 @@ export function renderServerConfig(c: ServerConfigChoices): string {
 ${lines('  ', [
   ['agent_ttl', c.agentTtl],
   ['max_attested_node_info_staleness', c.maxAttestedNodeInfoStaleness],
-])}${experimentalBlock([
+])}${
+    c.rateLimits
+      ? `  ratelimit {\n    attestation = ${c.rateLimits.attestation}\n    signing = ${c.rateLimits.signing}\n  }\n`
+      : ''
+  }${experimentalBlock([
     ['ca_rotation_check_interval', c.caRotationCheckInterval],
     ['cache_reload_interval', c.cacheReloadInterval],
   ])}}

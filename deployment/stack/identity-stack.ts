@@ -3,7 +3,12 @@ import { X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { freePort } from '../host/free-port.js';
-import type { AgentKnobChoices, DatabaseChoice, ServerKnobChoices } from '../implementation/spire-configs.js';
+import type {
+  AgentKnobChoices,
+  DatabaseChoice,
+  ServerConfigChoices,
+  ServerKnobChoices,
+} from '../implementation/spire-configs.js';
 import type { ImplementationName, SpireImplementation } from '../implementation/implementation.js';
 import { implementationFor } from '../implementation/implementation-for.js';
 import type { ServerAdmin } from '../implementation/server-admin.js';
@@ -47,6 +52,8 @@ export interface IdentityStackOptions {
   caRotationCheckInterval?: string;
   /** SPIRE's failure knobs for every server (staleness, entry cache reload) and every agent (rebootstrap). */
   serverKnobs?: ServerKnobChoices;
+  /** SPIRE's server rate limits (benchmarks against real SPIRE turn them off); SPIRE's defaults when absent. */
+  rateLimits?: ServerConfigChoices['rateLimits'];
   agentKnobs?: AgentKnobChoices;
   /** Loopback ports for /metrics and the health listener of the first server and the agent; off when absent. */
   telemetry?: TelemetryPorts;
@@ -246,6 +253,7 @@ export class IdentityStack {
         ? { caRotationCheckInterval: options.caRotationCheckInterval }
         : {}),
       ...options.serverKnobs,
+      ...(options.rateLimits ? { rateLimits: options.rateLimits } : {}),
     };
     serverPorts.forEach((port, i) => {
       writeFileSync(

@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ImplementationName } from '../implementation/implementation.js';
 import type { DatabaseChoice } from '../implementation/spire-configs.js';
 import { DOWNSTREAM_SERVER_GID, IdentityStack } from './identity-stack.js';
 
@@ -21,6 +22,8 @@ export interface NestedTreeOptions {
   syncInterval?: string;
   /** Group id of the processes that fetch the workloads' SVIDs (their `unix:gid` selector). */
   workloadGid: number;
+  /** Which SPIRE every server and agent of the tree runs (default the bundled one). */
+  implementation?: ImplementationName;
 }
 
 /**
@@ -56,6 +59,7 @@ export class NestedTree {
         x509SvidTtl: options.x509SvidTtl ?? '1h',
         syncInterval: options.syncInterval ?? '5s',
         agents,
+        ...(options.implementation ? { implementation: options.implementation } : {}),
         ...(upstream ? { upstream } : {}),
       });
       return stacks[name]!;

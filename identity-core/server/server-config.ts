@@ -7,6 +7,7 @@ import { z } from 'zod';
 import {
   duration,
   emptyPluginData,
+  flag,
   healthChecks,
   logLevel,
   nonEmptyText,
@@ -113,6 +114,9 @@ const serverSection = section({
   max_attested_node_info_staleness: duration
     .refine((seconds) => seconds >= 0, { error: 'must not be negative' })
     .prefault(SERVER_DEFAULTS.maxAttestedNodeInfoStaleness),
+  // SPIRE's per-client-IP limits on attestations and signings. Accepted so that one server.conf serves
+  // both implementations; the bundled server does not rate-limit either way (README: where it differs).
+  ratelimit: section({ attestation: flag.optional(), signing: flag.optional() }).optional(),
   experimental: section({
     ca_rotation_check_interval: positiveDuration.prefault(SERVER_DEFAULTS.caRotationCheckInterval),
     cache_reload_interval: positiveDuration.prefault(SERVER_DEFAULTS.entryCacheReloadInterval),

@@ -637,6 +637,21 @@ describe("SPIRE's failure knobs in server.conf and agent.conf", () => {
     );
   });
 
+  it("accepts SPIRE's ratelimit block with boolean attestation and signing, and nothing else in it", () => {
+    expect(() =>
+      parseServerConfig(
+        server('ratelimit {\n    attestation = false\n    signing = true\n  }'),
+        'server.conf',
+      ),
+    ).not.toThrow();
+    expect(serverError(server('ratelimit {\n    attestation = "sometimes"\n  }')).message).toBe(
+      'server.conf: server.ratelimit.attestation: expected true or false',
+    );
+    expect(serverError(server('ratelimit {\n    registration = false\n  }')).message).toBe(
+      'server.conf: server.ratelimit.registration: unknown key',
+    );
+  });
+
   it("defaults the rebootstrap knobs as SPIRE does and takes SPIRE's modes", () => {
     const { agent: defaults } = parseAgentConfig(MINIMAL_AGENT, 'agent.conf').config;
     expect(defaults.rebootstrapMode).toBe('never');
