@@ -96,7 +96,7 @@ export class UpstreamSync {
       try {
         return await create();
       } catch (error) {
-        this.options.client.reset();
+        this.options.client.redial();
         this.options.logger.warn(
           { err: (error as Error).message },
           kind === 'x509'
@@ -115,7 +115,6 @@ export class UpstreamSync {
     const minted = await client
       .mintX509Ca(writeCsr(privateKey), this.options.caTtl)
       .catch((error: unknown) => {
-        client.reset();
         throw new Error(`upstream authority: ${(error as Error).message}`);
       });
     const ca = minted.caChain[0]!;
@@ -147,7 +146,6 @@ export class UpstreamSync {
         tainted: false,
       })
       .catch((error: unknown) => {
-        client.reset();
         throw new Error(`publishing the JWT key upstream: ${(error as Error).message}`);
       });
   }
@@ -218,7 +216,6 @@ export class UpstreamSync {
     try {
       upstreamBundle = await client.fetchBundle();
     } catch (error) {
-      client.reset();
       this.options.logger.warn({ err: (error as Error).message }, 'Failed to fetch the upstream bundle');
       return;
     }
