@@ -111,6 +111,7 @@ export class UpstreamSync {
   /** A new intermediate CA signed by the upstream; the upstream's roots join this bundle. */
   async newX509Authority(): Promise<NewAuthority> {
     const { client } = this.options;
+    const issuedAt = Math.floor(Date.now() / 1000);
     const { keyId, privateKey } = await newAuthorityKey(this.options.keyManager, 'x509');
     const minted = await client
       .mintX509Ca(writeCsr(privateKey), this.options.caTtl)
@@ -129,6 +130,7 @@ export class UpstreamSync {
       keyId,
       notBefore: Math.floor(new Date(cert.validFrom).getTime() / 1000),
       notAfter: Math.floor(new Date(cert.validTo).getTime() / 1000),
+      issuedAt,
       material: ca.toString('base64'),
       upstreamChain: minted.caChain.slice(1).map((c) => c.toString('base64')),
       upstreamAuthorityId: certificateKeyIds(ca).authorityKeyId,
