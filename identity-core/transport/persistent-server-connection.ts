@@ -61,15 +61,30 @@ class SvidCertificateProvider implements grpc.experimental.CertificateProvider {
 export class PersistentServerConnection {
   private readonly provider = new SvidCertificateProvider();
   private current: { channel: grpc.Channel; clients: ServerClients } | undefined;
+  private key = '';
 
   constructor(
     private readonly address: string,
     private readonly trustDomain: string,
   ) {}
 
-  /** The SVID and roots the next handshake presents and verifies against. */
+  /**
+   * The SVID and roots the next handshake presents and verifies against. A live connection keeps the
+   * SVID it was opened with: SPIRE's server ends every connection after 3 minutes (MaxConnectionAge)
+   * and checks a downstream's SVID at the handshake only, while the bundled server keeps connections
+   * and checks the SVID's expiry at every call. So a new SVID opens a new channel, unless the channel
+   * is connecting or backing off: its next attempt presents the new SVID and the backoff goes on.
+   */
   update(roots: Buffer[], identity: ClientIdentity): void {
+    const key = JSON.stringify([
+      roots.map((r) => r.toString('base64')),
+      identity.certificateChain.map((c) => c.toString('base64')),
+    ]);
     this.provider.update(roots, identity);
+    if (key === this.key) return;
+    this.key = key;
+    const state = this.current?.channel.getConnectivityState(false);
+    if (state === grpc.connectivityState.READY || state === grpc.connectivityState.IDLE) this.close();
   }
 
   clients(): ServerClients {
