@@ -8,6 +8,7 @@ import {
   fullLifetime,
   heldExpiryInSteadyState,
   outageLength,
+  predictCutOffWorkload,
   predictWorkload,
   type HeldSvid,
   type IssuancePolicy,
@@ -113,18 +114,17 @@ export function predictIdentity(
 ): PredictedIdentity {
   if (workload.effect === 'none' && workload.caNotAfter === undefined) return { loss: 'never' };
   const p = issuancePolicy(policy, workload.caNotAfter);
-  // A downstream whose upstream is away keeps signing until its intermediate expires: issuance stops
-  // then, if that is inside the window.
-  let start = fault.start / 1000;
+  const start = fault.start / 1000;
   const end = fault.end / 1000;
-  if (workload.effect === 'none') {
-    if (p.caNotAfter === undefined || p.caNotAfter >= end) return { loss: 'never' };
-    start = Math.max(start, p.caNotAfter);
-  }
   const heldSeconds: HeldSvid = held
     ? { notBefore: held.notBefore / 1000, notAfter: held.notAfter / 1000 }
     : { notBefore: start - SPIRE_BACKDATE, notAfter: start };
-  const prediction = predictWorkload(heldSeconds, { start, end }, p);
+  // A downstream whose upstream is away keeps signing until its intermediate expires, and signs again
+  // once it has reconnected and has a new one.
+  const prediction =
+    workload.effect === 'none'
+      ? predictCutOffWorkload(heldSeconds, { start, end }, { ...p, caNotAfter: p.caNotAfter! })
+      : predictWorkload(heldSeconds, { start, end }, p);
   return {
     loss: prediction.loss,
     ...(prediction.lossAt !== undefined ? { lossAt: prediction.lossAt * 1000 } : {}),

@@ -10,6 +10,12 @@
  *   after the last success, the first retry after a failure 1.5 intervals later, ×1.5 per further
  *   failure, growth capped at min(480 s, 48 × interval).
  *
+ * A downstream cut off its upstream (predictCutOffWorkload) signs until its intermediate expires, and
+ * gets a new one only once its connection to the upstream is back: SPIRE's UpstreamAuthority plugin
+ * keeps one gRPC channel, which reconnects on gRPC's backoff (1 s, ×1.6, ±20 %, at most 120 s), so the
+ * reconnect waits for the backoff's next attempt after the upstream returns; the next CA rotation
+ * check (every 10 s) then asks for the intermediate.
+ *
  * A datastore outage is an issuance outage whatever the server's max_attested_node_info_staleness:
  * in SPIRE v1.13.3 the cached node only spares the datastore read that authorizes an agent call, and
  * every sync also calls GetBundle, which reads the datastore (a 1 s cache, nothing served stale), as
@@ -59,6 +65,13 @@ export interface WorkloadPrediction {
 export const RENEW_REMAINING = { most: 0.55, least: 0.45 } as const;
 const BACKOFF_FACTOR = 1.5;
 const JITTER = 0.1;
+/**
+ * gRPC's connection backoff. grpc-go (SPIRE) jitters each delay on its own; grpc-js (the bundled SPIRE)
+ * carries each delay's jitter into the next: the bounds below hold for both.
+ */
+const RECONNECT = { first: 1, factor: 1.6, jitter: 0.2, max: 120 } as const;
+/** Seconds between a server's CA rotation checks (fixed in SPIRE v1.13.3). */
+export const CA_ROTATION_CHECK_INTERVAL = 10;
 
 export function maxBackoff(syncInterval: number): number {
   return Math.min(480, 48 * syncInterval);
@@ -132,6 +145,62 @@ export function predictWorkload(
   if (held.notAfter <= outage.end)
     return { loss: 'always', lossAt: held.notAfter, firstSuccessAfter: success, recoveredBy };
   return { loss: 'possibly', lossAt: held.notAfter, firstSuccessAfter: success, recoveredBy };
+}
+
+/**
+ * Bounds on when a downstream cut off its upstream over [start, end) has a new intermediate, if it
+ * needs one. Its connection attempts fail from `start` on (at the earliest: the most attempts fit
+ * before `end`, with the shortest delays); the first attempt at or after `end` connects, at most the
+ * longest delay that can be in effect then; the next rotation check follows within one interval.
+ */
+export function downstreamResumesBy(cut: IssuanceOutage): Interval {
+  const check = CA_ROTATION_CHECK_INTERVAL;
+  if (cut.end <= cut.start) return { earliest: cut.end, latest: cut.end + check };
+  const { first, factor, jitter, max } = RECONNECT;
+  let t = cut.start;
+  let shortest = first;
+  let longest = first;
+  while (t < cut.end) {
+    t += shortest;
+    shortest = Math.min(shortest * factor, max) * (1 - jitter);
+    if (t < cut.end) longest = Math.min(longest * factor, max) * (1 + jitter);
+  }
+  return { earliest: cut.end, latest: cut.end + longest + check };
+}
+
+/**
+ * What a cut off downstream's intermediate (NotAfter `policy.caNotAfter`) does to a workload under it
+ * that holds `held` when the cut begins: issuance stops when the intermediate expires, if that comes
+ * before the downstream has a new one (downstreamResumesBy), and resumes with it.
+ */
+export function predictCutOffWorkload(
+  held: HeldSvid,
+  cut: IssuanceOutage,
+  policy: IssuancePolicy & { caNotAfter: number },
+): WorkloadPrediction {
+  const resumes = downstreamResumesBy(cut);
+  const stop = Math.max(cut.start, policy.caNotAfter);
+  // Issuance never stops: the agent's syncs go on as usual.
+  if (stop >= resumes.latest)
+    return {
+      loss: 'never',
+      firstSuccessAfter: firstSuccessAfter({ start: cut.end, end: cut.end }, policy.syncInterval),
+    };
+  const latest = predictWorkload(held, { start: stop, end: Math.max(stop, resumes.latest) }, policy);
+  if (latest.loss === 'never') return latest;
+  const earliest = firstSuccessAfter(
+    { start: stop, end: Math.max(stop, resumes.earliest) },
+    policy.syncInterval,
+  );
+  return {
+    loss: held.notAfter <= resumes.earliest ? 'always' : 'possibly',
+    lossAt: held.notAfter,
+    firstSuccessAfter: { earliest: earliest.earliest, latest: latest.firstSuccessAfter.latest },
+    recoveredBy: {
+      earliest: Math.max(earliest.earliest, held.notAfter),
+      latest: latest.recoveredBy!.latest,
+    },
+  };
 }
 
 /**

@@ -14,6 +14,11 @@ export interface JournalEntry {
   /** Unix seconds. */
   notBefore: number;
   notAfter: number;
+  /**
+   * Unix seconds: when its preparation began, from which SPIRE counts the rotation thresholds (NotBefore
+   * is backdated). Absent in journals written before it was kept; NotBefore stands in.
+   */
+  issuedAt?: number;
   status: AuthorityStatus;
   tainted: boolean;
   /**

@@ -182,7 +182,12 @@ export async function startServer(
         );
     };
     const common = { auth, observe, logger };
-    const ready = async () => ca.hasActiveAuthority();
+    // SPIRE's gRPC health check: the bundle read from the datastore itself, not through its cache.
+    const bundleProblem = () =>
+      datastore.bundles.get(trustDomain).then(
+        (bundle) => (bundle ? undefined : 'bundle is missing'),
+        () => 'unable to fetch bundle',
+      );
     addImplementedMethods(
       peers.grpcServer,
       agentServiceDefinition,
@@ -214,7 +219,11 @@ export async function startServer(
       localAuthorityService({ ...common, ca }),
     );
     addImplementedMethods(peers.grpcServer, loggerServiceDefinition, loggerService(common));
-    addImplementedMethods(peers.grpcServer, healthServiceDefinition, healthService({ ready, observe }));
+    addImplementedMethods(
+      peers.grpcServer,
+      healthServiceDefinition,
+      healthService({ bundleProblem, logger, observe }),
+    );
 
     const port = await peers.listenTls(
       config.server.bindAddress,
@@ -230,17 +239,18 @@ export async function startServer(
       telemetry: config.telemetry,
       healthChecks: config.healthChecks,
       registry: metrics.registry,
-      live: async () => true,
+      // As SPIRE's checks, liveness and readiness both need the CA to sign (ca-manager.ts).
+      live: async () => Object.keys(ca.healthProblems()).length === 0,
       ready: async () => {
         const datastoreOk = await datastore.sql.query('SELECT 1').then(
           () => true,
           () => false,
         );
-        const caOk = await ready();
+        const caProblems = ca.healthProblems();
         return {
-          ready: datastoreOk && caOk,
+          ready: datastoreOk && Object.keys(caProblems).length === 0,
           datastore: datastoreOk,
-          x509_ca_active: caOk,
+          ...caProblems,
           entry_cache_loaded_at: new Date(entries.lastReload).toISOString(),
         };
       },

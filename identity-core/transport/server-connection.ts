@@ -24,6 +24,38 @@ export interface ClientIdentity {
   privateKeyPem: string;
 }
 
+/** Accepts only a server certificate that carries spiffe://<trust domain>/spire/server. */
+export function serverIdentityCheck(
+  trustDomain: string,
+): (host: string, cert: PeerCertificate) => Error | undefined {
+  const expected = `URI:spiffe://${trustDomain}/spire/server`;
+  return (_host, cert) =>
+    (cert.subjectaltname ?? '').split(', ').includes(expected)
+      ? undefined
+      : new Error(`server certificate does not carry ${expected}`);
+}
+
+/** The server is verified by its SPIFFE ID, not a host name; a fixed name keeps TLS from using an IP as SNI. */
+export const SERVER_CHANNEL_OPTIONS: grpc.ChannelOptions = {
+  'grpc.ssl_target_name_override': 'spire-server',
+  'grpc.default_authority': 'spire-server',
+};
+
+/** The four server API clients over one shared channel. */
+export function serverClients(
+  address: string,
+  credentials: grpc.ChannelCredentials,
+  channel: grpc.Channel,
+): ServerClients {
+  const shared = { channelOverride: channel };
+  return {
+    agent: new AgentClientCtor(address, credentials, shared),
+    entry: new EntryClientCtor(address, credentials, shared),
+    svid: new SvidClientCtor(address, credentials, shared),
+    bundle: new BundleClientCtor(address, credentials, shared),
+  };
+}
+
 /**
  * The agent's gRPC channel to the server: mTLS with the agent SVID, the server verified against the
  * current bundle and required to present spiffe://<td>/spire/server. A new channel is made whenever
@@ -45,33 +77,14 @@ export class ServerConnection {
     ]);
     if (this.current?.key === key) return this.current.clients;
     this.close();
-    const expected = `URI:spiffe://${this.trustDomain}/spire/server`;
     const credentials = grpc.credentials.createSsl(
       Buffer.from(roots.map((der) => toPem(der)).join('')),
       identity ? Buffer.from(identity.privateKeyPem) : null,
       identity ? Buffer.from(identity.certificateChain.map((der) => toPem(der)).join('')) : null,
-      {
-        checkServerIdentity: (_host: string, cert: PeerCertificate) => {
-          const sans = (cert.subjectaltname ?? '').split(', ');
-          return sans.includes(expected)
-            ? undefined
-            : new Error(`server certificate does not carry ${expected}`);
-        },
-      },
+      { checkServerIdentity: serverIdentityCheck(this.trustDomain) },
     );
-    // The server is verified by its SPIFFE ID, not a host name; a fixed name keeps TLS from using an IP as SNI.
-    const options: grpc.ChannelOptions = {
-      'grpc.ssl_target_name_override': 'spire-server',
-      'grpc.default_authority': 'spire-server',
-    };
-    const channel = new grpc.Channel(this.address, credentials, options);
-    const shared = { channelOverride: channel };
-    const clients: ServerClients = {
-      agent: new AgentClientCtor(this.address, credentials, shared),
-      entry: new EntryClientCtor(this.address, credentials, shared),
-      svid: new SvidClientCtor(this.address, credentials, shared),
-      bundle: new BundleClientCtor(this.address, credentials, shared),
-    };
+    const channel = new grpc.Channel(this.address, credentials, SERVER_CHANNEL_OPTIONS);
+    const clients = serverClients(this.address, credentials, channel);
     this.current = { key, channel, clients };
     return clients;
   }

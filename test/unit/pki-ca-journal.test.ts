@@ -6,6 +6,9 @@ import {
   shouldActivate,
   shouldPrepare,
 } from '../../identity-core/pki/ca-rotation-policy.js';
+import { MemoryKeyManager } from '../../identity-core/pki/key-manager.js';
+import { BACKDATE_SECONDS } from '../../identity-core/pki/x509-ca.js';
+import { newJwtAuthority, newSelfSignedX509Authority } from '../../identity-core/server/ca/new-authority.js';
 
 const authority = (id: string) => ({
   authorityId: id,
@@ -100,6 +103,25 @@ describe('rotation thresholds', () => {
     expect(shouldPrepare(ca, 301)).toBe(true);
     expect(shouldActivate(ca, 500)).toBe(false);
     expect(shouldActivate(ca, 501)).toBe(true);
+  });
+
+  it('counts from when the authority was issued, as SPIRE does, not from its backdated NotBefore', async () => {
+    // A 130 s CA prepared at 1000 whose NotBefore is backdated 10 s: half-life at 1065, not 1060.
+    const ca = { notBefore: 990, issuedAt: 1000, notAfter: 1130 };
+    expect(shouldPrepare(ca, 1064)).toBe(false);
+    expect(shouldPrepare(ca, 1066)).toBe(true);
+    expect(shouldActivate(ca, 1108)).toBe(false);
+    expect(shouldActivate(ca, 1109)).toBe(true);
+    // A journal entry written before issuedAt was kept counts from NotBefore.
+    expect(shouldPrepare({ notBefore: 990, notAfter: 1130 }, 1061)).toBe(true);
+    // New authorities carry it: an X.509 CA's is its NotBefore plus the backdating, a JWT key's is now.
+    const keyManager = new MemoryKeyManager();
+    const x509 = await newSelfSignedX509Authority({ keyManager, trustDomain: 'example.org', caTtl: 130 });
+    // (a second may tick between the two readings of the clock)
+    expect(x509.issuedAt! - x509.notBefore).toBeGreaterThanOrEqual(BACKDATE_SECONDS - 1);
+    expect(x509.issuedAt! - x509.notBefore).toBeLessThanOrEqual(BACKDATE_SECONDS);
+    const jwt = await newJwtAuthority(keyManager, 130);
+    expect(jwt.notAfter - jwt.issuedAt!).toBe(130);
   });
 
   it('caps the lead times at 30 and 7 days for long-lived CAs', () => {

@@ -3,11 +3,14 @@ import { describe, expect, it } from 'vitest';
 import { Backoff } from '../../identity-core/agent/backoff.js';
 import { renewalTime } from '../../identity-core/agent/renewal-policy.js';
 import {
+  CA_ROTATION_CHECK_INTERVAL,
+  downstreamResumesBy,
   firstSuccessAfter,
   fullLifetime,
   heldExpiryInSteadyState,
   outageLength,
   outageWithoutLoss,
+  predictCutOffWorkload,
   predictWorkload,
   type IssuancePolicy,
 } from '../../scenarios/ttl-model.js';
@@ -178,6 +181,66 @@ describe('TTL model', () => {
     );
     expect(prediction).toMatchObject({ loss: 'always', lossAt: 1030 });
     expect(prediction.recoveredBy!.earliest).toBe(1100);
+  });
+
+  /**
+   * gRPC's reconnect attempts from `first` on, as grpc-go draws each delay (1.6^n ±20 %, at most 120 s)
+   * or as grpc-js does (the previous delay ×1.6, capped, then ±20 %): the first attempt at or after
+   * `end`, which connects.
+   */
+  function reconnectAt(first: number, end: number, compounding: boolean, random: () => number): number {
+    let t = first;
+    let delay = 1;
+    for (let n = 1; t < end; n++) {
+      t += delay;
+      const nominal = compounding ? Math.min(delay * 1.6, 120) : Math.min(1.6 ** n, 120);
+      delay = nominal * (1 + 0.2 * (random() * 2 - 1));
+    }
+    return t;
+  }
+
+  it("bounds a cut off downstream's reconnect by gRPC's backoff, then one rotation check", () => {
+    const check = CA_ROTATION_CHECK_INTERVAL;
+    // Attempts no earlier than 0, 1, 2.28: the one in effect at 3 s waits at most 1.92 × 1.6 × 1.2 s.
+    expect(downstreamResumesBy({ start: 0, end: 3 }).latest).toBeCloseTo(3 + 1.92 * 1.6 * 1.2 + check);
+    // A 4-minute cut: the delay can have reached its cap, 120 s + 20 %.
+    expect(downstreamResumesBy({ start: 0, end: 240 })).toEqual({ earliest: 240, latest: 240 + 144 + check });
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 900 }),
+        fc.double({ min: 0, max: 5, noNaN: true }),
+        fc.boolean(),
+        fc.array(fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }), { minLength: 1 }),
+        (cut, firstFailure, compounding, draws) => {
+          let i = 0;
+          const random = () => draws[i++ % draws.length]!;
+          const bound = downstreamResumesBy({ start: 0, end: cut });
+          const reconnect = reconnectAt(Math.min(firstFailure, cut), cut, compounding, random);
+          expect(reconnect).toBeGreaterThanOrEqual(bound.earliest);
+          expect(reconnect + check).toBeLessThanOrEqual(bound.latest + 1e-9);
+        },
+      ),
+    );
+  });
+
+  it('a downstream whose intermediate expires while it is cut off signs again only after it reconnects', () => {
+    const policy = { ttl: 60, backdate: 10, syncInterval: 5, caNotAfter: 1030 };
+    const cut = { start: 1000, end: 1100 };
+    const prediction = predictCutOffWorkload({ notBefore: 990, notAfter: 1030 }, cut, policy);
+    expect(prediction).toMatchObject({ loss: 'always', lossAt: 1030 });
+    expect(prediction.recoveredBy!.earliest).toBe(1100);
+    // The reconnect can wait the backoff in effect after ~100 s of failed attempts, then a check;
+    // the agent, failing since 1030, renews at its first sync after that.
+    const resumes = downstreamResumesBy(cut).latest;
+    expect(prediction.recoveredBy!.latest).toBe(firstSuccessAfter({ start: 1030, end: resumes }, 5).latest);
+    // An intermediate that outlives the reconnect, the check and the agent's next sync: nothing noticed.
+    const lasting = { ...policy, caNotAfter: downstreamResumesBy(cut).latest + 6 };
+    expect(predictCutOffWorkload({ notBefore: 1070, notAfter: 1130 }, cut, lasting).loss).toBe('never');
+    // One that expires just after the upstream returns: lost maybe, recovered by the same bound.
+    const close = { ...policy, caNotAfter: 1105 };
+    const maybe = predictCutOffWorkload({ notBefore: 1050, notAfter: 1105 }, cut, close);
+    expect(maybe).toMatchObject({ loss: 'possibly', lossAt: 1105 });
+    expect(maybe.recoveredBy!.earliest).toBe(1105);
   });
 
   it('bounds the first success after an outage by the backoff in effect, grown to at most 8 minutes', () => {

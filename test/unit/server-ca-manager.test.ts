@@ -11,6 +11,7 @@ import { CaManager } from '../../identity-core/server/ca/ca-manager.js';
 import { ServerMetrics } from '../../identity-core/server/server-metrics.js';
 import { x509AuthorityId } from '../../identity-core/spiffe/trust-bundle.js';
 import type { TlsIdentity } from '../../identity-core/transport/peer-tagged-server.js';
+import { untilPast } from '../support/waits.js';
 
 /** A root server's CA manager on an in-memory datastore, driven through the local authority API's steps. */
 describe('CaManager (root server)', () => {
@@ -23,14 +24,14 @@ describe('CaManager (root server)', () => {
   let tests = 0;
   const managers: CaManager[] = [];
 
-  const newManager = () => {
+  const newManager = (caTtl = 3600) => {
     const logger = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line)) });
     const manager = new CaManager({
       trustDomain,
       dataDir,
       keyManager,
       datastore,
-      caTtl: 3600,
+      caTtl,
       serverSvidTtl: 600,
       // Never due during a test: every rotation here is forced.
       rotationCheckIntervalMs: 3_600_000,
@@ -69,10 +70,20 @@ describe('CaManager (root server)', () => {
     await rm(dataDir, { recursive: true, force: true });
   });
 
+  it("fails SPIRE's CA health check once the active CA can no longer sign", async () => {
+    // A 2 s CA, never rotated here: from its NotAfter on, the test SVID cannot be signed.
+    const ca = newManager(2);
+    await ca.start();
+    expect(ca.healthProblems()).toEqual({});
+    const notAfter = (await ca.authorityState('x509')).active!.expiresAt;
+    await untilPast('the CA to expire', notAfter * 1000);
+    expect(ca.healthProblems()).toEqual({ sign_x509_svid_err: 'the signing CA has expired' });
+  });
+
   it('rotates the X.509 CA: prepare publishes, activate re-mints the server SVID, taint marks, revoke removes', async () => {
     const ca = newManager();
     await ca.start();
-    expect(ca.hasActiveAuthority()).toBe(true);
+    expect(ca.healthProblems()).toEqual({});
     const first = (await ca.authorityState('x509')).active!;
     expect(await x509Ids(ca)).toEqual([[first.authorityId, false]]);
     const identities: TlsIdentity[] = [];

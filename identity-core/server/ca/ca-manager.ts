@@ -1,4 +1,4 @@
-import type { KeyObject } from 'node:crypto';
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { Datastore } from '../../datastore/datastore.js';
@@ -49,6 +49,15 @@ export interface CaManagerOptions {
   /** How often a downstream polls its upstream's bundle (SPIRE: 5 s). */
   upstreamBundlePollMs?: number;
 }
+
+/** SPIRE's CA health check fails once this many rotations have failed since the server started. */
+const FAILED_ROTATION_THRESHOLD = 10;
+
+/** The key of the test SVID the health check signs: any key will do, so one per process. */
+const healthCheckKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({
+  format: 'der',
+  type: 'spki',
+});
 
 const summary = (entry: JournalEntry | undefined): AuthoritySummary | undefined =>
   entry
@@ -161,8 +170,25 @@ export class CaManager {
     this.upstream?.stop();
   }
 
-  hasActiveAuthority(): boolean {
-    return this.signer.ready && this.store.journal.current('x509')?.status === 'ACTIVE';
+  /**
+   * SPIRE's CA health checks (for the HTTP ready and live paths): a test X509-SVID can be signed, so
+   * not once the active CA has expired; and no more than 10 rotations have failed since the start.
+   * Each problem found, by name; none when healthy.
+   */
+  healthProblems(): Record<string, string> {
+    const problems: Record<string, string> = {};
+    try {
+      this.signer.signX509Svid({
+        spiffeId: `spiffe://${this.options.trustDomain}/for/health/check/only`,
+        publicKeySpki: healthCheckKey,
+        ttlSeconds: this.options.serverSvidTtl,
+      });
+    } catch (error) {
+      problems.sign_x509_svid_err = (error as Error).message;
+    }
+    if (this.rotator.failedRotations() > FAILED_ROTATION_THRESHOLD)
+      problems.rotation_err = 'rotations exceed the threshold number of failures';
+    return problems;
   }
 
   /** The bundle from the datastore, cached for a second; during a database outage this fails once the cache is stale. */

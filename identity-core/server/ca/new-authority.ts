@@ -33,6 +33,7 @@ export async function newSelfSignedX509Authority(options: {
   trustDomain: string;
   caTtl: number;
 }): Promise<NewAuthority> {
+  const issuedAt = Math.floor(Date.now() / 1000);
   const { keyId, privateKey } = await newAuthorityKey(options.keyManager, 'x509');
   const ca = await createSelfSignedCa({
     trustDomain: options.trustDomain,
@@ -44,19 +45,21 @@ export async function newSelfSignedX509Authority(options: {
     keyId,
     notBefore: ca.notBefore,
     notAfter: ca.notAfter,
+    issuedAt,
     material: ca.der.toString('base64'),
   };
 }
 
 /** A new JWT signing key, living caTtl seconds from now. */
 export async function newJwtAuthority(keyManager: KeyManager, caTtl: number): Promise<NewAuthority> {
-  const { keyId, privateKey } = await newAuthorityKey(keyManager, 'jwt');
   const now = Math.floor(Date.now() / 1000);
+  const { keyId, privateKey } = await newAuthorityKey(keyManager, 'jwt');
   return {
     authorityId: newJwtKeyId(),
     keyId,
     notBefore: now,
     notAfter: now + caTtl,
+    issuedAt: now,
     material: createPublicKey(privateKey).export({ format: 'der', type: 'spki' }).toString('base64'),
   };
 }

@@ -21,6 +21,8 @@ export interface CaRotatorOptions {
  */
 export class CaRotator {
   private timer: NodeJS.Timeout | undefined;
+  /** Failed preparations and activations since start, never reset (SPIRE's health check reads it). */
+  private failures = 0;
 
   constructor(private readonly options: CaRotatorOptions) {}
 
@@ -31,6 +33,10 @@ export class CaRotator {
 
   stop(): void {
     if (this.timer) clearInterval(this.timer);
+  }
+
+  failedRotations(): number {
+    return this.failures;
   }
 
   private async check(): Promise<void> {
@@ -51,6 +57,7 @@ export class CaRotator {
         // upstream was away past its activation threshold.
         if (prepared && shouldActivate(current, now)) await this.options.activate(kind, prepared.authorityId);
       } catch (error) {
+        this.failures++;
         this.options.logger.error(
           { err: (error as Error).message },
           `Unable to rotate ${kind === 'x509' ? 'X509 CA' : 'JWT key'}`,

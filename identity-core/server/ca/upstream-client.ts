@@ -9,7 +9,8 @@ import { bundleFromProto } from '../../proto/convert.js';
 import { WorkloadClient, workloadMetadata } from '../../proto/services.js';
 import { splitDerCertificates } from '../../spiffe/pem.js';
 import type { JwtAuthority, TrustBundle } from '../../spiffe/trust-bundle.js';
-import { call, ServerConnection, type ClientIdentity } from '../../transport/server-connection.js';
+import { PersistentServerConnection } from '../../transport/persistent-server-connection.js';
+import { call, type ClientIdentity } from '../../transport/server-connection.js';
 
 export interface UpstreamOptions {
   trustDomain: string;
@@ -28,11 +29,15 @@ interface WorkloadIdentity {
 /** How long to wait before opening the Workload API stream again after it ended. */
 const REOPEN_MS = 1000;
 const CALL_TIMEOUT_MS = 10_000;
+/** SPIRE's CA manager gives the publication of a JWT key upstream 5 s. */
+const PUBLISH_JWT_KEY_TIMEOUT_MS = 5000;
 
 /**
  * The UpstreamAuthority "spire" plugin's client side: the downstream server's X509-SVID, kept fresh
  * from its local agent's Workload API, authenticates it to the upstream server, which signs its
- * intermediate CA (svid.v1 NewDownstreamX509CA), serves its bundle, and takes its JWT keys.
+ * intermediate CA (svid.v1 NewDownstreamX509CA), serves its bundle, and takes its JWT keys. Once
+ * started it keeps one channel, as the plugin does while the CA manager subscribes to the upstream
+ * bundle: a failed call does not redial, gRPC's reconnect backoff does.
  */
 export class UpstreamClient {
   private svid: WorkloadIdentity | undefined;
@@ -41,10 +46,10 @@ export class UpstreamClient {
   private workload: InstanceType<typeof WorkloadClient> | undefined;
   private reopenTimer: NodeJS.Timeout | undefined;
   private stopped = false;
-  private readonly connection: ServerConnection;
+  private readonly connection: PersistentServerConnection;
 
   constructor(private readonly options: UpstreamOptions) {
-    this.connection = new ServerConnection(
+    this.connection = new PersistentServerConnection(
       `${options.serverAddress}:${options.serverPort}`,
       options.trustDomain,
     );
@@ -109,7 +114,7 @@ export class UpstreamClient {
           o,
           done,
         ),
-      CALL_TIMEOUT_MS,
+      PUBLISH_JWT_KEY_TIMEOUT_MS,
     );
     return response.jwtAuthorities.map((k) => ({
       keyId: k.keyId,
@@ -119,14 +124,17 @@ export class UpstreamClient {
     }));
   }
 
-  /** Drops the channel after a failed call, so the next one dials afresh. */
-  reset(): void {
-    this.connection.reset();
+  /**
+   * A fresh channel, for a downstream's first authorities only: until then SPIRE's plugin has no
+   * bundle subscriber and opens a new connection for each call.
+   */
+  redial(): void {
+    this.connection.close();
   }
 
   private async clients() {
-    const svid = await this.currentSvid();
-    return this.connection.clients(svid.roots, svid.identity);
+    await this.currentSvid();
+    return this.connection.clients();
   }
 
   /** The latest SVID from the Workload API, waiting (bounded) for the first one. */
@@ -167,6 +175,7 @@ export class UpstreamClient {
           identity: { certificateChain: chain, privateKeyPem },
           roots: splitDerCertificates(Buffer.from(svid.bundle)),
         };
+        this.connection.update(this.svid.roots, this.svid.identity);
         this.options.logger.debug({ spiffe_id: svid.spiffeId }, 'Received X509-SVID from the Workload API');
         for (const wake of this.waiters.splice(0)) wake();
       } catch (error) {

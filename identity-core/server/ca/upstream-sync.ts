@@ -96,7 +96,7 @@ export class UpstreamSync {
       try {
         return await create();
       } catch (error) {
-        this.options.client.reset();
+        this.options.client.redial();
         this.options.logger.warn(
           { err: (error as Error).message },
           kind === 'x509'
@@ -111,11 +111,11 @@ export class UpstreamSync {
   /** A new intermediate CA signed by the upstream; the upstream's roots join this bundle. */
   async newX509Authority(): Promise<NewAuthority> {
     const { client } = this.options;
+    const issuedAt = Math.floor(Date.now() / 1000);
     const { keyId, privateKey } = await newAuthorityKey(this.options.keyManager, 'x509');
     const minted = await client
       .mintX509Ca(writeCsr(privateKey), this.options.caTtl)
       .catch((error: unknown) => {
-        client.reset();
         throw new Error(`upstream authority: ${(error as Error).message}`);
       });
     const ca = minted.caChain[0]!;
@@ -130,6 +130,7 @@ export class UpstreamSync {
       keyId,
       notBefore: Math.floor(new Date(cert.validFrom).getTime() / 1000),
       notAfter: Math.floor(new Date(cert.validTo).getTime() / 1000),
+      issuedAt,
       material: ca.toString('base64'),
       upstreamChain: minted.caChain.slice(1).map((c) => c.toString('base64')),
       upstreamAuthorityId: certificateKeyIds(ca).authorityKeyId,
@@ -147,7 +148,6 @@ export class UpstreamSync {
         tainted: false,
       })
       .catch((error: unknown) => {
-        client.reset();
         throw new Error(`publishing the JWT key upstream: ${(error as Error).message}`);
       });
   }
@@ -218,7 +218,6 @@ export class UpstreamSync {
     try {
       upstreamBundle = await client.fetchBundle();
     } catch (error) {
-      client.reset();
       this.options.logger.warn({ err: (error as Error).message }, 'Failed to fetch the upstream bundle');
       return;
     }
