@@ -14,6 +14,7 @@ import {
   type AuthorityStates,
 } from '../deployment/authority-rotation.js';
 import { MissingPostgresBinaries } from '../deployment/postgres/postgres-instance.js';
+import { ImplementationUnavailable } from '../deployment/implementation/implementation-unavailable.js';
 import type { Topology } from '../deployment/topology/topology.js';
 import type { WorkloadSlot } from '../deployment/workload-slot.js';
 import { x509AuthorityId } from '../identity-core/spiffe/trust-bundle.js';
@@ -134,7 +135,8 @@ export const deploymentActivities = {
     } catch (error) {
       if (
         (error as Error).message.startsWith('invalid deployment id') ||
-        error instanceof MissingPostgresBinaries
+        error instanceof MissingPostgresBinaries ||
+        error instanceof ImplementationUnavailable
       )
         throw badInput((error as Error).message);
       throw error;

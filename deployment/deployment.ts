@@ -16,6 +16,7 @@ import { IdentityStack } from './stack/identity-stack.js';
 import { spireKnobChoices } from './spire-knob-choices.js';
 import type { ImplementationName, SpireImplementation } from './implementation/implementation.js';
 import { implementationFor } from './implementation/implementation-for.js';
+import { ImplementationUnavailable } from './implementation/implementation-unavailable.js';
 import { freePort, portAcceptsConnections } from './host/free-port.js';
 import { findProcess } from './host/managed-process.js';
 import { packageRoot } from './host/package-root.js';
@@ -149,7 +150,7 @@ export class Deployment {
       const implementation = implementationFor(groupImplementation(topology, group));
       const type = store === 'embedded' ? implementation.embeddedDatabase(runDir).type : 'postgres';
       const reason = implementation.unavailable(type);
-      if (reason) throw new Error(`server group ${group} cannot run here: ${reason}`);
+      if (reason) throw new ImplementationUnavailable(group, reason);
     }
     mkdirSync(runDir, { recursive: true });
     const createdDatabases: DeploymentPlan['createdDatabases'] = [];

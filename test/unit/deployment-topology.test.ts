@@ -59,6 +59,29 @@ describe('topology files', () => {
     expect(reference.downstreams.map((d) => d.name)).toEqual(['prod', 'staging']);
   });
 
+  it('loads the real-SPIRE and mixed variants of the demo: its shape, their implementations', async () => {
+    const demo = await loadTopology(join(topologies, 'demo.yaml'));
+    const shape = (t: typeof demo) => ({
+      ttls: t.ttls,
+      syncInterval: t.syncInterval,
+      upstream: { ...t.upstream, implementation: undefined },
+      downstreams: t.downstreams.map((d) => ({ ...d, implementation: undefined })),
+      spire: t.spire,
+    });
+    const real = await loadTopology(join(topologies, 'demo-spire.yaml'));
+    expect(shape(real)).toEqual(shape(demo));
+    expect([real.upstream.implementation, ...real.downstreams.map((d) => d.implementation)]).toEqual([
+      'spire',
+      'spire',
+    ]);
+    const mixed = await loadTopology(join(topologies, 'mixed.yaml'));
+    expect(shape(mixed)).toEqual(shape(demo));
+    expect([mixed.upstream.implementation, ...mixed.downstreams.map((d) => d.implementation)]).toEqual([
+      'spire',
+      'tspire',
+    ]);
+  });
+
   it('fills SPIRE defaults for what a minimal file leaves out', () => {
     expect(parseTopology({ name: 'tiny', trustDomain: 'td' })).toEqual({
       name: 'tiny',
