@@ -124,7 +124,8 @@ export async function prepareRestore(
 
 async function inventories(deployment: Deployment): Promise<Record<string, DatastoreInventory>> {
   const found: Record<string, DatastoreInventory> = {};
-  for (const { group, url } of databasesOnPostgres(deployment)) found[group] = await readInventory(url);
+  for (const { group, url } of databasesOnPostgres(deployment))
+    found[group] = await readInventory(url, deployment.implementationOf(group).name);
   return found;
 }
 
