@@ -208,8 +208,6 @@ export class IdentityStack {
         'several servers need a shared datastore: give a PostgreSQL database (an embedded one serves one process)',
       );
     }
-    const unavailable = implementationFor(implementation).unavailable(database.type);
-    if (unavailable) throw new Error(unavailable);
     if (options.agentInspectorPort !== undefined && implementation !== 'tspire')
       throw new Error('an agent inspector port needs the bundled tspire-agent (a Node process)');
     if (options.upstream && process.getuid?.() !== 0) {
@@ -502,6 +500,9 @@ export class IdentityStack {
 
   /** Starts one server, or all of them in order (the first creates the schema and the bundle). */
   async startServer(index?: number, timeoutMs = 60_000): Promise<void> {
+    // Checked here, not when the stack is made: stopping one must work whatever the host has now.
+    const unavailable = this.implementation.unavailable(this.options.database.type);
+    if (unavailable) throw new Error(unavailable);
     const indexes = index === undefined ? this.serverPorts.map((_, i) => i) : [index];
     for (const i of indexes) {
       const program = this.implementation.program('server');
