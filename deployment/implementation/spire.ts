@@ -8,7 +8,7 @@ import { packageRoot } from '../host/package-root.js';
 import type { SpireImplementation } from './implementation.js';
 import { jsonRecord } from './log-record.js';
 import { ServerAdmin } from './server-admin.js';
-import { renderAgentConfig, renderServerConfig } from './spire-configs.js';
+import { renderAgentConfig, renderServerConfig, type DatabaseChoice } from './spire-configs.js';
 import { forgetSpireAgentIdentity, readSpireAgentIdentity } from './spire-agent-storage.js';
 
 const programPath = (name: string) => join(packageRoot(), 'tools', 'bin', name);
@@ -43,6 +43,25 @@ function builtWithCgo(path: string): boolean {
   return found;
 }
 
+/**
+ * SPIRE's PostgreSQL driver (lib/pq) requires TLS unless the URL says otherwise, where the bundled
+ * SPIRE's (node-postgres) connects without it: a URL that does not choose connects without TLS in
+ * both, as the deployment's own loopback PostgreSQL (which has no TLS) needs.
+ */
+function withoutTlsUnlessAsked(database: DatabaseChoice): DatabaseChoice {
+  if (database.type !== 'postgres') return database;
+  const plain = (url: string) => {
+    const parsed = new URL(url);
+    if (!parsed.searchParams.has('sslmode')) parsed.searchParams.set('sslmode', 'disable');
+    return parsed.toString();
+  };
+  return {
+    ...database,
+    connectionString: plain(database.connectionString),
+    ...(database.roConnectionString ? { roConnectionString: plain(database.roConnectionString) } : {}),
+  };
+}
+
 export const realSpire: SpireImplementation = {
   name: 'spire',
   program(role) {
@@ -62,7 +81,8 @@ export const realSpire: SpireImplementation = {
     type: 'sqlite3',
     file: join(groupDir, 'server-data', 'datastore.sqlite3'),
   }),
-  renderServerConfig: (choices) => renderServerConfig({ logFormat: 'json', ...choices }),
+  renderServerConfig: (choices) =>
+    renderServerConfig({ logFormat: 'json', ...choices, database: withoutTlsUnlessAsked(choices.database) }),
   renderAgentConfig: (choices) => renderAgentConfig({ logFormat: 'json', ...choices }),
   storedAgentIdentity: readSpireAgentIdentity,
   forgetAgentIdentity: forgetSpireAgentIdentity,

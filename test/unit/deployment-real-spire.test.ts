@@ -139,6 +139,16 @@ describe('configs and datastores per implementation', () => {
   it('has real SPIRE log JSON, and leaves the bundled configs without log_format (it refuses unknown keys)', () => {
     const database = { type: 'postgres' as const, connectionString: 'postgres://h/db' };
     expect(realSpire.renderServerConfig({ ...server, database })).toMatch(/^ {2}log_format = "json"$/m);
+    // lib/pq would require TLS where node-postgres does not: both connect alike unless the URL chooses.
+    expect(realSpire.renderServerConfig({ ...server, database })).toContain(
+      'connection_string = "postgres://h/db?sslmode=disable"',
+    );
+    expect(
+      realSpire.renderServerConfig({
+        ...server,
+        database: { ...database, connectionString: 'postgres://h/db?sslmode=verify-full' },
+      }),
+    ).toContain('connection_string = "postgres://h/db?sslmode=verify-full"');
     expect(tspire.renderServerConfig({ ...server, database })).not.toContain('log_format');
     const agent = {
       trustDomain: 'td',
