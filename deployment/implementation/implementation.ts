@@ -50,6 +50,12 @@ export interface SpireImplementation {
    * it was written, in ms since the epoch; undefined for any other line.
    */
   entryCacheReloadFailedAt(logLine: string): number | undefined;
+  /**
+   * Whether a downstream server of this implementation keeps its upstream's JWT keys in its bundle
+   * after the upstream revokes them (until they expire): SPIRE v1.13.3 appends the upstream's JWT
+   * keys and never drops one (where it replaces the X.509 roots).
+   */
+  keepsRevokedUpstreamJwtKeys: boolean;
   /** The admin operations on the server whose admin socket this is. */
   admin(socketPath: string): ServerAdmin;
 }

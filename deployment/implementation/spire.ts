@@ -92,5 +92,6 @@ export const realSpire: SpireImplementation = {
     const time = typeof record.time === 'string' ? Date.parse(record.time) : NaN;
     return Number.isNaN(time) ? undefined : time;
   },
+  keepsRevokedUpstreamJwtKeys: true,
   admin: (socketPath) => new ServerAdmin(socketPath),
 };

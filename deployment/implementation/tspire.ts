@@ -52,5 +52,6 @@ export const tspire: SpireImplementation = {
       ? record.time
       : undefined;
   },
+  keepsRevokedUpstreamJwtKeys: false,
   admin: (socketPath) => new ServerAdmin(socketPath),
 };
