@@ -14,6 +14,7 @@ import {
   type AuthorityStates,
 } from '../deployment/authority-rotation.js';
 import { MissingPostgresBinaries } from '../deployment/postgres/postgres-instance.js';
+import { ImplementationUnavailable } from '../deployment/implementation/implementation-unavailable.js';
 import type { Topology } from '../deployment/topology/topology.js';
 import type { WorkloadSlot } from '../deployment/workload-slot.js';
 import { x509AuthorityId } from '../identity-core/spiffe/trust-bundle.js';
@@ -134,7 +135,8 @@ export const deploymentActivities = {
     } catch (error) {
       if (
         (error as Error).message.startsWith('invalid deployment id') ||
-        error instanceof MissingPostgresBinaries
+        error instanceof MissingPostgresBinaries ||
+        error instanceof ImplementationUnavailable
       )
         throw badInput((error as Error).message);
       throw error;
@@ -286,8 +288,12 @@ export const deploymentActivities = {
         `every bundle to hold ${input.include.join(' and ')}${exclude.length ? ` and not ${exclude.join(', ')}` : ''}`,
         async () => {
           for (const stack of stacks) {
-            const bundle = await bundleAuthoritiesOf(stack.admin(), input.kind);
-            if (!holds([...bundle.keys()])) return undefined;
+            const ids = [...(await bundleAuthoritiesOf(stack.admin(), input.kind)).keys()];
+            // Real SPIRE's downstream keeps a JWT key its upstream revoked until the key expires:
+            // there, the rotation can only see the new key arrive (README, "Drilling real SPIRE").
+            const keepsRevoked =
+              input.kind === 'jwt' && stack !== upstream && stack.implementation.keepsRevokedUpstreamJwtKeys;
+            if (keepsRevoked ? !include.every((i) => ids.includes(i)) : !holds(ids)) return undefined;
           }
           if (input.kind === 'x509') {
             for (const { svid } of await fetcher.workloadSvids(slots)) {

@@ -91,7 +91,7 @@ async function saveAgentSnapshot(deployment: Deployment, runId: string): Promise
   const path = agentSnapshotPath(deployment, runId);
   if (existsSync(path)) return;
   const upstream = await deployment.stack('upstream');
-  const stored = await deployment.implementation.storedAgentIdentity(upstream.agentDataDir(0));
+  const stored = await upstream.implementation.storedAgentIdentity(upstream.agentDataDir(0));
   if (!stored) return;
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(

@@ -14,8 +14,9 @@ import pg from 'pg';
 import type { DatabaseChoice } from './implementation/spire-configs.js';
 import { IdentityStack } from './stack/identity-stack.js';
 import { spireKnobChoices } from './spire-knob-choices.js';
-import type { SpireImplementation } from './implementation/implementation.js';
+import type { ImplementationName, SpireImplementation } from './implementation/implementation.js';
 import { implementationFor } from './implementation/implementation-for.js';
+import { ImplementationUnavailable } from './implementation/implementation-unavailable.js';
 import { freePort, portAcceptsConnections } from './host/free-port.js';
 import { findProcess } from './host/managed-process.js';
 import { packageRoot } from './host/package-root.js';
@@ -108,6 +109,25 @@ function reachableByOthers(dir: string): boolean {
   }
 }
 
+/** The directory of server group `group` in the run directory; its managed database is named alike. */
+function groupDirName(group: string): string {
+  return group === 'upstream' ? 'upstream' : `down-${group}`;
+}
+
+/** The SPIRE server group `group` runs; a plan written before groups had their own names only the topology's. */
+function groupImplementation(t: Topology, group: string): ImplementationName {
+  const own =
+    group === 'upstream'
+      ? t.upstream.implementation
+      : t.downstreams.find((d) => d.name === group)?.implementation;
+  return (own as ImplementationName | undefined) ?? t.implementation;
+}
+
+/** Every server group's name, the upstream's first. */
+function groupNames(t: Topology): string[] {
+  return ['upstream', ...t.downstreams.map((d) => d.name)];
+}
+
 export class Deployment {
   private stacks: { upstream: IdentityStack; downstreams: Record<string, IdentityStack> } | undefined;
   private postgresInstance: PostgresInstance | undefined;
@@ -126,6 +146,12 @@ export class Deployment {
     const store = topology.upstream.datastore;
     // Refused before anything is made, with the reason, when this host cannot run one.
     if (store === 'managed') await findPostgresBinDir();
+    for (const group of groupNames(topology)) {
+      const implementation = implementationFor(groupImplementation(topology, group));
+      const type = store === 'embedded' ? implementation.embeddedDatabase(runDir).type : 'postgres';
+      const reason = implementation.unavailable(type);
+      if (reason) throw new ImplementationUnavailable(group, reason);
+    }
     mkdirSync(runDir, { recursive: true });
     const createdDatabases: DeploymentPlan['createdDatabases'] = [];
     const managed: DeploymentPlan['postgres'] =
@@ -144,10 +170,12 @@ export class Deployment {
         ...(managed.dir ? { dir: mkdtempSync(join(tmpdir(), `spire-drill-pgr-${id}-`)) } : {}),
       };
     const database = async (group: string): Promise<DatabaseChoice> => {
-      if (store === 'embedded') return { type: 'pglite', directory: join(runDir, group, 'datastore') };
+      const dir = groupDirName(group);
+      if (store === 'embedded')
+        return implementationFor(groupImplementation(topology, group)).embeddedDatabase(join(runDir, dir));
       if (store === 'managed') {
         // The instance is the deployment's own: its databases go with its data directory.
-        const name = group.replace(/-/g, '_');
+        const name = dir.replace(/-/g, '_');
         managed!.databases.push(name);
         return {
           type: 'postgres',
@@ -157,7 +185,7 @@ export class Deployment {
             : {}),
         };
       }
-      const name = `spire_drill_${id.replace(/-/g, '_')}_${group.replace(/-/g, '_')}`;
+      const name = `spire_drill_${id.replace(/-/g, '_')}_${dir.replace(/-/g, '_')}`;
       const connectionString = await createDatabase(store.postgres, name);
       createdDatabases.push({ adminUrl: store.postgres, name });
       return { type: 'postgres', connectionString };
@@ -174,7 +202,7 @@ export class Deployment {
     for (const d of topology.downstreams)
       downstreams[d.name] = {
         ...(await ports(1, false)),
-        database: await database(`down-${d.name}`),
+        database: await database(d.name),
         upstreamRelay: await freePort(),
       };
     const plan: DeploymentPlan = {
@@ -200,17 +228,19 @@ export class Deployment {
     const store = topology.upstream.datastore;
     const database = (group: string): DatabaseChoice =>
       store === 'embedded'
-        ? { type: 'pglite', directory: join('(run directory)', group, 'datastore') }
+        ? implementationFor(groupImplementation(topology, group)).embeddedDatabase(
+            join('(run directory)', groupDirName(group)),
+          )
         : {
             type: 'postgres',
-            connectionString: `postgres://postgres@127.0.0.1:0/${group.replace(/-/g, '_')}`,
+            connectionString: `postgres://postgres@127.0.0.1:0/${groupDirName(group).replace(/-/g, '_')}`,
           };
     const downstreams: DeploymentPlan['downstreams'] = {};
     for (const d of topology.downstreams)
       downstreams[d.name] = {
         servers: [0],
         agentFacing: 0,
-        database: database(`down-${d.name}`),
+        database: database(d.name),
         upstreamRelay: 0,
       };
     return new Deployment({
@@ -251,9 +281,12 @@ export class Deployment {
     return this.plan.topology;
   }
 
-  /** The SPIRE implementation the topology runs. */
-  get implementation(): SpireImplementation {
-    return implementationFor(this.plan.topology.implementation);
+  /**
+   * The SPIRE implementation server group `group` ('upstream' or a downstream's name) runs, its
+   * agents too; a downstream's upstream agent is an agent of the upstream.
+   */
+  implementationOf(group: string): SpireImplementation {
+    return implementationFor(groupImplementation(this.plan.topology, group));
   }
 
   /** The stacks of this deployment, configs (re)written from the plan; processes adopted, not started. */
@@ -261,7 +294,6 @@ export class Deployment {
     if (this.stacks) return this.stacks;
     const t = this.plan.topology;
     const common = {
-      implementation: t.implementation,
       trustDomain: t.trustDomain,
       x509SvidTtl: `${t.ttls.x509Svid}s`,
       jwtSvidTtl: `${t.ttls.jwtSvid}s`,
@@ -270,10 +302,11 @@ export class Deployment {
       logLevel: 'INFO',
       ...spireKnobChoices(t.spire),
     };
-    const upstreamDir = join(this.plan.runDir, 'upstream');
+    const upstreamDir = join(this.plan.runDir, groupDirName('upstream'));
     mkdirSync(upstreamDir, { recursive: true });
     const upstream = await IdentityStack.create({
       ...common,
+      implementation: groupImplementation(t, 'upstream'),
       runDir: upstreamDir,
       caTtl: `${t.ttls.ca}s`,
       servers: t.upstream.servers,
@@ -285,10 +318,11 @@ export class Deployment {
     upstream.adoptRunning();
     const downstreams: Record<string, IdentityStack> = {};
     for (const d of t.downstreams) {
-      const dir = join(this.plan.runDir, `down-${d.name}`);
+      const dir = join(this.plan.runDir, groupDirName(d.name));
       mkdirSync(dir, { recursive: true });
       const stack = await IdentityStack.create({
         ...common,
+        implementation: groupImplementation(t, d.name),
         runDir: dir,
         caTtl: `${t.ttls.downstreamCa}s`,
         database: this.plan.downstreams[d.name]!.database,

@@ -5,6 +5,10 @@ import { drillWaits, quick, waits } from './activity-options.js';
 import { downstreamBootstrapWorkflow } from './downstream-bootstrap-workflow.js';
 import { DeploymentId, Operation, TrustDomain } from './search-attributes.js';
 
+/** How a step names a group's SPIRE; a topology from before groups named theirs has only its own. */
+const spireOf = (topology: Topology, own: string | undefined) =>
+  (own ?? topology.implementation) === 'spire' ? 'real SPIRE' : 'bundled SPIRE';
+
 /**
  * The spin-up runbook shared by the deployment workflow and standalone drills and suites: plan,
  * upstream servers, each downstream through a child workflow, then every workload verified and probed.
@@ -17,12 +21,12 @@ export async function spinUp(
   step('planning ports, databases and the run directory');
   await quick.planDeployment({ id, topology });
   step(
-    `starting ${topology.upstream.servers} upstream server(s)${topology.upstream.loadBalancer ? ' behind a load balancer' : ''}`,
+    `starting ${topology.upstream.servers} upstream server(s) (${spireOf(topology, topology.upstream.implementation)})${topology.upstream.loadBalancer ? ' behind a load balancer' : ''}`,
   );
   await quick.ensureUpstream({ id });
   const children: ChildWorkflowHandle<typeof downstreamBootstrapWorkflow>[] = [];
   for (const d of topology.downstreams) {
-    step(`bootstrapping downstream ${d.name}`);
+    step(`bootstrapping downstream ${d.name} (${spireOf(topology, d.implementation)})`);
     children.push(
       await startChild(downstreamBootstrapWorkflow, {
         workflowId: `bootstrap/${id}/${d.name}`,

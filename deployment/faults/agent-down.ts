@@ -37,7 +37,7 @@ export const agentDown = defineFault({
     const stack = (await deployment.stack(spec.group)).refresh();
     const agent = stack.agents[spec.agent];
     // The fault is an agent that comes back with its identity: one that never attested has none.
-    if (!(await deployment.implementation.storedAgentIdentity(stack.agentDataDir(spec.agent))))
+    if (!(await stack.implementation.storedAgentIdentity(stack.agentDataDir(spec.agent))))
       throw new Error(
         `${spec.group} agent-${spec.agent} has not attested yet: there is no agent to take down`,
       );

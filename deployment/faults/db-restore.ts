@@ -16,6 +16,7 @@ import {
   type DatastoreInventory,
 } from '../postgres/datastore-inventory.js';
 import type { Deployment } from '../deployment.js';
+import type { SpireImplementation } from '../implementation/implementation.js';
 import { durationSeconds } from '../topology/duration-schema.js';
 import { sleep } from '../host/poll.js';
 import { loseDatastore, restoreBackup, takeBackup } from '../postgres/postgres-backup.js';
@@ -80,7 +81,8 @@ async function clearOfAgentRenewals(deployment: Deployment, horizonMs: number): 
     const now = Date.now();
     let until = 0;
     for (const slot of await agentSlots(deployment)) {
-      const leaf = (await deployment.implementation.storedAgentIdentity(slot.dataDir))?.chain[0];
+      const leaf = (await deployment.implementationOf(slot.group).storedAgentIdentity(slot.dataDir))
+        ?.chain[0];
       if (leaf === undefined) continue;
       const cert = new X509Certificate(leaf);
       const notBefore = Date.parse(cert.validFrom);
@@ -122,7 +124,8 @@ export async function prepareRestore(
 
 async function inventories(deployment: Deployment): Promise<Record<string, DatastoreInventory>> {
   const found: Record<string, DatastoreInventory> = {};
-  for (const { group, url } of databasesOnPostgres(deployment)) found[group] = await readInventory(url);
+  for (const { group, url } of databasesOnPostgres(deployment))
+    found[group] = await readInventory(url, deployment.implementationOf(group).name);
   return found;
 }
 
@@ -156,6 +159,7 @@ function datastoreLost(deployment: Deployment): { lost: boolean; detail: string 
 /** An agent of the deployment and the SVID it holds on disk. */
 interface AgentSlot {
   what: string;
+  /** The server group it is an agent of, whose implementation it runs. */
   group: string;
   dataDir: string;
   /** Stops it; started again by the group's restore (ensureAgent / ensureDownstream). */
@@ -192,12 +196,15 @@ async function agentSlots(deployment: Deployment): Promise<AgentSlot[]> {
   return slots;
 }
 
-/** The SPIFFE ID and serial (decimal) of the SVID the agent with this data directory holds on disk. */
+/**
+ * The SPIFFE ID and serial (decimal) of the SVID the agent with this data directory holds on disk,
+ * read by its implementation.
+ */
 export async function heldSvid(
-  deployment: Deployment,
+  implementation: SpireImplementation,
   dataDir: string,
 ): Promise<{ spiffeId: string; serial: string } | undefined> {
-  const leaf = (await deployment.implementation.storedAgentIdentity(dataDir))?.chain[0];
+  const leaf = (await implementation.storedAgentIdentity(dataDir))?.chain[0];
   if (leaf === undefined) return undefined;
   const cert = new X509Certificate(leaf);
   const uri = /URI:([^,\s]+)/.exec(cert.subjectAltName ?? '')?.[1];
@@ -236,12 +243,13 @@ async function restoreFromBackup(
     Object.values(inventory).flatMap((inventory) => inventory.agents.map((a) => [a.spiffeId, a] as const)),
   );
   for (const slot of await agentSlots(deployment)) {
-    const held = await heldSvid(deployment, slot.dataDir);
+    const implementation = deployment.implementationOf(slot.group);
+    const held = await heldSvid(implementation, slot.dataDir);
     if (!held) continue;
     const node = known.get(held.spiffeId);
     if (node && (node.serial === held.serial || node.newSerial === held.serial)) continue;
     await slot.stop();
-    await deployment.implementation.forgetAgentIdentity(slot.dataDir);
+    await implementation.forgetAgentIdentity(slot.dataDir);
     const line = `${slot.what} (${held.spiffeId}) re-attested with a new join token: the restored datastore ${node ? `knows serial ${node.serial}, not its ${held.serial}` : 'has no such agent'}, so the server would refuse it`;
     done.push(line);
     writeJson(join(dir, 'reattested.json'), [

@@ -3,7 +3,6 @@
  * while a datastore fault held, read from the servers' logs.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Deployment } from '../deployment.js';
 import { databasesOnPostgres } from './fault-group.js';
 
@@ -19,12 +18,11 @@ export async function entryCacheReloadFailures(
   for (const { group } of databasesOnPostgres(deployment)) {
     const stack = await deployment.stack(group);
     stack.serverPorts.forEach((_, i) => {
-      const log = join(stack.options.runDir, i === 0 ? 'tspire-server.log' : `tspire-server-${i}.log`);
+      const log = stack.serverLogPath(i);
       let failures = 0;
       for (const line of existsSync(log) ? readFileSync(log, 'utf8').split('\n') : []) {
-        if (!line.includes('Failed to reload entry cache')) continue;
-        const { time } = JSON.parse(line) as { time: number };
-        if (time >= window.start && time <= window.end) failures++;
+        const time = stack.implementation.entryCacheReloadFailedAt(line);
+        if (time !== undefined && time >= window.start && time <= window.end) failures++;
       }
       counts.push({ server: `${group} server ${i}`, failures });
     });

@@ -2,6 +2,8 @@
 
 export type DatabaseChoice =
   | { type: 'pglite'; directory: string }
+  /** Real SPIRE's embedded datastore (a build with cgo): one SQLite file. */
+  | { type: 'sqlite3'; file: string }
   /** `roConnectionString`: a read replica, rendered as SPIRE's ro_connection_string. */
   | { type: 'postgres'; connectionString: string; roConnectionString?: string };
 
@@ -17,6 +19,8 @@ export interface ServerConfigChoices {
   /** The agents' own SVID lifetime; SPIRE's default is the X509-SVID TTL. */
   agentTtl?: string;
   logLevel: string;
+  /** SPIRE's log_format; absent, each implementation logs its own way (the bundled one JSON always). */
+  logFormat?: 'json' | 'text';
   caRotationCheckInterval?: string;
   /** SPIRE's max_attested_node_info_staleness (off when absent or "0s"). */
   maxAttestedNodeInfoStaleness?: string;
@@ -58,6 +62,7 @@ export interface AgentConfigChoices {
   trustBundlePath: string;
   syncInterval: string;
   logLevel: string;
+  logFormat?: 'json' | 'text';
   /** SPIRE's rebootstrap_mode and rebootstrap_delay. */
   rebootstrapMode?: 'never' | 'auto' | 'always';
   rebootstrapDelay?: string;
@@ -93,7 +98,12 @@ function experimentalBlock(values: [string, string | undefined][]): string {
 }
 
 export function renderServerConfig(c: ServerConfigChoices): string {
-  const connection = c.database.type === 'pglite' ? c.database.directory : c.database.connectionString;
+  const connection =
+    c.database.type === 'pglite'
+      ? c.database.directory
+      : c.database.type === 'sqlite3'
+        ? c.database.file
+        : c.database.connectionString;
   return `server {
   bind_address = "127.0.0.1"
   bind_port = "${c.bindPort}"
@@ -101,7 +111,7 @@ export function renderServerConfig(c: ServerConfigChoices): string {
   trust_domain = ${q(c.trustDomain)}
   data_dir = ${q(c.dataDir)}
   log_level = ${q(c.logLevel)}
-  ca_ttl = ${q(c.caTtl)}
+${lines('  ', [['log_format', c.logFormat]])}  ca_ttl = ${q(c.caTtl)}
   default_x509_svid_ttl = ${q(c.x509SvidTtl)}
   default_jwt_svid_ttl = ${q(c.jwtSvidTtl)}
 ${lines('  ', [
@@ -150,7 +160,7 @@ export function renderAgentConfig(c: AgentConfigChoices): string {
   return `agent {
   data_dir = ${q(c.dataDir)}
   log_level = ${q(c.logLevel)}
-  server_address = "127.0.0.1"
+${lines('  ', [['log_format', c.logFormat]])}  server_address = "127.0.0.1"
   server_port = "${c.serverPort}"
   socket_path = ${q(c.socketPath)}
   trust_bundle_path = ${q(c.trustBundlePath)}

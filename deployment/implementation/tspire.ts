@@ -2,6 +2,7 @@
 import { join } from 'node:path';
 import { AgentStateStore } from '../../identity-core/agent/agent-state-store.js';
 import { packageRoot } from '../host/package-root.js';
+import { jsonRecord } from './log-record.js';
 import type { SpireImplementation } from './implementation.js';
 import { ServerAdmin } from './server-admin.js';
 import { renderAgentConfig, renderServerConfig } from './spire-configs.js';
@@ -26,6 +27,11 @@ export const tspire: SpireImplementation = {
     const name = role === 'server' ? 'tspire-server' : 'tspire-agent';
     return { command: process.execPath, prefix: [...nodeFlags(role), binPath(name)], name };
   },
+  unavailable: (database) =>
+    database === 'sqlite3'
+      ? 'the bundled SPIRE has no sqlite3 datastore (its embedded one is PGlite)'
+      : undefined,
+  embeddedDatabase: (groupDir) => ({ type: 'pglite', directory: join(groupDir, 'datastore') }),
   renderServerConfig,
   renderAgentConfig,
   async storedAgentIdentity(dataDir) {
@@ -40,5 +46,12 @@ export const tspire: SpireImplementation = {
       : undefined;
   },
   forgetAgentIdentity: (dataDir) => new AgentStateStore(dataDir).clear(),
+  entryCacheReloadFailedAt(logLine) {
+    const record = jsonRecord(logLine);
+    return record?.msg === 'Failed to reload entry cache' && typeof record.time === 'number'
+      ? record.time
+      : undefined;
+  },
+  keepsRevokedUpstreamJwtKeys: false,
   admin: (socketPath) => new ServerAdmin(socketPath),
 };

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { CaJournal, type AuthorityKind, type AuthorityStatus } from '../../identity-core/pki/ca-journal.js';
 import { x509AuthorityId } from '../../identity-core/spiffe/trust-bundle.js';
+import { readSpireBundle, readSpireJournal } from './spire-datastore-records.js';
 
 /**
  * What a SPIRE server group's datastore holds, reduced to ids and the few facts a restore can get
@@ -115,10 +116,48 @@ function databaseLabel(connectionString: string): string {
 }
 
 /**
+ * Whose tables the datastore holds: the bundled SPIRE's, or real SPIRE's (whose attested nodes
+ * expire at a timestamp, and whose bundles and CA journals are protobuf).
+ */
+export type DatastoreSchema = 'tspire' | 'spire';
+
+/** Real SPIRE's bundles and journals as the inventory has them; tainted authorities are marked in its bundle. */
+function spireBundlesAndJournals(
+  bundleRows: { trust_domain: string; data: Buffer }[],
+  journalRows: { id: number; data: Buffer; active_x509_authority_id: string }[],
+): Pick<DatastoreInventory, 'bundles' | 'journal'> {
+  const bundles = bundleRows.map((r) => ({ trustDomain: r.trust_domain, ...readSpireBundle(r.data) }));
+  const tainted = new Set(
+    bundles.flatMap((b) => [
+      ...b.roots.filter((root) => root.tainted).map((root) => `x509 ${x509AuthorityId(root.der)}`),
+      ...b.jwtKeys.filter((key) => key.tainted).map((key) => `jwt ${key.keyId}`),
+    ]),
+  );
+  return {
+    bundles: bundles.map((b) => ({
+      trustDomain: b.trustDomain,
+      x509: b.roots.map((root) => bundleX509Id(root.der.toString('base64'))),
+      jwt: b.jwtKeys.map((key) => key.keyId),
+    })),
+    journal: journalRows.map((r) => ({
+      id: r.id,
+      activeX509AuthorityId: r.active_x509_authority_id,
+      authorities: readSpireJournal(r.data).map((a) => ({
+        ...a,
+        tainted: tainted.has(`${a.kind} ${a.id}`),
+      })),
+    })),
+  };
+}
+
+/**
  * Reads the inventory in one read-only REPEATABLE READ transaction: servers may still be writing,
  * and the parts must come from one snapshot to be compared with another.
  */
-export async function readInventory(connectionString: string): Promise<DatastoreInventory> {
+export async function readInventory(
+  connectionString: string,
+  schema: DatastoreSchema = 'tspire',
+): Promise<DatastoreInventory> {
   const client = new pg.Client({
     connectionString,
     connectionTimeoutMillis: 5000,
@@ -143,19 +182,24 @@ export async function readInventory(connectionString: string): Promise<Datastore
       new_serial_number: string;
       expires_at: string | number;
     }>(
-      'SELECT spiffe_id, serial_number, new_serial_number, expires_at FROM attested_node_entries ORDER BY spiffe_id',
+      `SELECT spiffe_id, serial_number, new_serial_number, ${
+        schema === 'spire' ? 'EXTRACT(EPOCH FROM expires_at)::bigint AS expires_at' : 'expires_at'
+      } FROM attested_node_entries ORDER BY spiffe_id`,
     );
     const tokens = await client.query<{ count: number }>(
       'SELECT count(*)::integer AS count FROM join_tokens',
     );
-    const bundles = await client.query<{ trust_domain: string; data: StoredBundleIds }>(
+    // JSON (a document) in the bundled SPIRE's tables, protobuf bytes in real SPIRE's.
+    const bundles = await client.query<{ trust_domain: string; data: unknown }>(
       'SELECT trust_domain, data FROM bundles ORDER BY trust_domain',
     );
-    const journals = await client.query<{ id: number; data: unknown; active_x509_authority_id: string }>(
-      'SELECT id, data, active_x509_authority_id FROM ca_journals ORDER BY id',
-    );
+    const journals = await client.query<{
+      id: number;
+      data: unknown;
+      active_x509_authority_id: string | null;
+    }>('SELECT id, data, active_x509_authority_id FROM ca_journals ORDER BY id');
     await client.query('COMMIT');
-    return {
+    const common = {
       takenAt,
       entries: entries.rows.map((r) => ({
         id: r.entry_id,
@@ -170,16 +214,34 @@ export async function readInventory(connectionString: string): Promise<Datastore
         expiresAt: Number(r.expires_at),
       })),
       joinTokens: tokens.rows[0]?.count ?? 0,
-      bundles: bundles.rows.map((r) => ({
-        trustDomain: r.trust_domain,
-        x509: r.data.x509Authorities.map((a) => bundleX509Id(a.der)),
-        jwt: r.data.jwtAuthorities.map((a) => a.keyId),
-      })),
+    };
+    if (schema === 'spire')
+      return {
+        ...common,
+        ...spireBundlesAndJournals(
+          bundles.rows.map((r) => ({ trust_domain: r.trust_domain, data: r.data as Buffer })),
+          journals.rows.map((r) => ({
+            id: Number(r.id),
+            data: r.data as Buffer,
+            active_x509_authority_id: r.active_x509_authority_id ?? '',
+          })),
+        ),
+      };
+    return {
+      ...common,
+      bundles: bundles.rows.map((r) => {
+        const data = r.data as StoredBundleIds;
+        return {
+          trustDomain: r.trust_domain,
+          x509: data.x509Authorities.map((a) => bundleX509Id(a.der)),
+          jwt: data.jwtAuthorities.map((a) => a.keyId),
+        };
+      }),
       journal: journals.rows.map((r) => {
         const journal = CaJournal.fromJSON(r.data);
         return {
           id: r.id,
-          activeX509AuthorityId: r.active_x509_authority_id,
+          activeX509AuthorityId: r.active_x509_authority_id ?? '',
           authorities: (['x509', 'jwt'] as const).flatMap((kind) =>
             journal
               .entries(kind)

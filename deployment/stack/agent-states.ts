@@ -20,12 +20,16 @@ export interface AgentTrust {
 export async function agentTrust(deployment: Deployment): Promise<AgentTrust[]> {
   const { upstream, downstreams } = await deployment.identityStacks();
   const agents = [['upstream', upstream] as const, ...Object.entries(downstreams)].flatMap(([group, stack]) =>
-    stack.agentDataDirs().map(({ agent, dir }) => ({ agent: `${group} ${agent}`, dir })),
+    stack.agentDataDirs().map(({ agent, dir, implementation }) => ({
+      agent: `${group} ${agent}`,
+      dir,
+      implementation,
+    })),
   );
   const states = await Promise.all(
-    agents.map(async ({ agent, dir }) => ({
+    agents.map(async ({ agent, dir, implementation }) => ({
       agent,
-      state: await deployment.implementation.storedAgentIdentity(dir),
+      state: await implementation.storedAgentIdentity(dir),
     })),
   );
   return states.flatMap(({ agent, state }) =>

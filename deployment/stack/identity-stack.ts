@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { freePort } from '../host/free-port.js';
 import type {
   AgentKnobChoices,
@@ -33,9 +33,9 @@ export interface IdentityStackOptions {
   /** Directory for configs, sockets, data and logs; keep it short (Unix socket paths are limited to 107 bytes). */
   runDir: string;
   trustDomain?: string;
-  /** Defaults to the embedded PGlite datastore in the run directory (one server only). */
+  /** Defaults to the implementation's embedded datastore in the run directory (one server only). */
   database?: DatabaseChoice;
-  /** How many tspire-server processes share the datastore (HA); more than one needs PostgreSQL. */
+  /** How many server processes share the datastore (HA); more than one needs PostgreSQL. */
   servers?: number;
   /** Which SPIRE runs: the bundled TypeScript one (default) or real SPIRE from tools/bin. */
   implementation?: ImplementationName;
@@ -57,7 +57,7 @@ export interface IdentityStackOptions {
   agentKnobs?: AgentKnobChoices;
   /** Loopback ports for /metrics and the health listener of the first server and the agent; off when absent. */
   telemetry?: TelemetryPorts;
-  /** How many tspire-agent processes attach to these servers (each its own node); default 1. */
+  /** How many agent processes attach to these servers (each its own node); default 1. */
   agents?: number;
   /**
    * Opens the first agent's V8 inspector on this loopback port (tspire only), so that a test can
@@ -68,7 +68,8 @@ export interface IdentityStackOptions {
   /**
    * Makes this stack a downstream (nested) one of another: its own "upstream agent" attaches to the
    * upstream stack's servers and serves this stack's servers their SVID (a `downstream` entry), with
-   * which they obtain their intermediate CAs.
+   * which they obtain their intermediate CAs. That agent is an agent of the upstream's servers, so it
+   * runs the upstream's implementation.
    */
   upstream?: IdentityStack;
   /** Ports chosen before (a deployment's plan), so a stack rebuilt by another worker is the same one. */
@@ -108,9 +109,9 @@ async function waitFor(
 }
 
 /**
- * One trust domain on this host: tspire-server processes (one, or several sharing a PostgreSQL
- * datastore, optionally behind a TCP load balancer, optionally downstream of another stack) and
- * tspire-agents attached to them, each a detached process
+ * One trust domain on this host: SPIRE server processes of one implementation (one, or several
+ * sharing a PostgreSQL datastore, optionally behind a TCP load balancer, optionally downstream of
+ * another stack) and agents attached to them, each a detached process
  * configured by an HCL file in the run directory; its servers are driven over their admin API.
  */
 export class IdentityStack {
@@ -164,6 +165,11 @@ export class IdentityStack {
     return implementationFor(this.options.implementation ?? 'tspire');
   }
 
+  /** The implementation of a downstream stack's upstream agent: its upstream's. */
+  get upstreamAgentImplementation(): SpireImplementation {
+    return this.options.upstream?.implementation ?? this.implementation;
+  }
+
   /** The first server's admin socket, where admin operations and CLI commands go by default. */
   get serverSocket(): string {
     return this.serverSockets[0]!;
@@ -202,19 +208,11 @@ export class IdentityStack {
   static async create(options: IdentityStackOptions): Promise<IdentityStack> {
     const servers = options.servers ?? 1;
     const implementation = options.implementation ?? 'tspire';
-    if (implementation === 'spire' && !options.database) {
-      // tools/install.sh builds SPIRE without cgo, which leaves out its sqlite3 datastore.
-      throw new Error(
-        'real SPIRE needs a database here: give a PostgreSQL one (the pinned build has no sqlite3)',
-      );
-    }
-    const database: DatabaseChoice = options.database ?? {
-      type: 'pglite',
-      directory: join(options.runDir, 'datastore'),
-    };
+    const database: DatabaseChoice =
+      options.database ?? implementationFor(implementation).embeddedDatabase(options.runDir);
     if (servers > 1 && database.type !== 'postgres') {
       throw new Error(
-        'several servers need a shared datastore: give a PostgreSQL database (PGlite serves one process)',
+        'several servers need a shared datastore: give a PostgreSQL database (an embedded one serves one process)',
       );
     }
     if (options.agentInspectorPort !== undefined && implementation !== 'tspire')
@@ -226,6 +224,8 @@ export class IdentityStack {
       );
     }
     mkdirSync(options.runDir, { recursive: true });
+    // SQLite creates its file, not the directory it goes in.
+    if (database.type === 'sqlite3') mkdirSync(dirname(database.file), { recursive: true });
     if (options.ports && options.ports.servers.length !== servers)
       throw new Error(
         `ports for ${options.ports.servers.length} servers given, ${servers} servers asked for`,
@@ -304,7 +304,7 @@ export class IdentityStack {
     if (options.upstream) {
       writeFileSync(
         stack.upstreamAgentConfigPath,
-        stack.implementation.renderAgentConfig({
+        stack.upstreamAgentImplementation.renderAgentConfig({
           trustDomain: stack.trustDomain,
           serverPort: stack.upstreamDialPort,
           socketPath: stack.upstreamAgentSocket,
@@ -348,6 +348,11 @@ export class IdentityStack {
       '-socketPath',
       this.agentSockets[agent]!,
     ]);
+  }
+
+  /** The log of server `index` (its output, in the run directory). */
+  serverLogPath(index: number): string {
+    return join(this.options.runDir, `${this.processNames().servers[index]!}.log`);
   }
 
   /** Process names of this stack, as their pid and log files are named in the run directory. */
@@ -406,7 +411,7 @@ export class IdentityStack {
   async ensureAgent(index: number, nodeId: string, timeoutMs = 60_000): Promise<void> {
     this.adoptRunning();
     if (this.agents[index]?.isRunning()) return;
-    const resumable = await this.canResume(this.agentDataDir(index));
+    const resumable = await this.canResume(this.implementation, this.agentDataDir(index));
     await this.startAgent(resumable ? undefined : await this.generateToken(nodeId), timeoutMs, index);
   }
 
@@ -414,8 +419,8 @@ export class IdentityStack {
    * Whether an agent can restart from the SVID saved in its data directory: it attested before and
    * that SVID has not expired (an agent down for longer than its SVID's lifetime attests afresh).
    */
-  private async canResume(agentDataDir: string): Promise<boolean> {
-    const leaf = (await this.implementation.storedAgentIdentity(agentDataDir))?.chain[0];
+  private async canResume(implementation: SpireImplementation, agentDataDir: string): Promise<boolean> {
+    const leaf = (await implementation.storedAgentIdentity(agentDataDir))?.chain[0];
     if (leaf === undefined) return false;
     // A few seconds' margin: an agent resuming with an SVID about to expire could not renew it in time.
     return Date.parse(new X509Certificate(leaf).validTo) > Date.now() + 5000;
@@ -430,11 +435,26 @@ export class IdentityStack {
     return join(this.options.runDir, 'upstream-agent-data');
   }
 
-  /** The data directory of every agent of this stack, its upstream agent (a downstream's) included. */
-  agentDataDirs(): { agent: string; dir: string }[] {
+  /**
+   * The data directory of every agent of this stack, its upstream agent (a downstream's) included,
+   * with the implementation that reads it.
+   */
+  agentDataDirs(): { agent: string; dir: string; implementation: SpireImplementation }[] {
     return [
-      ...this.agentSockets.map((_, i) => ({ agent: `agent-${i}`, dir: this.agentDataDir(i) })),
-      ...(this.options.upstream ? [{ agent: 'upstream agent', dir: this.upstreamAgentDataDir() }] : []),
+      ...this.agentSockets.map((_, i) => ({
+        agent: `agent-${i}`,
+        dir: this.agentDataDir(i),
+        implementation: this.implementation,
+      })),
+      ...(this.options.upstream
+        ? [
+            {
+              agent: 'upstream agent',
+              dir: this.upstreamAgentDataDir(),
+              implementation: this.upstreamAgentImplementation,
+            },
+          ]
+        : []),
     ];
   }
 
@@ -457,7 +477,7 @@ export class IdentityStack {
     });
     if (this.relayPort !== undefined) await this.ensureRelay();
     if (!this.upstreamAgent?.isRunning()) {
-      const resumable = await this.canResume(this.upstreamAgentDataDir());
+      const resumable = await this.canResume(this.upstreamAgentImplementation, this.upstreamAgentDataDir());
       await this.startUpstreamAgent(resumable ? undefined : await upstream.generateToken(nodeId), timeoutMs);
     }
     await this.ensureServers(timeoutMs);
@@ -469,7 +489,7 @@ export class IdentityStack {
     if (joinToken !== undefined) await this.options.upstream!.writeBootstrapBundle();
     const args = ['run', '-config', this.upstreamAgentConfigPath];
     if (joinToken) args.push('-joinToken', joinToken);
-    const program = this.implementation.program('agent');
+    const program = this.upstreamAgentImplementation.program('agent');
     const agent = startProcess(this.options.runDir, 'upstream-agent', program.command, [
       ...program.prefix,
       ...args,
@@ -488,6 +508,9 @@ export class IdentityStack {
 
   /** Starts one server, or all of them in order (the first creates the schema and the bundle). */
   async startServer(index?: number, timeoutMs = 60_000): Promise<void> {
+    // Checked here, not when the stack is made: stopping one must work whatever the host has now.
+    const unavailable = this.implementation.unavailable(this.options.database.type);
+    if (unavailable) throw new Error(unavailable);
     const indexes = index === undefined ? this.serverPorts.map((_, i) => i) : [index];
     for (const i of indexes) {
       const program = this.implementation.program('server');

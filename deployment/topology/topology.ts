@@ -15,9 +15,17 @@ const count = (min: number, max: number) =>
     .min(min, { error: `must be at least ${min}` })
     .max(max, { error: `must be at most ${max}` });
 
+const implementation = z.enum(['tspire', 'spire'], {
+  error: 'expected "tspire" (the bundled SPIRE) or "spire" (the real SPIRE binaries in tools/bin)',
+});
+
 const datastore = z.union(
   [
-    z.literal('embedded').describe("PGlite in each server group's run directory (one server per group)"),
+    z
+      .literal('embedded')
+      .describe(
+        "in each server group's run directory, one server per group: PGlite for the bundled SPIRE, a SQLite file for real SPIRE",
+      ),
     z
       .literal('managed')
       .describe("a PostgreSQL instance of its own, run from this host's binaries in the run directory"),
@@ -68,12 +76,9 @@ const topologySchema = z
     trustDomain: z.string().regex(/^[a-z0-9._-]+$/, {
       error: 'a trust domain is lowercase letters, digits, dots, dashes, underscores',
     }),
-    implementation: z
-      .enum(['tspire', 'spire'], { error: 'expected "tspire" (or "spire", reserved)' })
+    implementation: implementation
       .default('tspire')
-      .refine((value) => value === 'tspire', {
-        error: 'implementation "spire" is reserved for running real SPIRE binaries and not supported yet',
-      }),
+      .describe("every server group's SPIRE, unless the group names its own; an agent runs its servers'"),
     ttls: z
       .strictObject({
         x509Svid: duration.default(3600),
@@ -88,6 +93,7 @@ const topologySchema = z
     syncInterval: duration.default(5),
     upstream: z
       .strictObject({
+        implementation: implementation.optional().describe("the upstream servers' SPIRE and their agents'"),
         servers: count(1, 9).default(1),
         loadBalancer: z.boolean({ error: 'expected true or false' }).default(false),
         datastore: datastore.default('embedded'),
@@ -107,6 +113,9 @@ const topologySchema = z
           name: z
             .string()
             .regex(NAME, { error: 'lowercase letters, digits and dashes, starting with a letter' }),
+          implementation: implementation
+            .optional()
+            .describe("this downstream's servers' SPIRE and their agents'"),
           agents: count(1, 20).default(1),
           workloadsPerAgent: count(0, 100).default(1),
         }),
@@ -159,7 +168,13 @@ const topologySchema = z
       if (seen.has(d.name)) issue(['downstreams', i, 'name'], `duplicate downstream name "${d.name}"`);
       seen.add(d.name);
     });
-  });
+  })
+  // Each group carries the SPIRE it runs, so that nothing downstream of parsing resolves defaults.
+  .transform((t) => ({
+    ...t,
+    upstream: { ...t.upstream, implementation: t.upstream.implementation ?? t.implementation },
+    downstreams: t.downstreams.map((d) => ({ ...d, implementation: d.implementation ?? t.implementation })),
+  }));
 
 export type Topology = z.output<typeof topologySchema>;
 export type TopologyInput = z.input<typeof topologySchema>;

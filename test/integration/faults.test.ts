@@ -336,7 +336,7 @@ describe.skipIf(!isRoot || !!pgMissing)('faults on topologies/demo.yaml', () => 
     // An agent the backup knows with another serial (as if it renewed its SVID after the backup):
     // the restored datastore would refuse it, so healing must re-attest it.
     const agentDir = upstream.agentDataDir(0);
-    const before = (await heldSvid(deployment, agentDir))!;
+    const before = (await heldSvid(deployment.implementationOf('upstream'), agentDir))!;
     await queryOnce(
       (deployment.plan.upstream.database as { connectionString: string }).connectionString,
       `UPDATE attested_node_entries SET serial_number = '1', new_serial_number = '' WHERE spiffe_id = '${before.spiffeId}'`,
@@ -362,7 +362,7 @@ describe.skipIf(!isRoot || !!pgMissing)('faults on topologies/demo.yaml', () => 
         `upstream agent-0 \\(${before.spiffeId}\\) re-attested with a new join token: the restored datastore knows serial 1, not its ${before.serial}`,
       ),
     );
-    const after = (await heldSvid(deployment, agentDir))!;
+    const after = (await heldSvid(deployment.implementationOf('upstream'), agentDir))!;
     expect(after.spiffeId).not.toBe(before.spiffeId);
     await everyWorkloadServed(deployment);
 
@@ -477,14 +477,18 @@ describe('an agent down for longer than its own SVID', () => {
     const { upstream } = await deployment.identityStacks();
     await injectFault(deployment, 'run-expired', spec, 120_000);
     expect((await confirmFault(deployment, spec)).injected).toBe(true);
-    const state = (await deployment.implementation.storedAgentIdentity(upstream.agentDataDir(0)))!;
+    const state = (await deployment
+      .implementationOf('upstream')
+      .storedAgentIdentity(upstream.agentDataDir(0)))!;
     const notAfter = Date.parse(new X509Certificate(state.chain[0]!).validTo);
     // Nothing observable happens at its expiry with the agent down: wait for the clock to pass it.
     await untilPast("the stopped agent's SVID to expire", notAfter);
 
     await healFault(deployment, 'run-expired', spec);
     await healedWithin(deployment, spec, 30_000);
-    const resumed = (await deployment.implementation.storedAgentIdentity(upstream.agentDataDir(0)))!;
+    const resumed = (await deployment
+      .implementationOf('upstream')
+      .storedAgentIdentity(upstream.agentDataDir(0)))!;
     expect(resumed.spiffeId).not.toBe(state.spiffeId);
     expect(upstream.agent!.log()).toMatch(
       /Node attestation was successful[\s\S]*Node attestation was successful/,

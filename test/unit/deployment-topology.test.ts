@@ -59,6 +59,29 @@ describe('topology files', () => {
     expect(reference.downstreams.map((d) => d.name)).toEqual(['prod', 'staging']);
   });
 
+  it('loads the real-SPIRE and mixed variants of the demo: its shape, their implementations', async () => {
+    const demo = await loadTopology(join(topologies, 'demo.yaml'));
+    const shape = (t: typeof demo) => ({
+      ttls: t.ttls,
+      syncInterval: t.syncInterval,
+      upstream: { ...t.upstream, implementation: undefined },
+      downstreams: t.downstreams.map((d) => ({ ...d, implementation: undefined })),
+      spire: t.spire,
+    });
+    const real = await loadTopology(join(topologies, 'demo-spire.yaml'));
+    expect(shape(real)).toEqual(shape(demo));
+    expect([real.upstream.implementation, ...real.downstreams.map((d) => d.implementation)]).toEqual([
+      'spire',
+      'spire',
+    ]);
+    const mixed = await loadTopology(join(topologies, 'mixed.yaml'));
+    expect(shape(mixed)).toEqual(shape(demo));
+    expect([mixed.upstream.implementation, ...mixed.downstreams.map((d) => d.implementation)]).toEqual([
+      'spire',
+      'tspire',
+    ]);
+  });
+
   it('fills SPIRE defaults for what a minimal file leaves out', () => {
     expect(parseTopology({ name: 'tiny', trustDomain: 'td' })).toEqual({
       name: 'tiny',
@@ -67,6 +90,7 @@ describe('topology files', () => {
       ttls: { x509Svid: 3600, jwtSvid: 300, agentSvid: 3600, ca: 86_400, downstreamCa: 86_400 },
       syncInterval: 5,
       upstream: {
+        implementation: 'tspire',
         servers: 1,
         loadBalancer: false,
         datastore: 'embedded',
@@ -80,6 +104,36 @@ describe('topology files', () => {
         agent: { rebootstrap_mode: 'never', rebootstrap_delay: 600 },
       },
     });
+  });
+
+  it("gives each server group the topology's implementation unless the group names its own", () => {
+    const whole = parseTopology({
+      name: 'x',
+      trustDomain: 'td',
+      implementation: 'spire',
+      downstreams: [{ name: 'a' }],
+    });
+    expect(whole.implementation).toBe('spire');
+    expect(whole.upstream.implementation).toBe('spire');
+    expect(whole.downstreams[0]!.implementation).toBe('spire');
+    const realUpstream = parseTopology({
+      name: 'x',
+      trustDomain: 'td',
+      upstream: { implementation: 'spire' },
+      downstreams: [{ name: 'a' }, { name: 'b', implementation: 'spire' }],
+    });
+    expect(realUpstream.implementation).toBe('tspire');
+    expect(realUpstream.upstream.implementation).toBe('spire');
+    expect(realUpstream.downstreams.map((d) => d.implementation)).toEqual(['tspire', 'spire']);
+    const bundledUpstream = parseTopology({
+      name: 'x',
+      trustDomain: 'td',
+      implementation: 'spire',
+      upstream: { implementation: 'tspire' },
+      downstreams: [{ name: 'a' }],
+    });
+    expect(bundledUpstream.upstream.implementation).toBe('tspire');
+    expect(bundledUpstream.downstreams[0]!.implementation).toBe('spire');
   });
 
   it("takes the agents' SVID TTL from the X509-SVID TTL unless given, as SPIRE does", () => {
@@ -201,8 +255,19 @@ describe('topology files', () => {
     expect(issuesOf({ name: 'x', trustDomain: 'td', downstreams: [{ name: 'a' }, { name: 'a' }] })).toEqual([
       expect.stringMatching(/^downstreams\.1\.name: duplicate downstream name "a"/),
     ]);
-    expect(issuesOf({ name: 'x', trustDomain: 'td', implementation: 'spire' })).toEqual([
-      expect.stringMatching(/^implementation: .*reserved/),
+    expect(issuesOf({ name: 'x', trustDomain: 'td', implementation: 'real' })).toEqual([
+      expect.stringMatching(/^implementation: expected "tspire" .* or "spire"/),
+    ]);
+    expect(
+      issuesOf({
+        name: 'x',
+        trustDomain: 'td',
+        upstream: { implementation: 'go' },
+        downstreams: [{ name: 'a', implementation: 1 }],
+      }),
+    ).toEqual([
+      expect.stringMatching(/^upstream\.implementation: expected "tspire"/),
+      expect.stringMatching(/^downstreams\.0\.implementation: expected "tspire"/),
     ]);
     expect(issuesOf('just a string')).toHaveLength(1);
   });
