@@ -24,6 +24,7 @@ import {
 } from './drill-commands.js';
 import { fidelityListTable } from './fidelity-list.js';
 import { compareStored, fidelitySummary, writeFidelity } from './fidelity-report.js';
+import { sideNames } from '../reports/fidelity-comparison.js';
 
 const IMPLEMENTATIONS: ImplementationName[] = ['tspire', 'spire'];
 
@@ -167,34 +168,35 @@ export function addFidelityCommands(program: Command): void {
       await withResults((store) => store.saveFidelity(record, summary));
       const paths = writeFidelity(reportDir, results);
       const { comparison } = results;
+      const names = sideNames(record);
       if (json)
         out(
           JSON.stringify({
             fidelityId,
             suite: resolved.name,
             sides,
-            ...summary,
+            counts: summary,
             drills: comparison.drills.map((d) => ({
               scenario: d.scenario,
               outage: d.outage,
               verdicts: d.sides.map((side) => side?.verdict ?? null),
               differences: d.differences.map((x) => x.summary),
+              notes: d.notes.map((x) => x.summary),
             })),
             report: paths,
           }),
         );
       else {
         out(
-          `\nFidelity ${fidelityId}: ${first} beside ${second}, threshold one sync interval (${comparison.thresholdSeconds} s)`,
+          `\nFidelity ${fidelityId}: ${names[0]} beside ${names[1]}, threshold one sync interval (${comparison.thresholdSeconds} s)`,
         );
         for (const d of comparison.drills) {
-          const verdicts = d.sides.map(
-            (side, i) => `${sides[i]!.implementation} ${side?.verdict ?? 'not run'}`,
-          );
+          const verdicts = d.sides.map((side, i) => `${names[i]} ${side?.verdict ?? 'not run'}`);
           out(
             `  ${`${d.scenario} ${d.outage}`.padEnd(24)} ${verdicts.join(', ').padEnd(36)} ${d.differences.length === 0 ? 'agree' : `${d.differences.length} differ`}`,
           );
           for (const x of d.differences) out(`      ${x.summary}`);
+          for (const x of d.notes) out(`      note (not flagged): ${x.summary}`);
         }
         for (const side of sides) {
           if (side.error) out(`${side.implementation} did not complete: ${side.error}`);

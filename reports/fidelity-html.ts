@@ -17,6 +17,7 @@ import type {
   StoredRun,
   WorkloadFigures,
 } from './fidelity-comparison.js';
+import { sideNames } from './fidelity-comparison.js';
 import { durationLabel, utcTime } from './report-time.js';
 import { workloadName } from './workload-summary.js';
 import { escapeAttribute as attr, escapeText as text } from './xml-escape.js';
@@ -90,7 +91,7 @@ function figuresTable(drill: DrillComparison, names: Pair<string>): string {
             ? 'never'
             : `${f.predicted.loss}, ${s(f.predicted.seconds.min)} – ${s(f.predicted.seconds.max)}`,
         ),
-        absent || flaggedFor(diff, 'predicted-loss', w.spiffeId),
+        absent,
         w.spiffeId,
       ),
       row(
@@ -124,16 +125,23 @@ function figuresTable(drill: DrillComparison, names: Pair<string>): string {
   ].join('\n');
 }
 
-function differencesList(drill: DrillComparison, threshold: number): string {
-  if (drill.differences.length === 0)
-    return `<p class="agree">Agree: no figure differs by more than one sync interval (${threshold} s).</p>`;
-  const items = drill.differences.map(
+function items(list: Difference[]): string[] {
+  return list.map(
     (d) =>
       `<li data-figure="${d.figure}"${d.workload ? ` data-workload="${attr(d.workload)}"` : ''}>` +
       `<strong>${text(d.figure)}</strong>${d.workload ? ` <code>${text(workloadName(d.workload))}</code>` : ''}: ${text(d.summary)}` +
       `<ul class="evidence"><li>${text(d.evidence[0])}</li><li>${text(d.evidence[1])}</li></ul></li>`,
   );
-  return `<h3>Differences</h3>\n<ul class="differences">${items.join('\n')}</ul>`;
+}
+
+function differencesList(drill: DrillComparison, threshold: number): string {
+  const notes =
+    drill.notes.length === 0
+      ? ''
+      : `\n<h3>Notes (not flagged)</h3>\n<ul class="notes">${items(drill.notes).join('\n')}</ul>`;
+  if (drill.differences.length === 0)
+    return `<p class="agree">Agree: no figure differs by more than one sync interval (${threshold} s).</p>${notes}`;
+  return `<h3>Differences</h3>\n<ul class="differences">${items(drill.differences).join('\n')}</ul>${notes}`;
 }
 
 function drillCard(
@@ -142,14 +150,13 @@ function drillCard(
   comparison: FidelityComparison,
   runs: Map<string, StoredRun>,
 ): string {
-  const sides = comparison.fidelity.sides;
-  const names: Pair<string> = [sides[0].implementation, sides[1].implementation];
+  const names = sideNames(comparison.fidelity);
   const agree = drill.differences.length === 0;
   const folded = drill.sides.map((f, side) => {
     const run = f ? runs.get(f.runId) : undefined;
     if (!run) return '';
     return [
-      `<details class="run" data-implementation="${attr(names[side]!)}">`,
+      `<details class="run" data-implementation="${attr(comparison.fidelity.sides[side as 0 | 1].implementation)}">`,
       `<summary>${text(names[side]!)}: run <code>${text(run.drill.runId)}</code>, its timeline and tables</summary>`,
       drillSection(run.drill, 2 * index + side, run.samples),
       '</details>',
@@ -169,10 +176,11 @@ function drillCard(
 function summary(comparison: FidelityComparison): string {
   const f = comparison.fidelity;
   const [a, b] = f.sides;
+  const names = sideNames(f);
   const agreeing = comparison.drills.filter((d) => d.differences.length === 0).length;
   const errored = comparison.drills.filter((d) => d.sides.some((side) => side?.verdict === 'errored')).length;
-  const sideLine = (side: (typeof f.sides)[number]) =>
-    `<li data-implementation="${attr(side.implementation)}"><strong>${text(side.implementation)}</strong>: ` +
+  const sideLine = (side: (typeof f.sides)[number], name: string) =>
+    `<li data-implementation="${attr(side.implementation)}"><strong>${text(name)}</strong>: ` +
     `${side.suiteRunId ? `suite run <code>${text(side.suiteRunId)}</code>, ` : ''}${side.runIds.length} ${side.runIds.length === 1 ? 'drill' : 'drills'}` +
     `${side.error ? ` — <span class="bad">did not complete: ${text(side.error)}</span>` : ''}` +
     `${side.stopped ? ` — stopped: ${text(side.stopped.reason)} (${side.stopped.notRun} not run)` : ''}</li>`;
@@ -184,14 +192,14 @@ function summary(comparison: FidelityComparison): string {
   );
   return [
     '<section class="card summary fidelity-summary">',
-    `<h1>Fidelity of suite ${text(f.suite)}: ${text(a.implementation)} beside ${text(b.implementation)}</h1>`,
+    `<h1>Fidelity of suite ${text(f.suite)}: ${text(names[0])} beside ${text(names[1])}</h1>`,
     `<p class="meta">run <code>${text(f.fidelityId)}</code> · topology ${text(f.topologyName)} (${text(f.topology)}) · ` +
       `started ${text(utcTime(f.startedAt))} · ${text(durationLabel(Math.round((f.finishedAt - f.startedAt) / 1000)))}</p>`,
     `<p class="meta">Figures further apart than one sync interval (${comparison.thresholdSeconds} s) are flagged, with what each run showed.</p>`,
-    `<ul class="sides">${sideLine(a)}${sideLine(b)}</ul>`,
+    `<ul class="sides">${sideLine(a, names[0])}${sideLine(b, names[1])}</ul>`,
     `<div class="counts">${badge('passed', `${agreeing} agree`)}${badge('failed', `${comparison.drills.length - agreeing} differ`)}${errored > 0 ? badge('errored', `${errored} errored`) : ''}</div>`,
     '<table>',
-    `<thead><tr><th>Scenario</th><th>Outage</th><th>${text(a.implementation)}</th><th>${text(b.implementation)}</th><th class="num">Differences</th></tr></thead>`,
+    `<thead><tr><th>Scenario</th><th>Outage</th><th>${text(names[0])}</th><th>${text(names[1])}</th><th class="num">Differences</th></tr></thead>`,
     `<tbody>${rows.join('\n')}</tbody>`,
     '</table>',
     '</section>',

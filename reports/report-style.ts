@@ -73,7 +73,7 @@ ul.evidence, ul.findings { margin: 0; padding-left: 18px; }
 tr.flagged td { background: #fff1f0; }
 .agree { color: var(--passed); font-weight: 600; }
 span.bad { color: var(--failed); }
-ul.sides, ul.differences { margin: 6px 0; padding-left: 18px; }
+ul.sides, ul.differences, ul.notes { margin: 6px 0; padding-left: 18px; }
 details.run { margin-top: 12px; }
 details.run > summary { cursor: pointer; color: var(--muted); }
 `;

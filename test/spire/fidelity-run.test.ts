@@ -37,9 +37,8 @@ interface FidelityJson {
   fidelityId: string;
   suite: string;
   sides: { implementation: string; suiteRunId: string; runIds: string[]; error?: string }[];
-  drills: number;
-  differences: number;
-  errored: number;
+  counts: { drills: number; differences: number; errored: number };
+  drills: { scenario: string; outage: string; differences: string[]; notes: string[] }[];
   report: { html: string; json: string };
 }
 
@@ -93,11 +92,9 @@ describe.skipIf(!!temporal.missing || !isRoot)('fidelity run, bundled SPIRE on b
     expect(summary.sides.map((s) => s.runIds.length)).toEqual([1, 1]);
     expect(summary.sides[0]!.suiteRunId).not.toBe(summary.sides[1]!.suiteRunId);
     expect(summary.sides.every((s) => s.error === undefined)).toBe(true);
-    expect({ drills: summary.drills, differences: summary.differences, errored: summary.errored }).toEqual({
-      drills: 1,
-      differences: 0,
-      errored: 0,
-    });
+    // The same implementation twice must agree; a different prediction (from each run's timing) is only a note.
+    expect(summary.counts, JSON.stringify(summary.drills)).toEqual({ drills: 1, differences: 0, errored: 0 });
+    expect(summary.drills[0]!.differences).toEqual([]);
 
     const report = JSON.parse(readFileSync(join(reportDir, 'fidelity.json'), 'utf8'));
     expect(report.thresholdSeconds).toBe(1);

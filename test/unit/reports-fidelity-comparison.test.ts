@@ -7,7 +7,7 @@ import {
   rotationPropagation,
 } from '../../reports/fidelity-comparison.js';
 import type { DrillRecord, ObservedIdentity } from '../../scenarios/drill-record.js';
-import { FAILED_RUN, GAP_WORKLOAD, PASSED_RUN, SUITE_START } from '../support/sample-suite.js';
+import { FAILED_RUN, GAP_WORKLOAD, PASSED_RUN } from '../support/sample-suite.js';
 import { sampleFidelity, SYNC_INTERVAL } from '../support/sample-fidelity.js';
 
 /** The spire side's copy of FAILED_RUN with GAP_WORKLOAD's gap (30–67 s, healed at 65 s) longer by `ms`. */
@@ -124,22 +124,34 @@ describe('the fidelity comparison', () => {
     ]);
   });
 
-  it('flags a different prediction, saying it comes from each side’s own starting point', () => {
-    const [predicted] = figuresOf(
+  it('notes a different prediction without flagging it: it comes from each side’s own starting point', () => {
+    const result = compared(
       sampleFidelity((d) => {
         if (d.runId !== `${FAILED_RUN}-spire`) return d;
         d.workloads.find((w) => w.spiffeId === GAP_WORKLOAD)!.predicted = { loss: 'never' };
-        d.workloads.find((w) => w.spiffeId === GAP_WORKLOAD)!.observed.gaps = [
-          { start: SUITE_START + 90_000, end: SUITE_START + 127_000 },
-        ];
         return d;
       }),
-      'predicted-loss',
     );
-    expect(predicted!.summary).toMatch(
+    const long = result.drills[1]!;
+    expect(long.differences).toEqual([]);
+    expect(result.differences).toBe(0);
+    expect(long.notes).toHaveLength(1);
+    expect(long.notes[0]!.summary).toMatch(
       /predicted always on tspire and never on spire, from the SVIDs each held/,
     );
-    expect(predicted!.evidence).toEqual(['tspire: predicted loss of 35–42 s', 'spire: predicted no loss']);
+    expect(long.notes[0]!.evidence).toEqual([
+      'tspire: predicted loss of 35–42 s',
+      'spire: predicted no loss',
+    ]);
+  });
+
+  it('numbers the sides when both run the same implementation', () => {
+    const fixture = sampleFidelity((d) =>
+      d.runId === `${FAILED_RUN}-spire` ? { ...d, verdict: 'passed', reason: 'every expectation met' } : d,
+    );
+    fixture.record.sides[1].implementation = 'tspire';
+    const [verdict] = figuresOf(fixture, 'verdict');
+    expect(verdict!.summary).toBe('failed on tspire #1, passed on tspire #2');
   });
 });
 

@@ -103,7 +103,7 @@ describe('fidelity.json', () => {
     expect(parsed.differences).toBe(2);
     expect(parsed.drills).toHaveLength(2);
     const long = parsed.drills[1];
-    expect(Object.keys(long)).toEqual(['scenario', 'outage', 'sides', 'workloads', 'differences']);
+    expect(Object.keys(long)).toEqual(['scenario', 'outage', 'sides', 'workloads', 'differences', 'notes']);
     expect(Object.keys(long.sides[0])).toEqual([
       'runId',
       'verdict',
