@@ -76,6 +76,26 @@ describe('fidelity.html', () => {
     expect(long).toContain('<li>spire: 42 s without identity (10.0–52.0 s after the fault began)</li>');
   });
 
+  it('lists a different prediction as a note, its row not flagged', () => {
+    const noted = sampleFidelity((drill) => {
+      if (drill.runId !== `${PASSED_RUN}-spire`) return drill;
+      drill.workloads[0]!.predicted = {
+        loss: 'possibly',
+        lossAt: drill.startedAt + 30_000,
+        recoveredBy: { earliest: drill.startedAt + 35_000, latest: drill.startedAt + 40_000 },
+      };
+      return drill;
+    });
+    const page = renderFidelityHtml(compareFidelity(noted.record, noted.runs), noted.runs.flat());
+    const short = page.split('<section class="card fidelity-drill')[1]!;
+    expect(short).toContain('data-agree="true"');
+    expect(short).not.toContain('class="flagged"');
+    expect(short).toMatch(
+      /<h3>Notes \(not flagged\)<\/h3>\n<ul class="notes"><li data-figure="predicted-loss"/,
+    );
+    expect(short).toContain('<li>spire: predicted possible loss of 0–10 s</li>');
+  });
+
   it('folds each side’s own drill card, timeline included, under the comparison', () => {
     for (const [i, runId] of [
       [0, PASSED_RUN],
