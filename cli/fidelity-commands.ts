@@ -56,20 +56,24 @@ interface RunOptions {
   json?: boolean;
 }
 
-/** Runs the suite on one side; a suite that does not complete is recorded with the drills that ended. */
+/**
+ * Runs the suite on one side. Its drills are linked as the results store has them (a drill whose
+ * record could not be stored cannot be compared); a suite that does not complete is recorded with
+ * the drills that ended.
+ */
 async function runSide(
-  run: (workflowId: string) => Promise<{ runIds: string[]; stopped?: FidelitySide['stopped'] }>,
+  run: (workflowId: string) => Promise<{ stopped?: FidelitySide['stopped'] }>,
   implementation: ImplementationName,
   workflowId: string,
 ): Promise<FidelitySide> {
   const suiteRunId = suiteRunIdOf(workflowId);
+  const stored = () => withResults((store) => store.suiteRuns(suiteRunId));
   try {
-    const { runIds, stopped } = await run(workflowId);
-    return { implementation, suiteRunId, runIds, ...(stopped ? { stopped } : {}) };
+    const { stopped } = await run(workflowId);
+    return { implementation, suiteRunId, runIds: await stored(), ...(stopped ? { stopped } : {}) };
   } catch (error) {
     if (!(error instanceof CliFailure)) throw error;
-    const runIds = await withResults((store) => store.suiteRuns(suiteRunId));
-    return { implementation, suiteRunId, runIds, error: error.message };
+    return { implementation, suiteRunId, runIds: await stored(), error: error.message };
   }
 }
 
@@ -141,10 +145,7 @@ export function addFidelityCommands(program: Command): void {
                   json,
                   workflowId,
                 );
-                return {
-                  runIds: record.drills.map((d) => d.runId),
-                  ...(record.stopped ? { stopped: record.stopped } : {}),
-                };
+                return record.stopped ? { stopped: record.stopped } : {};
               },
               implementation,
               `suite/${fidelityId}-${i + 1}-${implementation}`,
