@@ -48,12 +48,13 @@ import {
 } from '../workflows/suite-workflow.js';
 import { CliFailure, connect, invalidFile, localTemporal, notFoundAsBadInput, out } from './cli-support.js';
 import { drillListTable, parseSince } from './drill-list.js';
+import { compareStored, storedFidelity, writeFidelity } from './fidelity-report.js';
 import { stopOnInterrupt } from './interrupts.js';
 import { plannedTarget } from './plan-targets.js';
 import { plural } from '../scenarios/plural.js';
 import { drillProgress, progressLine } from './progress-lines.js';
 
-const EXIT: Record<Verdict, number> = { passed: 0, failed: 1, errored: 2, aborted: 3 };
+export const EXIT: Record<Verdict, number> = { passed: 0, failed: 1, errored: 2, aborted: 3 };
 
 export const scenarioDirs = () => ({
   catalogue: join(packageRoot(), 'scenarios', 'catalogue'),
@@ -64,7 +65,7 @@ export const scenarioDirs = () => ({
 const demoTopology = () => join(packageRoot(), 'topologies', 'demo.yaml');
 const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
-async function badInput<T>(work: Promise<T>): Promise<T> {
+export async function badInput<T>(work: Promise<T>): Promise<T> {
   return work.catch((error: unknown) => {
     if (error instanceof ScenarioError || error instanceof TopologyError) throw invalidFile(error);
     throw error;
@@ -82,7 +83,9 @@ function outageClassArg(text: string): OutageClass {
 }
 
 /** Runs `fn` against TEMPORAL_ADDRESS, or a dev server and an in-process worker started for it. */
-async function withTemporal<T>(fn: (client: Client, settings: TemporalSettings) => Promise<T>): Promise<T> {
+export async function withTemporal<T>(
+  fn: (client: Client, settings: TemporalSettings) => Promise<T>,
+): Promise<T> {
   const settings = temporalSettings();
   if (settings.external) return fn(await connect(settings), settings);
   const local = await localTemporal({});
@@ -308,15 +311,18 @@ export async function reportFromStore(dir: string, suite: string, runIds: string
   return paths.html;
 }
 
-/** Starts a suite workflow (a fresh deployment when no id), follows it, returns its record. */
-async function runSuite(
+/**
+ * Starts a suite workflow (a fresh deployment when no id), follows it, returns its record.
+ * `workflowId` names it when the caller must find its drills again (a fidelity run).
+ */
+export async function runSuite(
   client: Client,
   settings: TemporalSettings,
   suite: { name: string; drills: { scenario: Scenario; outage: OutageClass }[] },
   target: { deploymentId?: string; topology?: Topology },
   json: boolean,
+  workflowId = `suite/${suite.name}-${randomBytes(3).toString('hex')}`,
 ): Promise<SuiteRecord> {
-  const workflowId = `suite/${suite.name}-${randomBytes(3).toString('hex')}`;
   const handle: WorkflowHandle<typeof suiteWorkflow> = await client.workflow.start('suiteWorkflow', {
     taskQueue: TASK_QUEUE,
     workflowId,
@@ -373,7 +379,7 @@ async function runSuite(
 }
 
 /** Exit 2 with the reason when the results store cannot take a verdict, before anything starts. */
-async function resultsStoreUsable(): Promise<void> {
+export async function resultsStoreUsable(): Promise<void> {
   await checkResultsStore().catch((error: Error) => {
     throw new CliFailure(error.message, 2);
   });
@@ -565,12 +571,14 @@ export function addDrillCommands(program: Command): void {
 
   program
     .command('report')
-    .argument('[run]', 'a drill run id, or a suite run id')
+    .argument('[run]', 'a drill run id, a suite run id, or a fidelity run id')
     .option('--out <dir>', 'where to write the report files', '.')
     .option('--trend <scenario>', 'every stored run of a scenario over time: trend.html')
     .option('--outage <class>', 'with --trend: only runs at this outage class', outageClassArg)
     .option('--compare <runs...>', 'two drill runs of one scenario side by side: compare.html')
-    .description('render the reports of a stored drill or suite run, a trend, or a comparison')
+    .description(
+      'render the reports of a stored drill, suite or fidelity run (fidelity.html, fidelity.json), a trend, or a comparison',
+    )
     .action(
       async (
         run: string | undefined,
@@ -587,9 +595,14 @@ export function addDrillCommands(program: Command): void {
         else {
           const single = await withResults((store) => store.drill(run!));
           const runIds = single ? [run!] : await withResults((store) => store.suiteRuns(run!));
-          if (runIds.length === 0)
-            throw new CliFailure(`no drill or suite run "${run}" in the results store`, 2);
-          out(await reportFromStore(options.out, run!, runIds));
+          if (runIds.length > 0) {
+            out(await reportFromStore(options.out, run!, runIds));
+            return;
+          }
+          const fidelity = await storedFidelity(run!);
+          if (!fidelity)
+            throw new CliFailure(`no drill, suite or fidelity run "${run}" in the results store`, 2);
+          out(writeFidelity(options.out, await compareStored(fidelity)).html);
         }
       },
     );

@@ -38,6 +38,7 @@ import {
   reportFromStore,
   scenarioDirs,
 } from './drill-commands.js';
+import { addFidelityCommands } from './fidelity-commands.js';
 import { loadScenario } from '../scenarios/scenario.js';
 import { plural } from '../scenarios/plural.js';
 
@@ -423,6 +424,7 @@ export function buildProgram(): Command {
     });
 
   addDrillCommands(program);
+  addFidelityCommands(program);
   return program;
 }
 

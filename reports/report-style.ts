@@ -70,4 +70,10 @@ td.bad { color: var(--failed); font-weight: 600; }
 .missed { color: var(--failed); font-weight: 650; white-space: nowrap; }
 ul.evidence, ul.findings { margin: 0; padding-left: 18px; }
 .none { color: var(--muted); margin: 0; }
+tr.flagged td { background: #fff1f0; }
+.agree { color: var(--passed); font-weight: 600; }
+span.bad { color: var(--failed); }
+ul.sides, ul.differences, ul.notes { margin: 6px 0; padding-left: 18px; }
+details.run { margin-top: 12px; }
+details.run > summary { cursor: pointer; color: var(--muted); }
 `;

@@ -7,6 +7,9 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { SuiteRecord } from '../scenarios/drill-record.js';
 import type { ProbeSample } from '../deployment/probes/probe-sample.js';
+import type { FidelityComparison, StoredRun } from './fidelity-comparison.js';
+import { renderFidelityHtml } from './fidelity-html.js';
+import { renderFidelityJson } from './fidelity-json.js';
 import { renderHtmlReport } from './html-report.js';
 import { renderJsonReport } from './json-report.js';
 import { renderJunitReport } from './junit-report.js';
@@ -53,5 +56,18 @@ export function writeReport(
   writeWhole(paths.html, renderHtmlReport(suite, samples));
   writeWhole(paths.json, renderJsonReport(suite, samples));
   writeWhole(paths.junit, renderJunitReport(suite));
+  return paths;
+}
+
+/** Writes fidelity.html and fidelity.json into `dir` (created if missing); returns their paths. */
+export function writeFidelityReport(
+  dir: string,
+  comparison: FidelityComparison,
+  runs: StoredRun[],
+): { html: string; json: string } {
+  mkdirSync(dir, { recursive: true });
+  const paths = { html: join(dir, 'fidelity.html'), json: join(dir, 'fidelity.json') };
+  writeWhole(paths.html, renderFidelityHtml(comparison, runs));
+  writeWhole(paths.json, renderFidelityJson(comparison));
   return paths;
 }

@@ -12,6 +12,7 @@ import { openPglite } from '../identity-core/datastore/pglite-client.js';
 import { openPostgres } from '../identity-core/datastore/postgres-client.js';
 import type { SqlClient } from '../identity-core/datastore/sql-client.js';
 import type { DrillRecord } from '../scenarios/drill-record.js';
+import type { FidelityRecord, FidelitySummary } from '../scenarios/fidelity-record.js';
 import type { ProbeSample } from '../deployment/probes/probe-sample.js';
 
 const SCHEMA = [
@@ -28,6 +29,15 @@ const SCHEMA = [
      seq INTEGER NOT NULL,
      sample JSONB NOT NULL,
      PRIMARY KEY (run_id, seq))`,
+  // A fidelity run links two suite runs (their drills stay in drill_runs); the counts serve listing.
+  `CREATE TABLE IF NOT EXISTS fidelity_runs (
+     fidelity_id TEXT PRIMARY KEY,
+     suite TEXT NOT NULL,
+     started_at BIGINT NOT NULL,
+     drills INTEGER NOT NULL,
+     differences INTEGER NOT NULL,
+     errored INTEGER NOT NULL,
+     record JSONB NOT NULL)`,
 ];
 
 export function resultsLocation(): { url: string } | { directory: string } {
@@ -116,6 +126,17 @@ export interface DrillFilter {
   limit?: number;
 }
 
+/** One fidelity run in `fidelity list`. */
+export interface FidelityListing extends FidelitySummary {
+  fidelityId: string;
+  suite: string;
+  startedAt: number;
+  finishedAt: number;
+  implementations: string[];
+}
+
+const decode = <T>(value: T | string): T => (typeof value === 'string' ? (JSON.parse(value) as T) : value);
+
 export class ResultsStore {
   constructor(private readonly sql: SqlClient) {}
 
@@ -159,8 +180,6 @@ export class ResultsStore {
       'SELECT sample FROM drill_samples WHERE run_id = $1 ORDER BY seq',
       [runId],
     );
-    const decode = <T>(value: T | string): T =>
-      typeof value === 'string' ? (JSON.parse(value) as T) : value;
     return { record: decode(rows[0]!.record), samples: samples.map((r) => decode(r.sample)) };
   }
 
@@ -221,5 +240,56 @@ export class ResultsStore {
       ...(r.finished_at !== null ? { finishedAt: Number(r.finished_at) } : {}),
       ...(r.deployment_id !== null ? { deploymentId: r.deployment_id } : {}),
     }));
+  }
+  /** Stores (or replaces) a fidelity run: the two suite runs it links, and its counts. */
+  async saveFidelity(record: FidelityRecord, summary: FidelitySummary): Promise<void> {
+    await this.sql.query(
+      `INSERT INTO fidelity_runs (fidelity_id, suite, started_at, drills, differences, errored, record)
+       VALUES ($1, $2, $3, $4, $5, $6, $7)
+       ON CONFLICT (fidelity_id) DO UPDATE SET drills = EXCLUDED.drills, differences = EXCLUDED.differences,
+         errored = EXCLUDED.errored, record = EXCLUDED.record`,
+      [
+        record.fidelityId,
+        record.suite,
+        record.startedAt,
+        summary.drills,
+        summary.differences,
+        summary.errored,
+        JSON.stringify(record),
+      ],
+    );
+  }
+
+  async fidelity(fidelityId: string): Promise<FidelityRecord | undefined> {
+    const rows = await this.sql.query<{ record: FidelityRecord | string }>(
+      'SELECT record FROM fidelity_runs WHERE fidelity_id = $1',
+      [fidelityId],
+    );
+    return rows[0] ? decode(rows[0].record) : undefined;
+  }
+
+  /** Fidelity runs, newest first. */
+  async fidelityList(limit = 50): Promise<FidelityListing[]> {
+    const rows = await this.sql.query<{
+      drills: number;
+      differences: number;
+      errored: number;
+      record: FidelityRecord | string;
+    }>('SELECT drills, differences, errored, record FROM fidelity_runs ORDER BY started_at DESC LIMIT $1', [
+      limit,
+    ]);
+    return rows.map((row) => {
+      const record = decode(row.record);
+      return {
+        fidelityId: record.fidelityId,
+        suite: record.suite,
+        startedAt: record.startedAt,
+        finishedAt: record.finishedAt,
+        implementations: record.sides.map((side) => side.implementation),
+        drills: Number(row.drills),
+        differences: Number(row.differences),
+        errored: Number(row.errored),
+      };
+    });
   }
 }

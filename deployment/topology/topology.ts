@@ -196,8 +196,25 @@ export function parseTopology(document: unknown, source = 'topology'): Topology 
   return result.data;
 }
 
-export async function loadTopology(path: string): Promise<Topology> {
-  return parseTopology(await readYamlDocument(path, (issues) => new TopologyError(path, issues)), path);
+/** The choices a topology file's `implementation` takes; a fidelity run sets each in turn. */
+export type ImplementationName = NonNullable<TopologyInput['implementation']>;
+
+/**
+ * Reads and validates a topology file. `implementation`, when given, replaces the file's own before
+ * validation, so the schema judges the overridden topology exactly as it would a file saying so.
+ */
+export async function loadTopology(
+  path: string,
+  override: { implementation?: ImplementationName } = {},
+): Promise<Topology> {
+  const document = await readYamlDocument(path, (issues) => new TopologyError(path, issues));
+  if (override.implementation === undefined) return parseTopology(document, path);
+  // Anything but a mapping is left as it is, for the schema to refuse in its own words.
+  const mapping = typeof document === 'object' && document !== null && !Array.isArray(document);
+  return parseTopology(
+    mapping ? { ...document, implementation: override.implementation } : document,
+    `${path} (implementation: ${override.implementation})`,
+  );
 }
 
 /** Things that are allowed but will surprise: printed before a spin-up. */

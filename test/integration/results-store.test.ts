@@ -1,15 +1,19 @@
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkResultsStore, withResults } from '../../results/results-store.js';
 import type { DrillRecord } from '../../scenarios/drill-record.js';
 import type { ProbeSample } from '../../deployment/probes/probe-sample.js';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from '../support/postgres.js';
 import { makeRunDir } from '../support/run-dir.js';
+import { runCli } from '../support/cli-in-process.js';
+import { sampleFidelity } from '../support/sample-fidelity.js';
 import { runSpireDrill } from '../support/spire-drill-process.js';
 
 /**
  * The results store on PostgreSQL (SPIRE_DRILL_RESULTS_URL): a run and its samples stored, replaced
- * by a retried conclusion rather than doubled, listed and found by suite; and a store that cannot be
- * used refused before a drill or suite starts anything.
+ * by a retried conclusion rather than doubled, listed and found by suite; a fidelity run linking two
+ * suite runs, listed and rendered by `report`; and a store that cannot be used refused before a drill
+ * or suite starts anything.
  */
 const pg = await postgresAvailable();
 if (!pg.ok) console.warn(`results-store tests skipped: ${pg.reason}`);
@@ -77,6 +81,84 @@ describe.skipIf(!pg.ok)('results store on PostgreSQL', () => {
       ['s1-1-lb-down-short', 'passed'],
     ]);
     expect(await withResults((store) => store.drill('no-such-run'))).toBeUndefined();
+  });
+});
+
+describe.skipIf(!pg.ok)('fidelity runs in the results store', () => {
+  let database: TestDatabase;
+  const before = process.env.SPIRE_DRILL_RESULTS_URL;
+  const out = makeRunDir('sdfid-');
+  beforeAll(async () => {
+    database = await createTestDatabase('sd_fidelity');
+    process.env.SPIRE_DRILL_RESULTS_URL = database.connectionString;
+  });
+  afterAll(async () => {
+    if (before === undefined) delete process.env.SPIRE_DRILL_RESULTS_URL;
+    else process.env.SPIRE_DRILL_RESULTS_URL = before;
+    await database?.drop();
+    out.remove();
+  });
+
+  it('keeps a fidelity run, lists it, and renders it with `report`', async () => {
+    const { record, runs } = sampleFidelity((d) => ({
+      ...d,
+      verdict: 'passed',
+      reason: 'every expectation met',
+    }));
+    await withResults(async (store) => {
+      for (const [side, list] of runs.entries())
+        for (const run of list) await store.saveDrill(run.drill, run.samples, record.sides[side]!.suiteRunId);
+      await store.saveFidelity(record, { drills: 2, differences: 9, errored: 0 });
+      // A retried save replaces the counts rather than adding a second row.
+      await store.saveFidelity(record, { drills: 2, differences: 1, errored: 0 });
+      await store.saveFidelity(
+        { ...record, fidelityId: 'fidelity-ci-older', startedAt: record.startedAt - 60_000 },
+        { drills: 2, differences: 0, errored: 1 },
+      );
+    });
+    expect(await withResults((store) => store.fidelity(record.fidelityId))).toEqual(record);
+    expect(await withResults((store) => store.fidelity('fidelity-none'))).toBeUndefined();
+
+    const listed = await runCli(['fidelity', 'list', '--json']);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(JSON.parse(listed.stdout)).toEqual([
+      {
+        fidelityId: record.fidelityId,
+        suite: 'ci',
+        startedAt: record.startedAt,
+        finishedAt: record.finishedAt,
+        implementations: ['tspire', 'spire'],
+        drills: 2,
+        differences: 1,
+        errored: 0,
+      },
+      expect.objectContaining({ fidelityId: 'fidelity-ci-older', errored: 1 }),
+    ]);
+    const table = await runCli(['fidelity', 'list']);
+    expect(table.stdout.split('\n')[0]).toMatch(/^FIDELITY RUN\s+SUITE\s+IMPLEMENTATIONS/);
+    expect(table.stdout).toContain(`${record.fidelityId}  ci     tspire · spire`);
+
+    // Rendered from the store: the comparison is made again from both sides' stored drills.
+    const rendered = await runCli(['report', record.fidelityId, '--out', out.dir]);
+    expect(rendered.code, rendered.stderr).toBe(0);
+    expect(rendered.stdout.trim()).toBe(`${out.dir}/fidelity.html`);
+    const json = JSON.parse(readFileSync(`${out.dir}/fidelity.json`, 'utf8'));
+    expect(json.fidelity).toEqual(record);
+    expect(json.drills.map((d: { sides: { runId: string }[] }) => d.sides.map((s) => s.runId))).toEqual(
+      runs[0].map((r, i) => [r.drill.runId, runs[1][i]!.drill.runId]),
+    );
+    // The spire side's copy of the failed long drill passed: its one difference, the verdict.
+    expect(json.differences).toBe(1);
+    expect(json.drills[1].differences[0].summary).toBe('failed on tspire, passed on spire');
+    expect(readFileSync(`${out.dir}/fidelity.html`, 'utf8')).toContain(
+      '<h1>Fidelity of suite ci: tspire beside spire</h1>',
+    );
+    // A suite run id of one side still renders that suite.
+    const side = await runCli(['report', record.sides[1].suiteRunId!, '--out', out.dir]);
+    expect(side.stdout.trim()).toBe(`${out.dir}/report.html`);
+    const unknown = await runCli(['report', 'fidelity-none', '--out', out.dir]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/no drill, suite or fidelity run "fidelity-none" in the results store/);
   });
 });
 

@@ -1,16 +1,17 @@
 import { defineConfig } from 'vitest/config';
 
 /**
- * Only test/spire/: the lifecycle on real SPIRE v1.13.3 (spire-server and spire-agent from tools/bin),
- * a few minutes of real drills; npm test has no time left for it, so .ci/run runs it after the ci suite.
+ * Only test/spire/: the lifecycle on real SPIRE v1.13.3 (spire-server and spire-agent from tools/bin)
+ * and `fidelity run` end to end (a suite run on two fresh deployments in turn): minutes of real
+ * drills, for which npm test has no time left, so .ci/run runs them after the ci suite.
  */
 export default defineConfig({
   test: {
     include: ['test/spire/**/*.test.ts'],
     pool: 'forks',
-    // One file at a time: each runs a whole deployment whose timing a second one would disturb.
+    // One file at a time: each spins up deployments whose timing a second one would disturb.
     fileParallelism: false,
-    testTimeout: 600_000,
-    hookTimeout: 180_000,
+    testTimeout: 1_800_000,
+    hookTimeout: 300_000,
   },
 });

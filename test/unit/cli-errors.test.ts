@@ -59,6 +59,22 @@ describe('the spire-drill CLI on bad input and failures', () => {
     [['suite', 'run', 'no-such-suite'], /no-such-suite/],
     [['suite', 'schedule', 'smoke', '--cron', 'often'], /is not a cron expression/],
     [['suite', 'schedule', 'smoke'], /required option '--cron <expr>' not specified/],
+    [['fidelity', 'run', 'no-such-suite'], /no-such-suite.*no such suite: known are ci, full, smoke/],
+    [['fidelity', 'run', 'smoke', '--topology', '/nonexistent.yaml'], /nonexistent\.yaml/],
+    [
+      ['fidelity', 'run', 'smoke', '--implementations', 'tspire'],
+      /^spire-drill: --implementations: expected two of tspire, spire separated by a comma, e\.g\. tspire,spire \(got tspire\)$/,
+    ],
+    [
+      ['fidelity', 'run', 'smoke', '--implementations', 'tspire,kube'],
+      /--implementations: .*\(got tspire,kube\)/,
+    ],
+    [
+      ['fidelity', 'run', 'smoke', '--implementations', 'tspire,tspire', '--report', process.execPath],
+      /--report: .* exists and is not a directory/,
+    ],
+    [['fidelity', 'run', 'smoke', '--bogus'], /unknown option '--bogus'/],
+    [['fidelity', 'list', '--limit', '0'], /--limit: expected a positive whole number \(got 0\)/],
   ])('refuses %j with exit 2 and one line', async (args, says) => {
     expectOneLine(await run(args), 2, says);
   });

@@ -278,6 +278,25 @@ describe('topology files', () => {
     await expect(loadTopology(join(dir, 'broken.yaml'))).rejects.toThrow(/broken\.yaml.*not valid YAML/s);
   });
 
+  it('takes an implementation override, which the schema validates as if the file said it', async () => {
+    const path = join(dir, 'plain.yaml');
+    writeFileSync(path, 'name: plain\ntrustDomain: td\nimplementation: tspire\n');
+    expect((await loadTopology(path, { implementation: 'tspire' })).implementation).toBe('tspire');
+    const refused = await loadTopology(path, { implementation: 'kube' as 'tspire' }).catch(
+      (error: TopologyError) => error,
+    );
+    expect(refused).toBeInstanceOf(TopologyError);
+    expect((refused as TopologyError).source).toBe(`${path} (implementation: kube)`);
+    expect((refused as TopologyError).issues).toEqual([
+      expect.stringMatching(/^implementation: expected "tspire"/),
+    ]);
+    // A document that is no mapping is refused by the schema, override or not.
+    writeFileSync(join(dir, 'list.yaml'), '- a\n- b\n');
+    await expect(loadTopology(join(dir, 'list.yaml'), { implementation: 'tspire' })).rejects.toThrow(
+      TopologyError,
+    );
+  });
+
   it('warns about TTLs that the 10 s backdating or CA rotation will distort', () => {
     const t = parseTopology({
       name: 'x',

@@ -1,0 +1,127 @@
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { makeRunDir } from '../support/run-dir.js';
+import { runSpireDrill } from '../support/spire-drill-process.js';
+import { pinnedTool } from '../support/tools.js';
+
+/**
+ * `spire-drill fidelity run` end to end on a one-drill suite (agent-down at short) and a small
+ * topology, through the CLI with its own dev server and worker, as a CI job runs it. Until topologies
+ * accept `implementation: spire`, both sides run the bundled SPIRE (`--implementations
+ * tspire,tspire`): a check of the plumbing, not of real SPIRE, so the report must find them in
+ * agreement. Each side is a fresh deployment, torn down before the next spins up, and nothing is left.
+ */
+const temporal = pinnedTool('temporal');
+if (temporal.missing) console.warn(`skipping: ${temporal.missing}`);
+const isRoot = process.getuid?.() === 0;
+if (!isRoot) console.warn('skipping: downstream servers run under their own group id, which needs root');
+
+const { TEMPORAL_ADDRESS: _ignored, SPIRE_DRILL_RESULTS_URL: _store, ...environment } = process.env;
+
+/** Processes whose command line names `path`: what a run left behind. */
+function processesUsing(path: string): string[] {
+  const found: string[] = [];
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p) && Number(p) !== process.pid)) {
+    try {
+      const command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      if (command.includes(path)) found.push(`${pid}: ${command}`);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
+interface FidelityJson {
+  fidelityId: string;
+  suite: string;
+  sides: { implementation: string; suiteRunId: string; runIds: string[]; error?: string }[];
+  counts: { drills: number; differences: number; errored: number };
+  drills: { scenario: string; outage: string; differences: string[]; notes: string[] }[];
+  report: { html: string; json: string };
+}
+
+describe.skipIf(!!temporal.missing || !isRoot)('fidelity run, bundled SPIRE on both sides', () => {
+  const run = makeRunDir('sdfi-');
+  const home = join(run.dir, 'deployments');
+  const cli = (args: string[], timeoutMs: number) =>
+    runSpireDrill(args, { env: { ...environment, SPIRE_DRILL_HOME: home }, timeoutMs, cwd: run.dir });
+  afterAll(() => run.remove());
+
+  it('runs the suite on each side, stores the pair, and reports them in agreement', async () => {
+    const topology = join(run.dir, 'small.yaml');
+    writeFileSync(
+      topology,
+      [
+        'name: small',
+        'trustDomain: small.spire-drill.test',
+        'ttls: { x509Svid: 20s, jwtSvid: 20s, agentSvid: 5m, ca: 3h, downstreamCa: 30m }',
+        'syncInterval: 1s',
+        'upstream: { servers: 1, datastore: embedded, agents: 0 }',
+        'downstreams: [{ name: east, agents: 1, workloadsPerAgent: 2 }]',
+        '',
+      ].join('\n'),
+    );
+    const suite = join(run.dir, 'tiny.yaml');
+    writeFileSync(
+      suite,
+      'name: tiny\ndescription: One drill, for the fidelity test.\nscenarios: [agent-down]\noutages: [short]\n',
+    );
+    const reportDir = join(run.dir, 'report');
+    const result = await cli(
+      [
+        'fidelity',
+        'run',
+        suite,
+        '--topology',
+        topology,
+        '--implementations',
+        'tspire,tspire',
+        '--report',
+        reportDir,
+        '--json',
+      ],
+      20 * 60_000,
+    );
+    const context = `exit ${result.code}\n${result.stdout.slice(-3000)}\n${result.stderr.slice(-4000)}`;
+    expect(result.code, context).toBe(0);
+    const summary = JSON.parse(result.stdout.trim().split('\n').at(-1)!) as FidelityJson;
+    expect(summary.suite).toBe('tiny');
+    expect(summary.sides.map((s) => s.implementation)).toEqual(['tspire', 'tspire']);
+    expect(summary.sides.map((s) => s.runIds.length)).toEqual([1, 1]);
+    expect(summary.sides[0]!.suiteRunId).not.toBe(summary.sides[1]!.suiteRunId);
+    expect(summary.sides.every((s) => s.error === undefined)).toBe(true);
+    // The same implementation twice must agree; a different prediction (from each run's timing) is only a note.
+    expect(summary.counts, JSON.stringify(summary.drills)).toEqual({ drills: 1, differences: 0, errored: 0 });
+    expect(summary.drills[0]!.differences).toEqual([]);
+
+    const report = JSON.parse(readFileSync(join(reportDir, 'fidelity.json'), 'utf8'));
+    expect(report.thresholdSeconds).toBe(1);
+    const [drill] = report.drills;
+    expect([drill.scenario, drill.outage]).toEqual(['agent-down', 'short']);
+    expect(drill.differences, JSON.stringify(drill, null, 2)).toEqual([]);
+    // Both sides measured the same two workloads of east, and each reached a verdict.
+    for (const side of drill.sides) expect(['passed', 'failed']).toContain(side.verdict);
+    expect(drill.workloads.map((w: { spiffeId: string }) => w.spiffeId)).toEqual([
+      'spiffe://small.spire-drill.test/east/agent-0/workload-0',
+      'spiffe://small.spire-drill.test/east/agent-0/workload-1',
+    ]);
+    for (const w of drill.workloads) expect(w.sides.every(Boolean)).toBe(true);
+    const html = readFileSync(join(reportDir, 'fidelity.html'), 'utf8');
+    expect(html).toContain('data-scenario="agent-down" data-outage="short" data-agree="true"');
+
+    // Kept in the results store: listed, and rendered again by `report`.
+    const listed = await cli(['fidelity', 'list', '--json'], 60_000);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(JSON.parse(listed.stdout)).toEqual([
+      expect.objectContaining({ fidelityId: summary.fidelityId, drills: 1 }),
+    ]);
+    const again = await cli(['report', summary.fidelityId, '--out', join(run.dir, 'again')], 60_000);
+    expect(again.code, again.stderr).toBe(0);
+    expect(existsSync(join(run.dir, 'again', 'fidelity.html'))).toBe(true);
+
+    // Both deployments torn down: no process of the run is left.
+    expect(processesUsing(home)).toEqual([]);
+  });
+});
