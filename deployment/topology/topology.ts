@@ -200,8 +200,9 @@ export function parseTopology(document: unknown, source = 'topology'): Topology 
 export type ImplementationName = NonNullable<TopologyInput['implementation']>;
 
 /**
- * Reads and validates a topology file. `implementation`, when given, replaces the file's own before
- * validation, so the schema judges the overridden topology exactly as it would a file saying so.
+ * Reads and validates a topology file. `implementation`, when given, replaces the file's own, its
+ * upstream's and every downstream's before validation (a fidelity run compares whole deployments), so
+ * the schema judges the overridden topology exactly as it would a file saying so.
  */
 export async function loadTopology(
   path: string,
@@ -212,9 +213,24 @@ export async function loadTopology(
   // Anything but a mapping is left as it is, for the schema to refuse in its own words.
   const mapping = typeof document === 'object' && document !== null && !Array.isArray(document);
   return parseTopology(
-    mapping ? { ...document, implementation: override.implementation } : document,
+    mapping ? everyGroupOn(document as Record<string, unknown>, override.implementation) : document,
     `${path} (implementation: ${override.implementation})`,
   );
+}
+
+/** The document with `implementation` at the top and none of its own on any server group. */
+function everyGroupOn(document: Record<string, unknown>, implementation: ImplementationName) {
+  const withoutOwn = (group: unknown) => {
+    if (typeof group !== 'object' || group === null || Array.isArray(group)) return group;
+    const { implementation: _own, ...rest } = group as Record<string, unknown>;
+    return rest;
+  };
+  return {
+    ...document,
+    implementation,
+    ...('upstream' in document ? { upstream: withoutOwn(document.upstream) } : {}),
+    ...(Array.isArray(document.downstreams) ? { downstreams: document.downstreams.map(withoutOwn) } : {}),
+  };
 }
 
 /** Things that are allowed but will surprise: printed before a spin-up. */

@@ -297,6 +297,28 @@ describe('topology files', () => {
     );
   });
 
+  it("puts every server group of a mixed topology on the override's implementation", async () => {
+    const path = join(dir, 'mixed.yaml');
+    writeFileSync(
+      path,
+      'name: mixed\ntrustDomain: td\nupstream:\n  implementation: spire\n  datastore: managed\n' +
+        'downstreams:\n  - name: east\n    implementation: tspire\n',
+    );
+    const mixed = await loadTopology(path);
+    expect([mixed.upstream.implementation, mixed.downstreams[0]!.implementation]).toEqual([
+      'spire',
+      'tspire',
+    ]);
+    for (const implementation of ['tspire', 'spire'] as const) {
+      const whole = await loadTopology(path, { implementation });
+      expect([
+        whole.implementation,
+        whole.upstream.implementation,
+        whole.downstreams[0]!.implementation,
+      ]).toEqual([implementation, implementation, implementation]);
+    }
+  });
+
   it('warns about TTLs that the 10 s backdating or CA rotation will distort', () => {
     const t = parseTopology({
       name: 'x',
