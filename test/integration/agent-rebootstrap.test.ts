@@ -17,7 +17,8 @@ import { fetchX509Svid } from '../support/workload-client.js';
  * `rebootstrap_mode = "auto"`: after `rebootstrap_delay` it exits for rebootstrapping, is restarted
  * (the stack supervises its agents as systemd would), bootstraps from the trust bundle the operator
  * published, attests again with the same certificate, and its workload gets an SVID of the new root.
- * With `never` the same agent stays cut off however often it is restarted.
+ * With `never` the same agent stays cut off however often it is restarted. And an x509pop agent the
+ * server forgot (evicted) attests again as itself while it runs.
  */
 const WORKLOAD_ID = 'spiffe://example.org/rebootstrap/workload';
 const DELAY_MS = 2000;
@@ -138,6 +139,32 @@ describe.skipIf(!postgres.ok)('agent rebootstrap after an unseen server root (x5
     const stored = await up.stack.implementation.storedAgentIdentity(up.stack.agentDataDir(0));
     expect(stored?.bundleRoots.some((root) => root.equals(newRoots[0]!))).toBe(true);
     verifyX509Svid(stored!.chain, newRoots);
+
+    // x509pop is re-attestable: evicted, the running agent attests again as itself, without exiting.
+    const restarts = up.stack.agentRestarts[0];
+    const evictedAt = Date.now();
+    const evicted = await up.stack.serverCli(['agent', 'evict', '-spiffeID', up.agentId]);
+    expect(evicted.code, evicted.stderr).toBe(0);
+    const reattested = await waitFor(
+      'the evicted agent to re-attest',
+      async () =>
+        logLines(up.stack.agent!.log()).find(
+          (l) => l.time >= evictedAt && l.msg === 'Successfully reattested node',
+        ),
+      30_000,
+    );
+    expect(reattested['spiffe_id']).toBe(up.agentId);
+    expect(
+      logLines(up.stack.agent!.log()).some(
+        (l) => l.time >= evictedAt && l.msg === 'Agent needs to re-attest; will attempt to re-attest',
+      ),
+    ).toBe(true);
+    const listed = await up.stack.serverCli(['agent', 'list']);
+    expect(listed.code, listed.stderr).toBe(0);
+    const block = listed.stdout.split('\n\n').find((b) => b.includes(`SPIFFE ID         : ${up.agentId}`));
+    expect(block).toMatch(/Attestation type\s*: x509pop/);
+    expect(block).toMatch(/Can re-attest\s*: true/);
+    expect(up.stack.agentRestarts[0]).toBe(restarts);
   });
 
   it('rebootstrap_mode "never": stays cut off, restart after restart', async () => {
