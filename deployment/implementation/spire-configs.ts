@@ -35,6 +35,8 @@ export interface ServerConfigChoices {
   metricsPort?: number;
   /** A downstream server: its upstream server's address and its own agent's Workload API socket. */
   upstream?: UpstreamChoice;
+  /** Serve x509pop node attestation too, for node certificates chaining to this PEM bundle. */
+  x509popCaBundlePath?: string;
 }
 
 /** SPIRE's failure knobs a topology sets on every server. */
@@ -54,6 +56,9 @@ export interface UpstreamChoice {
   workloadApiSocket: string;
 }
 
+export type NodeAttestorChoice =
+  { name: 'join_token' } | { name: 'x509pop'; certificatePath: string; privateKeyPath: string };
+
 export interface AgentConfigChoices {
   trustDomain: string;
   serverPort: number;
@@ -68,6 +73,8 @@ export interface AgentConfigChoices {
   rebootstrapDelay?: string;
   /** SPIRE's deprecated retry_bootstrap: rendered only when given, as SPIRE refuses it beside a rebootstrap mode. */
   retryBootstrap?: boolean;
+  /** How the agent attests: join_token (the default; the token comes on the command line) or x509pop. */
+  nodeAttestor?: NodeAttestorChoice;
   healthPort?: number;
   metricsPort?: number;
 }
@@ -141,8 +148,28 @@ ${c.database.type === 'postgres' && c.database.roConnectionString ? `      ro_co
   NodeAttestor "join_token" {
     plugin_data {}
   }
-${c.upstream ? upstreamAuthority(c.upstream) : ''}}
+${c.x509popCaBundlePath ? x509popServer(c.x509popCaBundlePath) : ''}${c.upstream ? upstreamAuthority(c.upstream) : ''}}
 ${telemetry(c.healthPort, c.metricsPort)}`;
+}
+
+function x509popServer(caBundlePath: string): string {
+  return `  NodeAttestor "x509pop" {
+    plugin_data {
+      ca_bundle_path = ${q(caBundlePath)}
+    }
+  }
+`;
+}
+
+function agentNodeAttestor(choice: NodeAttestorChoice | undefined): string {
+  if (choice?.name !== 'x509pop') return '  NodeAttestor "join_token" {\n    plugin_data {}\n  }\n';
+  return `  NodeAttestor "x509pop" {
+    plugin_data {
+      private_key_path = ${q(choice.privateKeyPath)}
+      certificate_path = ${q(choice.certificatePath)}
+    }
+  }
+`;
 }
 
 function upstreamAuthority(u: UpstreamChoice): string {
@@ -180,10 +207,7 @@ plugins {
       directory = ${q(c.dataDir)}
     }
   }
-  NodeAttestor "join_token" {
-    plugin_data {}
-  }
-  WorkloadAttestor "unix" {
+${agentNodeAttestor(c.nodeAttestor)}  WorkloadAttestor "unix" {
     plugin_data {}
   }
 }

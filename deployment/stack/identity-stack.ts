@@ -6,6 +6,7 @@ import { freePort } from '../host/free-port.js';
 import type {
   AgentKnobChoices,
   DatabaseChoice,
+  NodeAttestorChoice,
   ServerConfigChoices,
   ServerKnobChoices,
 } from '../implementation/spire-configs.js';
@@ -15,6 +16,7 @@ import type { ServerAdmin } from '../implementation/server-admin.js';
 import { findProcess, startProcess, type ManagedProcess } from '../host/managed-process.js';
 import { packageRoot } from '../host/package-root.js';
 import { pollUntilDone } from '../host/poll.js';
+import { NodeCertificateAuthority } from './node-certificates.js';
 
 export interface CliResult {
   code: number;
@@ -79,7 +81,23 @@ export interface IdentityStackOptions {
    * one-backend TCP balancer), so that an outage of the upstream can be made by stopping it alone.
    */
   relayPort?: number;
+  /**
+   * How the stack's agents attest: join_token (default; a fresh token per attestation) or x509pop,
+   * with a certificate per agent from a node CA kept in the run directory (node-certificates.ts),
+   * which lets an agent attest again by itself, and so rebootstrap.
+   */
+  nodeAttestor?: 'join_token' | 'x509pop';
+  /**
+   * Restart an agent that exits on its own with a failure code, as systemd's Restart=on-failure or a
+   * Kubernetes pod would: SPIRE's agent exits to rebootstrap and relies on that. Agents stopped or
+   * killed by a signal (stop(), faults) are left down. The supervision lives in this object, so in
+   * the process that holds it.
+   */
+  restartAgentsOnExit?: boolean;
 }
+
+/** systemd's default RestartSec is 100 ms; a second keeps a crash loop from hogging the host. */
+const AGENT_RESTART_DELAY_MS = 1000;
 
 /** Group id downstream servers run under, so the `unix:gid` selector of their entry matches them alone. */
 export const DOWNSTREAM_SERVER_GID = 4242;
@@ -131,6 +149,9 @@ export class IdentityStack {
   balancer: ManagedProcess | undefined;
   /** The `upstream-relay` process of a downstream stack given a relay port. */
   relay: ManagedProcess | undefined;
+  /** How many times each agent was restarted after exiting on its own (restartAgentsOnExit). */
+  readonly agentRestarts: number[];
+  private stopping = false;
 
   private constructor(
     readonly options: IdentityStackOptions & {
@@ -155,6 +176,7 @@ export class IdentityStack {
     this.agentSockets = agents.map((i) => agentFile(i, '.sock'));
     this.agentConfigPaths = agents.map((i) => agentFile(i, '.conf'));
     this.agents = agents.map(() => undefined);
+    this.agentRestarts = agents.map(() => 0);
     this.upstreamAgentSocket = join(dir, 'upstream-agent.sock');
     this.upstreamAgentConfigPath = join(dir, 'upstream-agent.conf');
     this.downstreamId = `spiffe://${options.trustDomain}/downstream/${basename(dir)}`;
@@ -241,8 +263,12 @@ export class IdentityStack {
       serverPorts,
       agentFacingPort,
     );
+    const nodeCa =
+      options.nodeAttestor === 'x509pop' ? new NodeCertificateAuthority(options.runDir) : undefined;
+    await nodeCa?.ensure();
     const common = {
       trustDomain: stack.trustDomain,
+      ...(nodeCa ? { x509popCaBundlePath: nodeCa.bundlePath } : {}),
       database,
       caTtl: options.caTtl ?? '24h',
       x509SvidTtl: options.x509SvidTtl ?? '1h',
@@ -280,17 +306,22 @@ export class IdentityStack {
         }),
       );
     });
-    stack.agentConfigPaths.forEach((configPath, i) =>
+    for (const [i, configPath] of stack.agentConfigPaths.entries()) {
+      const name = i === 0 ? 'agent' : `agent-${i}`;
+      const nodeAttestor: NodeAttestorChoice = nodeCa
+        ? { name: 'x509pop', ...(await nodeCa.ensureNode(name, options.runDir)) }
+        : { name: 'join_token' };
       writeFileSync(
         configPath,
         stack.implementation.renderAgentConfig({
           trustDomain: stack.trustDomain,
           serverPort: agentFacingPort,
           socketPath: stack.agentSockets[i]!,
-          dataDir: join(options.runDir, i === 0 ? 'agent-data' : `agent-${i}-data`),
+          dataDir: stack.agentDataDir(i),
           trustBundlePath: stack.bundlePath,
           syncInterval: options.syncInterval ?? '5s',
           logLevel: options.logLevel ?? 'INFO',
+          nodeAttestor,
           ...options.agentKnobs,
           ...(options.telemetry && i === 0
             ? {
@@ -299,8 +330,8 @@ export class IdentityStack {
               }
             : {}),
         }),
-      ),
-    );
+      );
+    }
     if (options.upstream) {
       writeFileSync(
         stack.upstreamAgentConfigPath,
@@ -411,7 +442,10 @@ export class IdentityStack {
   async ensureAgent(index: number, nodeId: string, timeoutMs = 60_000): Promise<void> {
     this.adoptRunning();
     if (this.agents[index]?.isRunning()) return;
-    const resumable = await this.canResume(this.implementation, this.agentDataDir(index));
+    // An x509pop agent attests by itself, as often as it needs to.
+    const resumable =
+      this.options.nodeAttestor === 'x509pop' ||
+      (await this.canResume(this.implementation, this.agentDataDir(index)));
     await this.startAgent(resumable ? undefined : await this.generateToken(nodeId), timeoutMs, index);
   }
 
@@ -609,6 +643,22 @@ export class IdentityStack {
     // Attesting trusts the bootstrap bundle alone: after a rotation the one written at spin-up may
     // hold only revoked roots, so a new attestation takes the bundle as it is now.
     if (joinToken !== undefined || !existsSync(this.bundlePath)) await this.writeBootstrapBundle();
+    this.stopping = false;
+    const agent = this.launchAgent(joinToken, index);
+    const name = agent.name;
+    await waitFor(
+      name,
+      async () => {
+        if (!agent.isRunning()) throw new Error(`${name} exited during start:\n${agent.log()}`);
+        return existsSync(this.agentSockets[index]!);
+      },
+      timeoutMs,
+      () => agent.log(),
+    );
+  }
+
+  /** Starts agent `index` (its token, if any, on the command line) and supervises it when asked. */
+  private launchAgent(joinToken: string | undefined, index: number): ManagedProcess {
     const program = this.implementation.program('agent');
     const name = index === 0 ? program.name : `${program.name}-${index}`;
     const inspect = this.options.agentInspectorPort;
@@ -622,18 +672,22 @@ export class IdentityStack {
     if (joinToken) args.push('-joinToken', joinToken);
     const agent = startProcess(this.options.runDir, name, program.command, args);
     this.agents[index] = agent;
-    await waitFor(
-      name,
-      async () => {
-        if (!agent.isRunning()) throw new Error(`${name} exited during start:\n${agent.log()}`);
-        return existsSync(this.agentSockets[index]!);
-      },
-      timeoutMs,
-      () => agent.log(),
-    );
+    if (this.options.restartAgentsOnExit) {
+      void agent.exited.then(async (code) => {
+        // A signal (stop(), a fault) or a clean exit leaves it down; so does a newer process in its slot.
+        if (typeof code !== 'number' || code === 0 || this.stopping || this.agents[index] !== agent) return;
+        await new Promise((resolve) => setTimeout(resolve, AGENT_RESTART_DELAY_MS));
+        if (this.stopping || this.agents[index] !== agent) return;
+        this.agentRestarts[index]!++;
+        // A spent join token would only be refused: the agent resumes, or attests with x509pop.
+        this.launchAgent(undefined, index);
+      });
+    }
+    return agent;
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     for (const agent of this.agents) await agent?.stop();
     await this.balancer?.stop();
     for (const server of this.servers) await server?.stop();

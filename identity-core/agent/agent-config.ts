@@ -49,7 +49,7 @@ export interface AgentConfig {
     /**
      * SPIRE's rebootstrap_mode: whether an agent whose server presents a root it does not trust may
      * throw its bundle away and attest again ('auto': after rebootstrapDelay; 'never': it exits).
-     * It needs a node attestor that can re-attest, which join_token is not.
+     * It needs a node attestor that can re-attest (x509pop), which join_token is not.
      */
     rebootstrapMode: RebootstrapMode;
     /** Seconds the server's root must stay unknown before the agent rebootstraps. */
@@ -68,7 +68,9 @@ export interface AgentConfig {
   };
   plugins: {
     keyManager: { name: 'memory' } | { name: 'disk'; directory: string };
-    nodeAttestor: { name: 'join_token' };
+    nodeAttestor:
+      | { name: 'join_token' }
+      | { name: 'x509pop'; privateKeyPath: string; certificatePath: string; intermediatesPath?: string };
     workloadAttestor?: { name: 'unix' };
   };
   telemetry: TelemetryConfig;
@@ -118,6 +120,26 @@ const pluginsSection = section({
   }),
   NodeAttestor: pluginChoice('NodeAttestor', {
     join_token: section({ plugin_data: emptyPluginData }),
+    x509pop: section({
+      plugin_data: section({
+        private_key_path: text.optional(),
+        certificate_path: text.optional(),
+        intermediates_path: text.optional(),
+      }).superRefine((data, ctx) => {
+        if (!data.private_key_path)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['private_key_path'],
+            message: 'private_key_path is required',
+          });
+        if (!data.certificate_path)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['certificate_path'],
+            message: 'certificate_path is required',
+          });
+      }),
+    }),
   }),
   WorkloadAttestor: pluginChoice('WorkloadAttestor', {
     unix: section({ plugin_data: emptyPluginData }),
@@ -134,6 +156,7 @@ const rawAgentConfig = section({
 function normalize(input: z.output<typeof rawAgentConfig>): AgentConfig {
   const { agent, plugins } = input;
   const keys = plugins.KeyManager;
+  const attestor = plugins.NodeAttestor;
   return {
     agent: {
       dataDir: agent.data_dir,
@@ -157,7 +180,17 @@ function normalize(input: z.output<typeof rawAgentConfig>): AgentConfig {
         keys.name === 'disk'
           ? { name: 'disk', directory: keys.block.plugin_data.directory }
           : { name: 'memory' },
-      nodeAttestor: { name: 'join_token' },
+      nodeAttestor:
+        attestor.name === 'x509pop'
+          ? {
+              name: 'x509pop',
+              privateKeyPath: attestor.block.plugin_data.private_key_path!,
+              certificatePath: attestor.block.plugin_data.certificate_path!,
+              ...(attestor.block.plugin_data.intermediates_path
+                ? { intermediatesPath: attestor.block.plugin_data.intermediates_path }
+                : {}),
+            }
+          : { name: 'join_token' },
       ...(plugins.WorkloadAttestor ? { workloadAttestor: { name: 'unix' as const } } : {}),
     },
     telemetry: input.telemetry,

@@ -10,6 +10,8 @@ export interface AgentState {
   privateKeyPkcs8: Buffer;
   /** DER of the trust bundle's X.509 authorities last seen. */
   bundleAuthorities: Buffer[];
+  /** Whether the server lets this agent attest again (x509pop yes, join_token no). */
+  reattestable: boolean;
 }
 
 interface StoredState {
@@ -17,6 +19,8 @@ interface StoredState {
   svid: string[];
   key: string;
   bundle: string[];
+  /** Absent in files written before agents could re-attest: those were join_token agents. */
+  reattestable?: boolean;
 }
 
 const FILE = 'agent-state.json';
@@ -39,6 +43,7 @@ export class AgentStateStore {
       certificateChain: stored.svid.map((c) => Buffer.from(c, 'base64')),
       privateKeyPkcs8: Buffer.from(stored.key, 'base64'),
       bundleAuthorities: stored.bundle.map((c) => Buffer.from(c, 'base64')),
+      reattestable: stored.reattestable ?? false,
     };
   }
 
@@ -49,6 +54,7 @@ export class AgentStateStore {
       svid: state.certificateChain.map((c) => c.toString('base64')),
       key: state.privateKeyPkcs8.toString('base64'),
       bundle: state.bundleAuthorities.map((c) => c.toString('base64')),
+      reattestable: state.reattestable,
     };
     const path = join(this.dataDir, FILE);
     const temp = `${path}.${process.pid}.tmp`;
@@ -56,7 +62,7 @@ export class AgentStateStore {
     await rename(temp, path);
   }
 
-  /** Forgets the identity, e.g. after the server banned or evicted this agent. */
+  /** Forgets the identity and the bundle with it, e.g. after a ban, an eviction, or to rebootstrap. */
   async clear(): Promise<void> {
     await rm(join(this.dataDir, FILE), { force: true });
   }

@@ -13,7 +13,13 @@ import { AgentStateStore } from './agent-state-store.js';
 import { attestWithRetry, effectiveRebootstrapMode } from './bootstrap-policy.js';
 import { JwtSvidCache } from './jwt-svid-cache.js';
 import { CachingJwtSvidSource } from './jwt-svid-source.js';
-import { attestWithJoinToken } from './node-attestation.js';
+import { BootstrapState } from './bootstrap-state.js';
+import {
+  attestNode,
+  joinTokenAttestor,
+  x509popAttestor,
+  type NodeAttestorClient,
+} from './node-attestation.js';
 import { ServerConnection } from '../transport/server-connection.js';
 import { SvidCache } from './svid-cache.js';
 import {
@@ -53,9 +59,11 @@ function bundleOf(trustDomain: string, roots: Buffer[]): TrustBundle {
 async function bootstrapRoots(config: AgentConfig): Promise<Buffer[]> {
   const path = config.agent.trustBundlePath;
   if (!path) return [];
-  const roots = parsePemCertificates(await readFile(path));
-  if (roots.length === 0) throw new Error(`trust_bundle_path ${path} holds no certificates`);
-  return roots;
+  try {
+    return parsePemCertificates(await readFile(path));
+  } catch (error) {
+    throw new Error(`could not parse trust bundle: ${(error as Error).message}`, { cause: error });
+  }
 }
 
 /**
@@ -79,34 +87,54 @@ export async function startAgent(
       ? new AgentStateStore(config.plugins.keyManager.directory)
       : undefined;
 
+  const attestorFor = async (): Promise<NodeAttestorClient> => {
+    // As SPIRE's agent: a join token given wins over the configured node attestor.
+    const token = config.agent.joinToken;
+    if (token) return joinTokenAttestor(token);
+    const plugin = config.plugins.nodeAttestor;
+    if (plugin.name === 'x509pop') return x509popAttestor(plugin);
+    throw new Error(
+      'no join token was given (use -joinToken or agent.join_token) and no agent SVID is stored to resume with',
+    );
+  };
+
+  const keys = config.plugins.keyManager;
+  const bootstrapState = await BootstrapState.load(keys.name === 'disk' ? keys.directory : undefined);
+  let rebootstrapMode = config.agent.rebootstrapMode;
   let identity: AgentIdentity;
   let roots: Buffer[];
   const saved = await store?.load();
-  if (
-    saved &&
-    Date.now() < agentIdentityFrom(saved.spiffeId, saved.certificateChain, saved.privateKeyPkcs8).notAfter
-  ) {
-    identity = agentIdentityFrom(saved.spiffeId, saved.certificateChain, saved.privateKeyPkcs8);
+  // SPIRE decides from the stored SVID before attesting, and again from the new one after.
+  if (saved) rebootstrapMode = effectiveRebootstrapMode(rebootstrapMode, saved.reattestable, logger);
+  const savedIdentity = saved
+    ? agentIdentityFrom(saved.spiffeId, saved.certificateChain, saved.privateKeyPkcs8, saved.reattestable)
+    : undefined;
+  if (saved && savedIdentity && Date.now() < savedIdentity.notAfter) {
+    identity = savedIdentity;
     roots = saved.bundleAuthorities;
     logger.info({ spiffe_id: identity.spiffeId }, 'Resuming with the agent SVID found in the data directory');
   } else {
-    roots = await bootstrapRoots(config);
-    if (roots.length === 0 && !config.agent.insecureBootstrap) {
+    if (!config.agent.trustBundlePath && !config.agent.insecureBootstrap) {
       throw new Error('trust_bundle_path is required unless insecure_bootstrap is set');
     }
-    const token = config.agent.joinToken;
-    if (!token)
-      throw new Error(
-        'no join token was given (use -joinToken or agent.join_token) and no agent SVID is stored to resume with',
-      );
+    const attestor = await attestorFor();
     if (config.agent.retryBootstrap !== undefined)
       logger.warn(
         "The 'retry_bootstrap' configuration is deprecated. It will be removed in SPIRE 1.14. Please test without the flag before upgrading.",
       );
+    if (bootstrapState.use === 'rebootstrap')
+      logger.info({ attempt: bootstrapState.connectionAttempts + 1 }, 'Server reattestation attempt');
+    let bootstrapRootsUsed: Buffer[] = [];
     const attested = await attestWithRetry(
       async () => {
+        // The trust bundle source is read again on every attempt, as SPIRE's is: an operator may
+        // publish the server's new root while the agent retries.
+        await bootstrapState.countAttempt();
+        bootstrapRootsUsed = await bootstrapRoots(config);
+        if (bootstrapRootsUsed.length === 0 && !config.agent.insecureBootstrap)
+          throw new Error('no certificates found in trust bundle');
         try {
-          return await attestWithJoinToken(connection, roots, token);
+          return await attestNode(connection, bootstrapRootsUsed, attestor);
         } catch (error) {
           connection.reset();
           throw error;
@@ -114,16 +142,32 @@ export async function startAgent(
       },
       {
         retry: config.agent.retryBootstrap ?? true,
-        rebootstrapMode: config.agent.rebootstrapMode,
+        rebootstrapMode,
         logger,
       },
     );
-    identity = agentIdentityFrom(attested.spiffeId, attested.certificateChain, attested.privateKeyPkcs8);
-    logger.info({ spiffe_id: identity.spiffeId }, 'Node attestation was successful');
+    roots = bootstrapRootsUsed;
+    identity = agentIdentityFrom(
+      attested.spiffeId,
+      attested.certificateChain,
+      attested.privateKeyPkcs8,
+      attested.reattestable,
+    );
+    logger.info(
+      { spiffe_id: identity.spiffeId, reattestable: identity.reattestable },
+      'Node attestation was successful',
+    );
+    const outcome = await bootstrapState.succeeded();
+    if (outcome)
+      logger.info(`Success after ${(outcome.sinceMs / 1000).toFixed(3)}s attempts=${outcome.attempts}`);
   }
 
-  // join_token is the only node attestor here, and it cannot re-attest: "auto" turns into "never".
-  effectiveRebootstrapMode(config.agent.rebootstrapMode, false, logger);
+  rebootstrapMode = effectiveRebootstrapMode(rebootstrapMode, identity.reattestable, logger);
+  // x509pop attests again with the same certificate; join_token's token is spent.
+  const reattestor =
+    config.plugins.nodeAttestor.name === 'x509pop' && !config.agent.joinToken
+      ? await x509popAttestor(config.plugins.nodeAttestor)
+      : undefined;
 
   const cache = new SvidCache(bundleOf(trustDomain, roots));
   const persist = async (current: AgentIdentity) => {
@@ -132,6 +176,7 @@ export async function startAgent(
       certificateChain: current.certificateChain,
       privateKeyPkcs8: current.privateKeyPkcs8,
       bundleAuthorities: cache.bundle.x509Authorities.map((a) => a.der),
+      reattestable: current.reattestable,
     });
   };
   await persist(identity);
@@ -146,6 +191,18 @@ export async function startAgent(
     metrics,
     logger,
     onIdentityChange: persist,
+    bootstrapState,
+    ...(rebootstrapMode === 'never' ? {} : { rebootstrapDelayMs: config.agent.rebootstrapDelay * 1000 }),
+    ...(reattestor
+      ? {
+          reattest: () =>
+            attestNode(
+              connection,
+              cache.bundle.x509Authorities.map((a) => a.der),
+              reattestor,
+            ),
+        }
+      : {}),
     onFatal: (error) => {
       logger.error({ err: error.message }, error.message);
       const forget = error.forgetIdentity && store ? store.clear() : Promise.resolve();

@@ -17,8 +17,9 @@ const NOT_REATTESTABLE =
   'you have requested rebootstrap support but the NodeAttestor plugin or the spire server configuration is not allowing it';
 
 /**
- * The rebootstrap mode the agent runs with once its node attestor is known. Rebootstrapping attests
- * again, which join_token (single use) cannot: SPIRE refuses "always" and turns "auto" off.
+ * The rebootstrap mode the agent runs with, given whether its stored or new SVID is re-attestable.
+ * Rebootstrapping attests again, which join_token (single use) cannot: SPIRE refuses "always" and
+ * turns "auto" off.
  */
 export function effectiveRebootstrapMode(
   mode: RebootstrapMode,
@@ -56,6 +57,9 @@ export async function attestWithRetry<T>(
     try {
       return await attest();
     } catch (error) {
+      // The roots came from the trust bundle source, which the next attempt reads again.
+      if (isUnknownAuthorityError(error))
+        options.logger.info('Trust Bandle and Server dont agree.... bootstrapping again');
       if (!options.retry || (error as Partial<grpc.ServiceError>).code === grpc.status.PERMISSION_DENIED)
         throw error;
       const delay = Math.round(interval * (1 + (random() * 2 - 1) * 0.1));

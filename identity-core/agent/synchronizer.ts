@@ -10,6 +10,8 @@ import type { BatchNewX509SVIDResponse__Output } from '../proto/gen/spire/api/se
 import type { AgentMetrics } from './agent-metrics.js';
 import { Backoff } from './backoff.js';
 import { isUnknownAuthorityError } from './bootstrap-policy.js';
+import type { BootstrapState } from './bootstrap-state.js';
+import type { Attested } from './node-attestation.js';
 import { authorityKeyIds } from './chain-authorities.js';
 import { renewalTime } from './renewal-policy.js';
 import { call, type ServerConnection } from '../transport/server-connection.js';
@@ -25,12 +27,15 @@ export interface AgentIdentity {
   notAfter: number;
   renewAt: number;
   authorityKeyIds: string[];
+  /** Whether the server lets this agent attest again (then it renews by attesting, as SPIRE's does). */
+  reattestable: boolean;
 }
 
 export function agentIdentityFrom(
   spiffeId: string,
   certificateChain: Buffer[],
   privateKeyPkcs8: Buffer,
+  reattestable = false,
 ): AgentIdentity {
   const leaf = new X509Certificate(certificateChain[0]!);
   const notBefore = new Date(leaf.validFrom).getTime();
@@ -43,6 +48,7 @@ export function agentIdentityFrom(
     notAfter,
     renewAt: renewalTime(notBefore, notAfter),
     authorityKeyIds: authorityKeyIds(certificateChain),
+    reattestable,
   };
 }
 
@@ -73,6 +79,12 @@ export interface SynchronizerDeps {
   logger: Logger;
   onIdentityChange(identity: AgentIdentity): Promise<void>;
   onFatal(error: AgentFatalError): void;
+  /** Attests again with the node attestor: given when that attestor can (x509pop). */
+  reattest?: () => Promise<Attested>;
+  /** Pending-rebootstrap bookkeeping, kept across restarts. */
+  bootstrapState: BootstrapState;
+  /** rebootstrap_delay for rebootstrap_mode auto or always; absent with never. */
+  rebootstrapDelayMs?: number;
 }
 
 /** Upper bound on CSRs per BatchNewX509SVID, the server's own per-call limit. */
@@ -125,6 +137,7 @@ export class Synchronizer {
       this.deps.metrics.syncs.inc({ result: 'ok' });
       this.lastSuccess = Date.now();
       this.consecutiveFailures = 0;
+      await this.deps.bootstrapState.succeededIfPending();
       this.backoff.reset();
       const delay = this.backoff.next();
       // SPIRE syncs at least every 5 s while it holds no workload SVID.
@@ -133,6 +146,13 @@ export class Synchronizer {
       this.deps.metrics.syncs.inc({ result: 'error' });
       this.consecutiveFailures++;
       this.deps.connection.reset();
+      try {
+        if (await this.recovered(error)) return;
+      } catch (fatal) {
+        this.stopped = true;
+        this.deps.onFatal(fatal as AgentFatalError);
+        return;
+      }
       const fatal = this.fatalFrom(error);
       if (fatal) {
         this.stopped = true;
@@ -143,6 +163,66 @@ export class Synchronizer {
       this.deps.logger.error({ err: (error as Error).message, retry_in_ms: delay }, 'Synchronize failed');
       this.schedule(delay);
     }
+  }
+
+  /**
+   * What SPIRE's agent does beyond backing off for a re-attestable agent the server forgot (it
+   * attests again) and, with rebootstrap on, for a server it cannot verify (it waits out
+   * rebootstrap_delay, then exits to rebootstrap). True when the next sync is scheduled; throws the
+   * AgentFatalError that ends the agent.
+   */
+  private async recovered(error: unknown): Promise<boolean> {
+    const { logger, bootstrapState, rebootstrapDelayMs } = this.deps;
+    const e = error as Partial<grpc.ServiceError>;
+    if (
+      this.deps.reattest &&
+      e.code === grpc.status.PERMISSION_DENIED &&
+      /is not attested/.test(e.details ?? '')
+    ) {
+      logger.warn({ err: (error as Error).message }, 'Agent needs to re-attest; will attempt to re-attest');
+      try {
+        await this.reattest();
+      } catch (reattestError) {
+        logger.error(
+          { err: (reattestError as Error).message },
+          'Agent failed re-attestation; removing SVID and shutting down',
+        );
+        throw new AgentFatalError('Agent failed re-attestation; removing SVID and shutting down', true);
+      }
+      this.schedule(0);
+      return true;
+    }
+    if (rebootstrapDelayMs === undefined || !isUnknownAuthorityError(error)) return false;
+    const elapsed = Date.now() - (await bootstrapState.startTime());
+    if (elapsed < rebootstrapDelayMs) {
+      logger.info(
+        {
+          time_left: `${((rebootstrapDelayMs - elapsed) / 1000).toFixed(3)}s`,
+          err: (error as Error).message,
+        },
+        'Trust Bandle and Server dont agree.... Ignoring for now.',
+      );
+      this.backoff.reset();
+      this.schedule(Math.min(this.backoff.next(), DEFAULT_SYNC_INTERVAL_MS));
+      return true;
+    }
+    logger.warn('Trust Bandle and Server dont agree.... rebootstrapping');
+    await bootstrapState.forceRebootstrap();
+    throw new AgentFatalError('shutting down for rebootstrapping', true);
+  }
+
+  /** A new agent SVID by attesting again, as SPIRE's agent renews a re-attestable SVID. */
+  private async reattest(): Promise<void> {
+    const attested = await this.deps.reattest!();
+    this.identity = agentIdentityFrom(
+      attested.spiffeId,
+      attested.certificateChain,
+      attested.privateKeyPkcs8,
+      attested.reattestable,
+    );
+    this.deps.metrics.agentSvidRotations.inc();
+    this.deps.logger.info({ spiffe_id: this.identity.spiffeId }, 'Successfully reattested node');
+    await this.deps.onIdentityChange(this.identity);
   }
 
   private fatalFrom(error: unknown): AgentFatalError | undefined {
@@ -156,8 +236,8 @@ export class Synchronizer {
         true,
       );
     }
-    // With rebootstrap_mode "never" (the only mode a join_token agent runs with) a server whose root
-    // the agent does not trust cannot become trusted again: SPIRE's agent exits.
+    // With rebootstrap_mode "never" a server whose root the agent does not trust cannot become
+    // trusted again: SPIRE's agent exits.
     if (isUnknownAuthorityError(error)) {
       return new AgentFatalError(
         `Synchronize failed, non-recoverable error: failed to sync with SPIRE Server: ${(error as Error).message}`,
@@ -209,6 +289,10 @@ export class Synchronizer {
   }
 
   private async rotateAgentSvid(): Promise<void> {
+    if (this.identity.reattestable && this.deps.reattest) {
+      await this.reattest();
+      return;
+    }
     const { privateKeyPkcs8, csr } = await newKeyAndCsr();
     const svc = this.clients().agent;
     const response = await call<RenewAgentResponse__Output>((o, done) =>
@@ -220,6 +304,7 @@ export class Synchronizer {
       this.identity.spiffeId,
       response.svid.certChain.map((c) => Buffer.from(c)),
       privateKeyPkcs8,
+      this.identity.reattestable,
     );
     this.deps.metrics.agentSvidRotations.inc();
     this.deps.logger.info(

@@ -23,6 +23,7 @@ import type { ApiAuthorization } from './api-authorization.js';
 import type { CaManager } from './ca/ca-manager.js';
 import type { EntryCache } from './entry-cache.js';
 import { matchesSelectorFilter } from './entry-validation.js';
+import { attestX509Pop, type NodeAttestationResult, type X509PopSettings } from './x509pop-attestor.js';
 
 export interface AgentServiceDeps {
   auth: ApiAuthorization;
@@ -31,6 +32,8 @@ export interface AgentServiceDeps {
   entries: EntryCache;
   trustDomain: string;
   agentTtl: number;
+  /** Present when NodeAttestor "x509pop" is configured. */
+  x509pop?: X509PopSettings;
   observe: RpcObserver;
   logger: Logger;
 }
@@ -91,7 +94,33 @@ function publicKeyOf(csr: Buffer): Buffer {
   }
 }
 
-/** agent.v1: node attestation with join tokens, agent SVID renewal, and the operator's agent commands. */
+/**
+ * Reads a client stream one message at a time: undefined once the client has half-closed or
+ * cancelled it.
+ */
+function streamReader<T>(stream: NodeJS.EventEmitter): () => Promise<T | undefined> {
+  const queued: T[] = [];
+  const waiting: ((message: T | undefined) => void)[] = [];
+  let ended = false;
+  stream.on('data', (message: T) => {
+    const waiter = waiting.shift();
+    if (waiter) waiter(message);
+    else queued.push(message);
+  });
+  const end = () => {
+    ended = true;
+    for (const waiter of waiting.splice(0)) waiter(undefined);
+  };
+  stream.on('end', end);
+  stream.on('cancelled', end);
+  return () => {
+    if (queued.length > 0) return Promise.resolve(queued.shift());
+    if (ended) return Promise.resolve(undefined);
+    return new Promise((resolve) => waiting.push(resolve));
+  };
+}
+
+/** agent.v1: node attestation (join tokens, x509pop), agent SVID renewal, and the operator's agent commands. */
 export function agentService(deps: AgentServiceDeps): Partial<AgentHandlers> {
   const { auth, ca, datastore, trustDomain, observe, logger } = deps;
 
@@ -118,23 +147,9 @@ export function agentService(deps: AgentServiceDeps): Partial<AgentHandlers> {
     }
   }
 
-  async function attest(request: AttestAgentRequest__Output): Promise<AttestAgentResponse> {
-    if (request.step !== 'params' || !request.params)
-      throw RpcError.invalidArgument('malformed param: missing params');
-    const { data, params } = request.params;
-    if (!data || data.type === '')
-      throw RpcError.invalidArgument('malformed param: missing attestation data');
-    if (!params || params.csr.length === 0)
-      throw RpcError.invalidArgument('malformed param: missing X509-SVID parameters');
-    if (data.type !== 'join_token')
-      throw RpcError.failedPrecondition(
-        `error getting node attestor: could not find node attestor type "${data.type}"`,
-      );
-    // Checked before the token is consumed, so a malformed request leaves the token usable.
-    const publicKeySpki = publicKeyOf(params.csr);
-    const token = data.payload.toString('utf8');
+  async function attestJoinToken(payload: Buffer): Promise<NodeAttestationResult> {
+    const token = payload.toString('utf8');
     if (!TOKEN.test(token)) throw RpcError.invalidArgument('failed to attest: join token is malformed');
-
     let stored;
     try {
       stored = await datastore.joinTokens.take(token);
@@ -146,8 +161,42 @@ export function agentService(deps: AgentServiceDeps): Partial<AgentHandlers> {
     // SPIRE consumes an expired token too: a token is single use whatever the outcome.
     if (stored.expiresAt * 1000 < Date.now())
       throw RpcError.permissionDenied('failed to attest: join token expired');
+    return {
+      agentId: SpiffeId.fromParts(trustDomain, `/spire/agent/join_token/${token}`).toString(),
+      selectors: [],
+      canReattest: false,
+    };
+  }
 
-    const agentId = SpiffeId.fromParts(trustDomain, `/spire/agent/join_token/${token}`).toString();
+  /**
+   * One attestation: join_token in one message; any other attestor is SPIRE's challenge-response
+   * over the stream, `exchange` sending a challenge and resolving with the agent's answer.
+   */
+  async function attest(
+    request: AttestAgentRequest__Output,
+    exchange: (challenge: Buffer) => Promise<Buffer>,
+  ): Promise<AttestAgentResponse> {
+    if (request.step !== 'params' || !request.params)
+      throw RpcError.invalidArgument('malformed param: missing params');
+    const { data, params } = request.params;
+    if (!data || data.type === '')
+      throw RpcError.invalidArgument('malformed param: missing attestation data');
+    if (!params || params.csr.length === 0)
+      throw RpcError.invalidArgument('malformed param: missing X509-SVID parameters');
+    if (data.type !== 'join_token' && !(data.type === 'x509pop' && deps.x509pop))
+      throw RpcError.failedPrecondition(
+        `error getting node attestor: could not find node attestor type "${data.type}"`,
+      );
+    // Checked before the token is consumed, so a malformed request leaves the token usable.
+    const publicKeySpki = publicKeyOf(params.csr);
+    let result: NodeAttestationResult;
+    if (data.type === 'join_token') result = await attestJoinToken(data.payload);
+    else {
+      if (data.payload.length === 0) throw RpcError.invalidArgument('payload cannot be empty');
+      result = await attestX509Pop(deps.x509pop!, trustDomain, data.payload, exchange);
+    }
+    const { agentId, canReattest } = result;
+
     const existing = await datastore.nodes.get(agentId);
     if (existing && existing.certSerialNumber === '')
       throw RpcError.permissionDenied('failed to attest: agent is banned');
@@ -159,13 +208,13 @@ export function agentService(deps: AgentServiceDeps): Partial<AgentHandlers> {
     });
     const node: AttestedNode = {
       spiffeId: agentId,
-      attestationType: 'join_token',
+      attestationType: data.type,
       certSerialNumber: svid.serial.toString(10),
       certNotAfter: svid.notAfter,
       newCertSerialNumber: '',
       newCertNotAfter: 0,
-      canReattest: false,
-      selectors: [],
+      canReattest,
+      selectors: result.selectors,
     };
     try {
       if (existing)
@@ -177,14 +226,11 @@ export function agentService(deps: AgentServiceDeps): Partial<AgentHandlers> {
     } catch (error) {
       throw RpcError.internal(`failed to create attested agent: ${(error as Error).message}`);
     }
-    logger.info(
-      { agent_id: agentId, node_attestor_type: 'join_token' },
-      'Agent attestation request completed',
-    );
+    logger.info({ agent_id: agentId, node_attestor_type: data.type }, 'Agent attestation request completed');
     return {
       result: {
         svid: { certChain: svid.certificateChain, id: spiffeIdToProto(agentId), expiresAt: svid.notAfter },
-        reattestable: false,
+        reattestable: canReattest,
       },
     };
   }
@@ -192,7 +238,6 @@ export function agentService(deps: AgentServiceDeps): Partial<AgentHandlers> {
   return {
     AttestAgent: (call) => {
       const started = performance.now();
-      let handled = false;
       const fail = (error: unknown) => {
         const serviceError = toServiceError(error);
         observe(
@@ -205,18 +250,23 @@ export function agentService(deps: AgentServiceDeps): Partial<AgentHandlers> {
         call.emit('error', Object.assign(new Error(serviceError.details), serviceError));
       };
       call.on('error', () => undefined);
-      call.on('data', (request: AttestAgentRequest__Output) => {
-        if (handled) return;
-        handled = true;
-        attest(request).then((response) => {
-          observe(SERVICE, 'AttestAgent', 'OK', (performance.now() - started) / 1000);
-          call.write(response);
-          call.end();
-        }, fail);
-      });
-      call.on('end', () => {
-        if (!handled) fail(RpcError.invalidArgument('failed to receive request from stream: no request'));
-      });
+      const next = streamReader<AttestAgentRequest__Output>(call);
+      const run = async () => {
+        const first = await next();
+        if (!first) throw RpcError.invalidArgument('failed to receive request from stream: no request');
+        return attest(first, async (challenge) => {
+          call.write({ challenge });
+          const answer = await next();
+          if (!answer?.challengeResponse || answer.step !== 'challengeResponse')
+            throw RpcError.internal('failed to receive challenge from agent');
+          return answer.challengeResponse;
+        });
+      };
+      run().then((response) => {
+        observe(SERVICE, 'AttestAgent', 'OK', (performance.now() - started) / 1000);
+        call.write(response);
+        call.end();
+      }, fail);
     },
 
     RenewAgent: unary(SERVICE, 'RenewAgent', observe, async (request, call): Promise<RenewAgentResponse> => {

@@ -23,6 +23,7 @@ import {
   type TelemetryConfig,
 } from '../config/config-fields.js';
 import { formatShortDuration } from '../config/duration.js';
+import { agentPathTemplateProblem, DEFAULT_AGENT_PATH_TEMPLATE } from './x509pop-attestor.js';
 
 export const SERVER_DEFAULTS = {
   bindAddress: '0.0.0.0',
@@ -79,6 +80,12 @@ export interface ServerConfig {
     };
     keyManager: { name: 'memory' } | { name: 'disk'; keysPath: string };
     nodeAttestor?: { name: 'join_token' };
+    /** NodeAttestor "x509pop" (SPIRE's external_pki mode), beside join_token, which is always served. */
+    x509popAttestor?: {
+      /** PEM files of the CAs agents' certificates must chain to (ca_bundle_path or ca_bundle_paths). */
+      caBundlePaths: string[];
+      agentPathTemplate: string;
+    };
     /** Present on a downstream (nested) server: where its intermediate CA comes from. */
     upstreamAuthority?: {
       name: 'spire';
@@ -143,9 +150,46 @@ const keyManager = pluginChoice('KeyManager', {
   disk: section({ plugin_data: section({ keys_path: nonEmptyText }) }),
 });
 
-const nodeAttestor = pluginChoice('NodeAttestor', {
-  join_token: section({ plugin_data: emptyPluginData }),
-});
+/** SPIRE's server runs every NodeAttestor configured, so unlike the other plugins several may be. */
+const nodeAttestors = section(
+  {
+    join_token: section({ plugin_data: emptyPluginData }).optional(),
+    x509pop: section({
+      plugin_data: section({
+        mode: z
+          .literal('external_pki', {
+            error: 'only mode "external_pki" is supported (the bundled server has no "spiffe" mode)',
+          })
+          .optional(),
+        ca_bundle_path: nonEmptyText.optional(),
+        ca_bundle_paths: z.array(nonEmptyText, { error: 'expected a list of paths' }).optional(),
+        agent_path_template: nonEmptyText.optional(),
+      }).superRefine((data, ctx) => {
+        if (data.ca_bundle_path !== undefined && data.ca_bundle_paths !== undefined)
+          ctx.addIssue({
+            code: 'custom',
+            message: 'only one of ca_bundle_path or ca_bundle_paths can be configured, not both',
+          });
+        else if ((data.ca_bundle_path ?? data.ca_bundle_paths?.[0]) === undefined)
+          ctx.addIssue({
+            code: 'custom',
+            message: 'one of ca_bundle_path or ca_bundle_paths must be configured',
+          });
+        const problem =
+          data.agent_path_template === undefined
+            ? undefined
+            : agentPathTemplateProblem(data.agent_path_template);
+        if (problem)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['agent_path_template'],
+            message: `failed to parse agent svid template: ${problem}`,
+          });
+      }),
+    }).optional(),
+  },
+  'unsupported NodeAttestor plugin (supported: join_token, x509pop)',
+);
 
 const upstreamAuthority = pluginChoice('UpstreamAuthority', {
   spire: section({
@@ -160,7 +204,7 @@ const upstreamAuthority = pluginChoice('UpstreamAuthority', {
 const pluginsSection = section({
   DataStore: dataStore,
   KeyManager: keyManager,
-  NodeAttestor: nodeAttestor.optional(),
+  NodeAttestor: nodeAttestors.optional(),
   UpstreamAuthority: upstreamAuthority.optional(),
 });
 
@@ -169,6 +213,7 @@ function normalize(input: z.output<typeof rawServerConfig>): ServerConfig {
   const store = plugins.DataStore.block.plugin_data;
   const keys = plugins.KeyManager;
   const upstream = plugins.UpstreamAuthority?.block.plugin_data;
+  const x509pop = plugins.NodeAttestor?.x509pop?.plugin_data;
   return {
     server: {
       bindAddress: server.bind_address,
@@ -201,7 +246,17 @@ function normalize(input: z.output<typeof rawServerConfig>): ServerConfig {
         keys.name === 'disk'
           ? { name: 'disk', keysPath: keys.block.plugin_data.keys_path }
           : { name: 'memory' },
-      ...(plugins.NodeAttestor ? { nodeAttestor: { name: 'join_token' as const } } : {}),
+      ...(plugins.NodeAttestor?.join_token ? { nodeAttestor: { name: 'join_token' as const } } : {}),
+      ...(x509pop
+        ? {
+            x509popAttestor: {
+              caBundlePaths: x509pop.ca_bundle_path
+                ? [x509pop.ca_bundle_path]
+                : (x509pop.ca_bundle_paths ?? []),
+              agentPathTemplate: x509pop.agent_path_template ?? DEFAULT_AGENT_PATH_TEMPLATE,
+            },
+          }
+        : {}),
       ...(upstream
         ? {
             upstreamAuthority: {

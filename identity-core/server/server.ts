@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { openDatastore, type Datastore } from '../datastore/datastore.js';
 import { DiskKeyManager, MemoryKeyManager, type KeyManager } from '../pki/key-manager.js';
@@ -31,6 +32,8 @@ import { loggerService } from './logger-service.js';
 import type { ServerConfig } from './server-config.js';
 import { ServerMetrics } from './server-metrics.js';
 import { svidService } from './svid-service.js';
+import type { X509PopSettings } from './x509pop-attestor.js';
+import { parsePemCertificates } from '../spiffe/pem.js';
 
 export interface RunningServer {
   /** The TCP port the agent-facing API listens on (useful when bind_port is 0). */
@@ -43,6 +46,26 @@ export interface RunningServer {
 
 export interface StartServerOptions {
   logger?: Logger;
+}
+
+/** The x509pop attestor's CA bundle, read once at start as SPIRE's plugin reads it when configured. */
+async function loadX509PopSettings(config: ServerConfig): Promise<X509PopSettings | undefined> {
+  const attestor = config.plugins.x509popAttestor;
+  if (!attestor) return undefined;
+  const caBundle: Buffer[] = [];
+  for (const path of attestor.caBundlePaths) {
+    try {
+      const certificates = parsePemCertificates(await readFile(path));
+      if (certificates.length === 0) throw new Error('no certificates found');
+      caBundle.push(...certificates);
+    } catch (error) {
+      throw new Error(
+        `failed to configure plugin "x509pop": unable to load trust bundle "${path}": ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+  }
+  return { caBundle, agentPathTemplate: attestor.agentPathTemplate };
 }
 
 /** gRPC messages beyond this are refused before any handler sees them (a CSR batch fits easily). */
@@ -64,6 +87,7 @@ export async function startServer(
   };
 
   await checkServerStartup(config);
+  const x509pop = await loadX509PopSettings(config);
   try {
     const store = config.plugins.dataStore;
     const datastore: Datastore = await openDatastore({
@@ -191,7 +215,15 @@ export async function startServer(
     addImplementedMethods(
       peers.grpcServer,
       agentServiceDefinition,
-      agentService({ ...common, ca, datastore, entries, trustDomain, agentTtl: config.server.agentTtl }),
+      agentService({
+        ...common,
+        ca,
+        datastore,
+        entries,
+        trustDomain,
+        agentTtl: config.server.agentTtl,
+        ...(x509pop ? { x509pop } : {}),
+      }),
     );
     addImplementedMethods(
       peers.grpcServer,

@@ -2,6 +2,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
+import { BootstrapState } from '../../identity-core/agent/bootstrap-state.js';
 import { AgentMetrics } from '../../identity-core/agent/agent-metrics.js';
 import {
   attestWithRetry,
@@ -106,6 +107,61 @@ describe('retry_bootstrap', () => {
 });
 
 describe('an untrusted server root', () => {
+  /** Runs a synchronizer whose every call fails with `error`, until it stops the agent or lives through two failed syncs. */
+  const run = async (error: Error, rebootstrapDelayMs?: number, bootstrapState?: BootstrapState) => {
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const failing = (_request: unknown, _options: unknown, done: (e: Error) => void) => done(error);
+    const connection = {
+      clients: () => ({ entry: { GetAuthorizedEntries: failing }, bundle: { GetBundle: failing } }),
+      reset: () => {},
+    } as unknown as ServerConnection;
+    const identity = {
+      spiffeId: 'spiffe://example.org/spire/agent/join_token/abc',
+      certificateChain: [],
+      privateKeyPkcs8: privateKey.export({ format: 'der', type: 'pkcs8' }),
+      notBefore: Date.now(),
+      notAfter: Date.now() + 600_000,
+      renewAt: Date.now() + 300_000,
+      authorityKeyIds: [],
+      reattestable: true,
+    } as AgentIdentity;
+    let fatal: AgentFatalError | undefined;
+    let failedSyncs = 0;
+    let settle!: () => void;
+    // Settled by whichever comes first: the agent stopping, or a second failed sync it lived through.
+    const settled = new Promise<void>((resolve) => (settle = resolve));
+    const metrics = new AgentMetrics();
+    const count = metrics.syncs.inc.bind(metrics.syncs);
+    metrics.syncs.inc = ((labels: { result: string }) => {
+      count(labels);
+      if (labels.result === 'error' && ++failedSyncs === 2) settle();
+    }) as typeof metrics.syncs.inc;
+    const synchronizer = new Synchronizer({
+      connection,
+      cache: new SvidCache({
+        trustDomain: 'example.org',
+        x509Authorities: [],
+        jwtAuthorities: [],
+        refreshHint: 0,
+        sequenceNumber: 0,
+      }),
+      identity,
+      syncIntervalMs: 10,
+      metrics,
+      logger: silent,
+      onIdentityChange: async () => {},
+      bootstrapState: bootstrapState ?? (await BootstrapState.load(undefined)),
+      ...(rebootstrapDelayMs === undefined ? {} : { rebootstrapDelayMs }),
+      onFatal: (e) => {
+        fatal = e;
+        settle();
+      },
+    });
+    synchronizer.start();
+    await settled;
+    await synchronizer.stop();
+    return { fatal, failedSyncs };
+  };
   it('is recognized from the TLS handshake error, and not from the server refusing the agent', () => {
     expect(isUnknownAuthorityError(UNTRUSTED_SERVER)).toBe(true);
     expect(
@@ -130,57 +186,6 @@ describe('an untrusted server root', () => {
   });
 
   it('stops the agent (rebootstrap_mode "never": non-recoverable), where an unreachable server does not', async () => {
-    const run = async (error: Error) => {
-      const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-      const failing = (_request: unknown, _options: unknown, done: (e: Error) => void) => done(error);
-      const connection = {
-        clients: () => ({ entry: { GetAuthorizedEntries: failing }, bundle: { GetBundle: failing } }),
-        reset: () => {},
-      } as unknown as ServerConnection;
-      const identity = {
-        spiffeId: 'spiffe://example.org/spire/agent/join_token/abc',
-        certificateChain: [],
-        privateKeyPkcs8: privateKey.export({ format: 'der', type: 'pkcs8' }),
-        notBefore: Date.now(),
-        notAfter: Date.now() + 600_000,
-        renewAt: Date.now() + 300_000,
-        authorityKeyIds: [],
-      } as AgentIdentity;
-      let fatal: AgentFatalError | undefined;
-      let failedSyncs = 0;
-      let settle!: () => void;
-      // Settled by whichever comes first: the agent stopping, or a second failed sync it lived through.
-      const settled = new Promise<void>((resolve) => (settle = resolve));
-      const metrics = new AgentMetrics();
-      const count = metrics.syncs.inc.bind(metrics.syncs);
-      metrics.syncs.inc = ((labels: { result: string }) => {
-        count(labels);
-        if (labels.result === 'error' && ++failedSyncs === 2) settle();
-      }) as typeof metrics.syncs.inc;
-      const synchronizer = new Synchronizer({
-        connection,
-        cache: new SvidCache({
-          trustDomain: 'example.org',
-          x509Authorities: [],
-          jwtAuthorities: [],
-          refreshHint: 0,
-          sequenceNumber: 0,
-        }),
-        identity,
-        syncIntervalMs: 10,
-        metrics,
-        logger: silent,
-        onIdentityChange: async () => {},
-        onFatal: (e) => {
-          fatal = e;
-          settle();
-        },
-      });
-      synchronizer.start();
-      await settled;
-      await synchronizer.stop();
-      return { fatal, failedSyncs };
-    };
     const untrusted = await run(UNTRUSTED_SERVER);
     expect(untrusted.fatal?.message).toMatch(
       /^Synchronize failed, non-recoverable error: failed to sync with SPIRE Server/,
@@ -190,5 +195,25 @@ describe('an untrusted server root', () => {
     const unreachable = await run(status(grpc.status.UNAVAILABLE, 'connect ECONNREFUSED 127.0.0.1:8081'));
     expect(unreachable.fatal).toBeUndefined();
     expect(unreachable.failedSyncs).toBe(2);
+  });
+
+  it('with rebootstrap on, is waited out for rebootstrap_delay, then ends the agent to rebootstrap', async () => {
+    const state = await BootstrapState.load(undefined);
+    await state.succeeded();
+    expect(state.use).toBe('rebootstrap');
+    const started = Date.now();
+    // A delay far beyond the 10 ms sync interval: the agent must live through failed syncs first.
+    const waited = await run(UNTRUSTED_SERVER, 60_000, state);
+    expect(waited.fatal).toBeUndefined();
+    expect(waited.failedSyncs).toBe(2);
+    const pendingSince = await state.startTime();
+    expect(pendingSince).toBeGreaterThanOrEqual(started);
+    // The same pending start time, now older than a 1 ms delay: the next untrusted answer ends it.
+    const ended = await run(UNTRUSTED_SERVER, 1, state);
+    expect(ended.fatal?.message).toBe('shutting down for rebootstrapping');
+    expect(ended.fatal?.forgetIdentity).toBe(true);
+    expect(ended.failedSyncs).toBe(1);
+    expect(state.use).toBe('rebootstrap');
+    expect(await state.startTime()).toBeGreaterThanOrEqual(pendingSince);
   });
 });

@@ -278,6 +278,40 @@ describe('server config', () => {
     expect(serverError(text).message).toBe(`server.conf: ${path}: unknown key`);
   });
 
+  it('reads NodeAttestor "x509pop" beside join_token, with its default agent path template', () => {
+    const x509pop = (pluginData: string) =>
+      MINIMAL_SERVER.replace(
+        'KeyManager "memory"',
+        `NodeAttestor "join_token" { plugin_data {} }\n  NodeAttestor "x509pop" { plugin_data { ${pluginData} } }\n  KeyManager "memory"`,
+      );
+    const { config } = parseServerConfig(x509pop('ca_bundle_path = "/ca.pem"'), 'server.conf');
+    expect(config.plugins.nodeAttestor).toEqual({ name: 'join_token' });
+    expect(config.plugins.x509popAttestor).toEqual({
+      caBundlePaths: ['/ca.pem'],
+      agentPathTemplate: '/{{ .PluginName }}/{{ .Fingerprint }}',
+    });
+    expect(serverError(x509pop('')).message).toBe(
+      'server.conf: plugins.NodeAttestor.x509pop.plugin_data: one of ca_bundle_path or ca_bundle_paths must be configured',
+    );
+    expect(serverError(x509pop('ca_bundle_path = "/a"\n ca_bundle_paths = ["/b"]')).message).toBe(
+      'server.conf: plugins.NodeAttestor.x509pop.plugin_data: only one of ca_bundle_path or ca_bundle_paths can be configured, not both',
+    );
+    expect(serverError(x509pop('ca_bundle_path = "/a"\n mode = "spiffe"')).message).toMatch(
+      /x509pop\.plugin_data\.mode: only mode "external_pki" is supported/,
+    );
+    expect(
+      serverError(x509pop('ca_bundle_path = "/a"\n agent_path_template = "/{{ .Nope }}"')).message,
+    ).toMatch(/agent_path_template: failed to parse agent svid template: unsupported action/);
+    expect(
+      serverError(
+        MINIMAL_SERVER.replace(
+          'KeyManager "memory"',
+          'NodeAttestor "tpm" { plugin_data {} }\n  KeyManager "memory"',
+        ),
+      ).message,
+    ).toMatch(/unsupported NodeAttestor plugin \(supported: join_token, x509pop\)/);
+  });
+
   it('rejects an unknown plugin implementation and says which are supported', () => {
     const error = serverError(MINIMAL_SERVER.replace('KeyManager "memory"', 'KeyManager "aws_kms"'));
     expect(error.message).toBe(
@@ -490,6 +524,29 @@ describe('agent config', () => {
         readyPath: '/ready',
       },
     });
+  });
+
+  it('reads NodeAttestor "x509pop" and requires its key and certificate paths', () => {
+    const x509pop = (pluginData: string) =>
+      MINIMAL_AGENT.replace(
+        'NodeAttestor "join_token" { plugin_data {} }',
+        `NodeAttestor "x509pop" { plugin_data { ${pluginData} } }`,
+      );
+    const { config } = parseAgentConfig(
+      x509pop('private_key_path = "/k.pem"\n certificate_path = "/c.pem"'),
+      'agent.conf',
+    );
+    expect(config.plugins.nodeAttestor).toEqual({
+      name: 'x509pop',
+      privateKeyPath: '/k.pem',
+      certificatePath: '/c.pem',
+    });
+    expect(agentError(x509pop('certificate_path = "/c.pem"')).message).toBe(
+      'agent.conf: plugins.NodeAttestor.x509pop.plugin_data.private_key_path: private_key_path is required',
+    );
+    expect(agentError(x509pop('private_key_path = "/k.pem"')).message).toBe(
+      'agent.conf: plugins.NodeAttestor.x509pop.plugin_data.certificate_path: certificate_path is required',
+    );
   });
 
   it("applies SPIRE's defaults", () => {
