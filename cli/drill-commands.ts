@@ -48,7 +48,7 @@ import {
 } from '../workflows/suite-workflow.js';
 import { CliFailure, connect, invalidFile, localTemporal, notFoundAsBadInput, out } from './cli-support.js';
 import { drillListTable, parseSince } from './drill-list.js';
-import { compareStored, storedFidelity, writeFidelity } from './fidelity-report.js';
+import { compareStored, fidelitySummary, storedFidelity, writeFidelity } from './fidelity-report.js';
 import { stopOnInterrupt } from './interrupts.js';
 import { plannedTarget } from './plan-targets.js';
 import { plural } from '../scenarios/plural.js';
@@ -602,7 +602,10 @@ export function addDrillCommands(program: Command): void {
           const fidelity = await storedFidelity(run!);
           if (!fidelity)
             throw new CliFailure(`no drill, suite or fidelity run "${run}" in the results store`, 2);
-          out(writeFidelity(options.out, await compareStored(fidelity)).html);
+          const results = await compareStored(fidelity);
+          // The comparison is made afresh, so the counts `fidelity list` shows follow it.
+          await withResults((store) => store.saveFidelity(fidelity, fidelitySummary(results.comparison)));
+          out(writeFidelity(options.out, results).html);
         }
       },
     );

@@ -7,6 +7,7 @@
  */
 import type { ProbeSample } from '../deployment/probes/probe-sample.js';
 import type { DrillRecord, ObservedIdentity, PredictedIdentity, Verdict } from '../scenarios/drill-record.js';
+import { NEW_AUTHORITY_OUTCOME } from '../scenarios/expectations.js';
 import type { FidelityRecord } from '../scenarios/fidelity-record.js';
 import type { Loss } from '../scenarios/ttl-model.js';
 import { runMetrics } from './measurements.js';
@@ -150,12 +151,15 @@ export function renewals(observed: ObservedIdentity, window: { start: number; en
 }
 
 /**
- * How long an authority change took to reach every workload: from the fault's start to the last
- * workload's first SVID from an authority other than the one it held then. Undefined when none changed.
+ * How long a rotation took to reach every workload: from the fault's start to the last workload's
+ * first SVID from an authority other than the one it held then. Only for drills that rotate (those
+ * judged by the new-authority expectation): elsewhere an agent moving to another HA server also
+ * changes the signing authority, which is no rotation. Undefined when not measured or none changed.
  */
 export function rotationPropagation(drill: DrillRecord): RotationPropagation | undefined {
   const start = drill.fault?.start;
-  if (start === undefined || drill.workloads.length === 0) return undefined;
+  const rotates = drill.expectations.some((e) => e.name.startsWith(NEW_AUTHORITY_OUTCOME));
+  if (start === undefined || !rotates || drill.workloads.length === 0) return undefined;
   const firstNew: number[] = [];
   for (const w of drill.workloads) {
     const held = w.observed.svids.filter((v) => v.at < start).at(-1)?.authority;

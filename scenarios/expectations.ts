@@ -27,6 +27,9 @@ export interface EvaluationInput {
   laterRegistrations?: { spiffeId: string; workload: string }[];
 }
 
+/** How the new-authority expectation's outcome is named: a fidelity run finds the drills that measure rotation by it. */
+export const NEW_AUTHORITY_OUTCOME = 'every workload holds an SVID from the new authority';
+
 /** SPIRE's default cache_reload_interval, for plans made before topologies set it. */
 const DEFAULT_ENTRY_CACHE_RELOAD_S = 5;
 
@@ -227,7 +230,7 @@ export function evaluateExpectations(input: EvaluationInput): ExpectationOutcome
             );
         }
         return {
-          name: `every workload holds an SVID from the new authority within ${s(1000 * e.within)}${scope}`,
+          name: `${NEW_AUTHORITY_OUTCOME} within ${s(1000 * e.within)}${scope}`,
           met: problems.length === 0,
           evidence: problems.length > 0 ? problems : seen,
         };

@@ -110,7 +110,7 @@ describe.skipIf(!pg.ok)('fidelity runs in the results store', () => {
         for (const run of list) await store.saveDrill(run.drill, run.samples, record.sides[side]!.suiteRunId);
       await store.saveFidelity(record, { drills: 2, differences: 9, errored: 0 });
       // A retried save replaces the counts rather than adding a second row.
-      await store.saveFidelity(record, { drills: 2, differences: 1, errored: 0 });
+      await store.saveFidelity(record, { drills: 2, differences: 4, errored: 0 });
       await store.saveFidelity(
         { ...record, fidelityId: 'fidelity-ci-older', startedAt: record.startedAt - 60_000 },
         { drills: 2, differences: 0, errored: 1 },
@@ -129,7 +129,7 @@ describe.skipIf(!pg.ok)('fidelity runs in the results store', () => {
         finishedAt: record.finishedAt,
         implementations: ['tspire', 'spire'],
         drills: 2,
-        differences: 1,
+        differences: 4,
         errored: 0,
       },
       expect.objectContaining({ fidelityId: 'fidelity-ci-older', errored: 1 }),
@@ -149,6 +149,9 @@ describe.skipIf(!pg.ok)('fidelity runs in the results store', () => {
     );
     // The spire side's copy of the failed long drill passed: its one difference, the verdict.
     expect(json.differences).toBe(1);
+    // Rendering made the comparison afresh: the listed counts follow it.
+    const relisted = await runCli(['fidelity', 'list', '--json']);
+    expect(JSON.parse(relisted.stdout)[0]).toMatchObject({ fidelityId: record.fidelityId, differences: 1 });
     expect(json.drills[1].differences[0].summary).toBe('failed on tspire, passed on spire');
     expect(readFileSync(`${out.dir}/fidelity.html`, 'utf8')).toContain(
       '<h1>Fidelity of suite ci: tspire beside spire</h1>',

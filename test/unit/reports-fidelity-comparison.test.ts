@@ -7,6 +7,7 @@ import {
   rotationPropagation,
 } from '../../reports/fidelity-comparison.js';
 import type { DrillRecord, ObservedIdentity } from '../../scenarios/drill-record.js';
+import { NEW_AUTHORITY_OUTCOME } from '../../scenarios/expectations.js';
 import { FAILED_RUN, GAP_WORKLOAD, PASSED_RUN } from '../support/sample-suite.js';
 import { sampleFidelity, SYNC_INTERVAL } from '../support/sample-fidelity.js';
 
@@ -206,7 +207,7 @@ describe('figures a fidelity run compares', () => {
       finishedAt: at(60),
       fault: { start: at(20), end: at(30) },
       injections: [],
-      expectations: [],
+      expectations: [{ name: `${NEW_AUTHORITY_OUTCOME} within 20.0 s`, met: true, evidence: [] }],
       findings: [],
       workloads: moves.map((move, i) => ({
         spiffeId: `spiffe://td/upstream/agent-0/workload-${i}`,
@@ -221,6 +222,8 @@ describe('figures a fidelity run compares', () => {
     expect(rotationPropagation(drill([3, 7.25]))).toEqual({ moved: 2, of: 2, seconds: 7.25 });
     expect(rotationPropagation(drill([3, undefined]))).toEqual({ moved: 1, of: 2 });
     expect(rotationPropagation(drill([undefined, undefined]))).toBeUndefined();
+    // A drill that does not rotate does not measure it, though agents moving between HA servers change authority.
+    expect(rotationPropagation({ ...drill([3, 7.25]), expectations: [] })).toBeUndefined();
   });
 
   it('words a prediction as the seconds of loss it allows', () => {
