@@ -13,8 +13,15 @@ import { forgetSpireAgentIdentity, readSpireAgentIdentity } from './spire-agent-
 
 const programPath = (name: string) => join(packageRoot(), 'tools', 'bin', name);
 
-/** Messages with which SPIRE v1.13.3's entry cache hydrator reports a failed reload (incremental or full). */
-const RELOAD_FAILED = new Set(['Failed to update entry cache', 'Failed to full refresh entry cache']);
+/**
+ * Messages with which SPIRE v1.13.3 reports a failed entry cache reload: its default full-reload
+ * cache, and the events-based one (experimental.events_based_cache) incrementally or in full.
+ */
+const RELOAD_FAILED = new Set([
+  'Failed to reload entry cache',
+  'Failed to update entry cache',
+  'Failed to full refresh entry cache',
+]);
 
 /** The Go build settings line a cgo build carries in its embedded build info. */
 const CGO_MARK = Buffer.from('build\tCGO_ENABLED=1\n');

@@ -91,10 +91,11 @@ describe("real SPIRE agent's stored identity", () => {
 });
 
 describe('entry cache reload failures in server logs', () => {
-  it("reads real SPIRE's JSON lines (incremental and full reloads), and nothing else", () => {
+  it("reads real SPIRE's JSON lines (its default cache's, the events-based one's), and nothing else", () => {
     const at = '2026-12-05T10:00:01.25Z';
     const line = (msg: string) =>
       JSON.stringify({ error: 'datastore-sql: connection refused', level: 'error', msg, time: at });
+    expect(realSpire.entryCacheReloadFailedAt(line('Failed to reload entry cache'))).toBe(Date.parse(at));
     expect(realSpire.entryCacheReloadFailedAt(line('Failed to update entry cache'))).toBe(Date.parse(at));
     expect(realSpire.entryCacheReloadFailedAt(line('Failed to full refresh entry cache'))).toBe(
       Date.parse(at),
