@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DevServer } from '../../workers/dev-server.js';
@@ -7,6 +7,7 @@ import { makeRunDir } from '../support/run-dir.js';
 import { startTestDevServer } from '../support/test-dev-server.js';
 import { killHard, runSpireDrill, startWorkerProcess } from '../support/spire-drill-process.js';
 import { pinnedTool, repoRoot } from '../support/tools.js';
+import { processesUsing } from '../support/host.js';
 
 /**
  * Drills end to end through the CLI. On one demo deployment (the test's dev server and worker,
@@ -58,20 +59,6 @@ function cli(
     cwd: join(home, '..'),
     ...(options.interruptWhen ? { interruptWhen: options.interruptWhen } : {}),
   });
-}
-
-/** Processes whose command line names `path`: what a run left behind. */
-function processesUsing(path: string): string[] {
-  const found: string[] = [];
-  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p) && Number(p) !== process.pid)) {
-    try {
-      const command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
-      if (command.includes(path)) found.push(`${pid}: ${command}`);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return found;
 }
 
 /** The JSON line the CLI printed last; its stderr in the error when there is none. */

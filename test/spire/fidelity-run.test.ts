@@ -1,9 +1,10 @@
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { makeRunDir } from '../support/run-dir.js';
 import { runSpireDrill } from '../support/spire-drill-process.js';
 import { pinnedTool } from '../support/tools.js';
+import { processesUsing } from '../support/host.js';
 
 /**
  * `spire-drill fidelity run` end to end on a one-drill suite (agent-down at short) and a small
@@ -20,20 +21,6 @@ const isRoot = process.getuid?.() === 0;
 if (!isRoot) console.warn('skipping: downstream servers run under their own group id, which needs root');
 
 const { TEMPORAL_ADDRESS: _ignored, SPIRE_DRILL_RESULTS_URL: _store, ...environment } = process.env;
-
-/** Processes whose command line names `path`: what a run left behind. */
-function processesUsing(path: string): string[] {
-  const found: string[] = [];
-  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p) && Number(p) !== process.pid)) {
-    try {
-      const command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
-      if (command.includes(path)) found.push(`${pid}: ${command}`);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return found;
-}
 
 interface FidelityJson {
   fidelityId: string;

@@ -36,3 +36,17 @@ export function processCounts(dir: string): Record<string, number> {
   }
   return counts;
 }
+
+/** Processes (other than this one) whose command line names `path`: what a run left behind. */
+export function processesUsing(path: string): string[] {
+  const found: string[] = [];
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p) && Number(p) !== process.pid)) {
+    try {
+      const command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      if (command.includes(path)) found.push(`${pid}: ${command}`);
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return found;
+}
