@@ -1,6 +1,7 @@
 import { parseDuration } from '../identity-core/config/duration.js';
 import type { DrillSummary } from '../results/results-store.js';
 import { CliFailure } from './cli-support.js';
+import { startedAt, textTable } from './text-table.js';
 
 const DAY_S = 86_400;
 
@@ -35,15 +36,9 @@ export function drillListTable(rows: DrillSummary[]): string[] {
     r.scenario,
     r.outage,
     r.verdict,
-    new Date(r.startedAt).toISOString().slice(0, 19).replace('T', ' '),
+    startedAt(r.startedAt),
     r.finishedAt !== undefined ? duration(r.finishedAt - r.startedAt) : '—',
     r.deploymentId ?? '—',
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
-  return [header, ...cells].map((line) =>
-    line
-      .map((cell, i) => cell.padEnd(widths[i]!))
-      .join('  ')
-      .trimEnd(),
-  );
+  return textTable(header, cells);
 }

@@ -1,4 +1,5 @@
 import type { FidelityListing } from '../results/results-store.js';
+import { startedAt, textTable } from './text-table.js';
 
 /** `fidelity list` as a table: a header, then one row per fidelity run, columns as wide as their widest cell. */
 export function fidelityListTable(rows: FidelityListing[]): string[] {
@@ -15,16 +16,10 @@ export function fidelityListTable(rows: FidelityListing[]): string[] {
     r.fidelityId,
     r.suite,
     r.implementations.join(' · '),
-    new Date(r.startedAt).toISOString().slice(0, 19).replace('T', ' '),
+    startedAt(r.startedAt),
     String(r.drills),
     String(r.differences),
     String(r.errored),
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
-  return [header, ...cells].map((line) =>
-    line
-      .map((cell, i) => cell.padEnd(widths[i]!))
-      .join('  ')
-      .trimEnd(),
-  );
+  return textTable(header, cells);
 }
