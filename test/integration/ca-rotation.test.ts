@@ -174,7 +174,8 @@ describe('automatic X.509 rotation at SPIRE thresholds', () => {
   let admin: AdminApi;
 
   beforeAll(async () => {
-    // CA lifetime 40 s (+10 s backdating): prepare after half of it, activate with a sixth left.
+    // CA lifetime 40 s, counted as SPIRE counts it from when the CA was made (its NotBefore is backdated
+    // 10 s more): prepare after half of it, activate with a sixth left.
     stack = await startStack(run.dir, { caTtl: '40s', x509SvidTtl: '6s', caRotationCheckInterval: '1s' });
     admin = new AdminApi(stack.serverSocket);
   });
@@ -185,7 +186,7 @@ describe('automatic X.509 rotation at SPIRE thresholds', () => {
   });
 
   it('prepares at half the CA lifetime and activates at one sixth remaining', async () => {
-    const lifetime = 50;
+    const lifetime = 40;
     const first = (await x509State(admin)).active!;
     // Polled every 250 ms: the moments measured below are the polls that first saw the change.
     await waitFor(
