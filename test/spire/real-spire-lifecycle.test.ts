@@ -1,5 +1,4 @@
 import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +12,7 @@ import type { DevServer } from '../../workers/dev-server.js';
 import { createWorker } from '../../workers/worker.js';
 import { processesIn } from '../support/host.js';
 import { makeRunDir } from '../support/run-dir.js';
+import { runSpireDrill } from '../support/spire-drill-process.js';
 import { startTestDevServer } from '../support/test-dev-server.js';
 import { pinnedTool, repoRoot } from '../support/tools.js';
 
@@ -38,15 +38,10 @@ describe.skipIf(!!missing || !isRoot)('the lifecycle on real SPIRE', () => {
   let stopWorker: () => Promise<void>;
   const fetcher = new WorkloadFetcher();
 
-  const cli = (args: string[], timeout = 300_000) =>
-    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      execFile(
-        process.execPath,
-        [join(repoRoot, 'bin', 'spire-drill.js'), ...args],
-        { env: { ...process.env, TEMPORAL_ADDRESS: server.address, SPIRE_DRILL_HOME: home }, timeout },
-        (error, stdout, stderr) =>
-          resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
-      );
+  const cli = (args: string[], timeoutMs = 300_000) =>
+    runSpireDrill(args, {
+      env: { ...process.env, TEMPORAL_ADDRESS: server.address, SPIRE_DRILL_HOME: home },
+      timeoutMs,
     });
 
   beforeAll(async () => {
