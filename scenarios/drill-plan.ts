@@ -2,7 +2,9 @@
  * From a scenario, an outage class and the deployment's lifetimes to what the drill will do and what
  * the TTL model expects of every workload. Pure: the drill workflow and `drill plan` both use it.
  */
+import type { ImplementationName } from '../deployment/topology/topology.js';
 import type { PredictedIdentity, TimeWindow } from './drill-record.js';
+import { IMPLEMENTATION_TIMING, timingOf } from './implementation-timing.js';
 import type { OutageLength, Scenario } from './scenario.js';
 import {
   fullLifetime,
@@ -28,6 +30,11 @@ export interface DrillPolicy {
    * absent in plans made before topologies had it, which ran SPIRE's default.
    */
   entryCacheReload?: number;
+  /**
+   * The SPIRE each server group runs (its agents too), whose timings the model predicts from; absent in
+   * plans made before topologies could choose, which ran the bundled SPIRE.
+   */
+  implementations?: Record<string, ImplementationName>;
 }
 
 export interface PlannedWorkload {
@@ -51,13 +58,13 @@ export interface DrillPlanView {
   predictedLosses: number;
 }
 
-const SPIRE_BACKDATE = 10;
-
-export function issuancePolicy(policy: DrillPolicy, caNotAfterMs?: number): IssuancePolicy {
+/** The model's policy for a workload of `group` (none: lifetimes alone, as for outage lengths). */
+export function issuancePolicy(policy: DrillPolicy, caNotAfterMs?: number, group?: string): IssuancePolicy {
   return {
     ttl: policy.x509Ttl,
     backdate: policy.backdate,
     syncInterval: policy.syncInterval,
+    timing: timingOf(group === undefined ? undefined : policy.implementations?.[group]),
     ...(caNotAfterMs !== undefined ? { caNotAfter: caNotAfterMs / 1000 } : {}),
   };
 }
@@ -72,12 +79,20 @@ export function drillPolicy(topology: {
   ttls: { x509Svid: number };
   syncInterval: number;
   spire?: { server: { cache_reload_interval: number } };
+  upstream: { implementation: ImplementationName };
+  downstreams: { name: string; implementation: ImplementationName }[];
 }): DrillPolicy {
+  const implementations: Record<string, ImplementationName> = { upstream: topology.upstream.implementation };
+  for (const d of topology.downstreams) implementations[d.name] = d.implementation;
   return {
     x509Ttl: topology.ttls.x509Svid,
     syncInterval: topology.syncInterval,
-    backdate: SPIRE_BACKDATE,
-    ...(topology.spire ? { entryCacheReload: topology.spire.server.cache_reload_interval } : {}),
+    // Every implementation backdates alike (a topology of mixed SPIREs has one lifetime per TTL).
+    backdate: IMPLEMENTATION_TIMING[topology.upstream.implementation].backdate,
+    entryCacheReload:
+      topology.spire?.server.cache_reload_interval ??
+      IMPLEMENTATION_TIMING[topology.upstream.implementation].entryCacheReload,
+    implementations,
   };
 }
 
@@ -113,12 +128,12 @@ export function predictIdentity(
   policy: DrillPolicy,
 ): PredictedIdentity {
   if (workload.effect === 'none' && workload.caNotAfter === undefined) return { loss: 'never' };
-  const p = issuancePolicy(policy, workload.caNotAfter);
+  const p = issuancePolicy(policy, workload.caNotAfter, workload.group);
   const start = fault.start / 1000;
   const end = fault.end / 1000;
   const heldSeconds: HeldSvid = held
     ? { notBefore: held.notBefore / 1000, notAfter: held.notAfter / 1000 }
-    : { notBefore: start - SPIRE_BACKDATE, notAfter: start };
+    : { notBefore: start - policy.backdate, notAfter: start };
   // A downstream whose upstream is away keeps signing until its intermediate expires, and signs again
   // once it has reconnected and has a new one.
   const prediction =
@@ -150,17 +165,17 @@ export function predictUnknownHeld(
   policy: DrillPolicy,
 ): PredictedIdentity {
   if (workload.effect === 'none' && workload.caNotAfter === undefined) return { loss: 'never' };
-  const p = issuancePolicy(policy, workload.caNotAfter);
+  const p = issuancePolicy(policy, workload.caNotAfter, workload.group);
   const expiry = heldExpiryInSteadyState(fault.start / 1000, p);
   const earliest = predictIdentity(
     workload,
-    { notBefore: fault.start - 1000 * SPIRE_BACKDATE, notAfter: expiry.earliest * 1000 },
+    { notBefore: fault.start - 1000 * policy.backdate, notAfter: expiry.earliest * 1000 },
     fault,
     policy,
   );
   const latest = predictIdentity(
     workload,
-    { notBefore: fault.start - 1000 * SPIRE_BACKDATE, notAfter: expiry.latest * 1000 },
+    { notBefore: fault.start - 1000 * policy.backdate, notAfter: expiry.latest * 1000 },
     fault,
     policy,
   );

@@ -5,6 +5,7 @@
 import type { ExpectationOutcome, TimeWindow, WorkloadOutcome } from './drill-record.js';
 import type { ProbeSample } from '../deployment/probes/probe-sample.js';
 import type { Expectation } from './scenario.js';
+import { timingOf } from './implementation-timing.js';
 
 export interface EvaluationInput {
   expectations: Expectation[];
@@ -30,9 +31,6 @@ export interface EvaluationInput {
 /** How the new-authority expectation's outcome is named: a fidelity run finds the drills that measure rotation by it. */
 export const NEW_AUTHORITY_OUTCOME = 'every workload holds an SVID from the new authority';
 
-/** SPIRE's default cache_reload_interval, for plans made before topologies set it. */
-const DEFAULT_ENTRY_CACHE_RELOAD_S = 5;
-
 /**
  * How long after the heal `restore-drops-later-registrations` gives the restore, in seconds: one
  * reload of the servers' entry cache (`entryCacheReload`, the topology's) and the agents' syncs.
@@ -40,7 +38,8 @@ const DEFAULT_ENTRY_CACHE_RELOAD_S = 5;
 function restoreDropWithin(
   e: { within?: number },
   defaultTolerance: number,
-  entryCacheReload = DEFAULT_ENTRY_CACHE_RELOAD_S,
+  // Plans made before topologies set it ran the bundled SPIRE's default.
+  entryCacheReload = timingOf(undefined).entryCacheReload,
 ): number {
   return e.within ?? entryCacheReload + 2 * defaultTolerance;
 }

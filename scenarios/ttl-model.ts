@@ -1,9 +1,10 @@
 /**
  * The TTL model: what an outage of SVID issuance does to a workload's identity, predicted from the
- * lifetimes and the agent's timing alone. Pure code (no I/O, no clocks), so workflows can use it.
- * Times are seconds on any common clock.
+ * lifetimes and the implementation's timings alone (scenarios/implementation-timing.ts, one record per
+ * implementation). Pure code (no I/O, no clocks), so workflows can use it. Times are seconds on any
+ * common clock.
  *
- * The agent behaviour it encodes (identity-core/agent, as SPIRE's agent):
+ * The agent behaviour it encodes (SPIRE's agent, and identity-core/agent):
  * - an SVID issued at t has NotBefore t − backdate and NotAfter min(t + ttl, cap);
  * - it is renewed at the first sync once 45–55 % of its lifetime (NotAfter − NotBefore) remains;
  * - syncs are spaced by SPIRE's backoff, ±10 % jitter on every delay: a regular sync one interval
@@ -21,6 +22,7 @@
  * every sync also calls GetBundle, which reads the datastore (a 1 s cache, nothing served stale), as
  * does the TLS handshake of each new connection. So the knob does not enter the model.
  */
+import { timingOf, type ImplementationTiming, type SyncBackoff } from './implementation-timing.js';
 
 export interface IssuancePolicy {
   /** Seconds: the X509-SVID TTL asked for. */
@@ -31,6 +33,8 @@ export interface IssuancePolicy {
   syncInterval: number;
   /** NotAfter of the CA that signs (a downstream's intermediate): no SVID outlives it. */
   caNotAfter?: number;
+  /** The timings of the SPIRE that serves the workload (its agent, and its servers); absent: the bundled SPIRE's. */
+  timing?: ImplementationTiming;
 }
 
 export interface Interval {
@@ -62,19 +66,13 @@ export interface WorkloadPrediction {
   recoveredBy?: Interval;
 }
 
-export const RENEW_REMAINING = { most: 0.55, least: 0.45 } as const;
-const BACKOFF_FACTOR = 1.5;
-const JITTER = 0.1;
-/**
- * gRPC's connection backoff. grpc-go (SPIRE) jitters each delay on its own; grpc-js (the bundled SPIRE)
- * carries each delay's jitter into the next: the bounds below hold for both.
- */
-const RECONNECT = { first: 1, factor: 1.6, jitter: 0.2, max: 120 } as const;
-/** Seconds between a server's CA rotation checks (fixed in SPIRE v1.13.3). */
-export const CA_ROTATION_CHECK_INTERVAL = 10;
+function timing(policy: IssuancePolicy): ImplementationTiming {
+  return policy.timing ?? timingOf(undefined);
+}
 
-export function maxBackoff(syncInterval: number): number {
-  return Math.min(480, 48 * syncInterval);
+/** The longest delay the agent's sync backoff grows to. */
+export function maxBackoff(syncInterval: number, sync: SyncBackoff = timingOf(undefined).sync): number {
+  return Math.min(sync.maxSeconds, sync.maxIntervals * syncInterval);
 }
 
 /** Lifetime (NotAfter − NotBefore) of an SVID issued at `issuedAt` under `policy`. */
@@ -93,7 +91,8 @@ export function fullLifetime(policy: IssuancePolicy): number {
  * time 45 % of the lifetime remains, plus at most one sync interval of delay.
  */
 export function outageWithoutLoss(policy: IssuancePolicy): number {
-  return Math.max(0, RENEW_REMAINING.least * fullLifetime(policy) - policy.syncInterval * (1 + JITTER));
+  const { renewRemaining, sync } = timing(policy);
+  return Math.max(0, renewRemaining.least * fullLifetime(policy) - policy.syncInterval * (1 + sync.jitter));
 }
 
 /** When the SVID a steady-state workload holds at time `at` expires, at the earliest and the latest. */
@@ -110,20 +109,25 @@ export function heldExpiryInSteadyState(at: number, policy: IssuancePolicy): Int
  * at its first sync after `start` and back off; the first attempt at or after `end` succeeds. It may
  * land right at `end`, or up to one full backoff delay later.
  */
-export function firstSuccessAfter(outage: IssuanceOutage, syncInterval: number): Interval {
+export function firstSuccessAfter(
+  outage: IssuanceOutage,
+  syncInterval: number,
+  sync: SyncBackoff = timingOf(undefined).sync,
+): Interval {
+  const { factor, jitter } = sync;
   // No outage: the next regular sync, within one jittered interval.
-  const regular = syncInterval * (1 + JITTER);
+  const regular = syncInterval * (1 + jitter);
   if (outage.end <= outage.start) return { earliest: outage.end, latest: outage.end + regular };
-  const cap = maxBackoff(syncInterval);
+  const cap = maxBackoff(syncInterval, sync);
   // The most failures that fit before `end` (the first at `start`, shortest jittered delays) give the
-  // longest delay in effect when the outage ends; the first retry waits 1.5 intervals.
+  // longest delay in effect when the outage ends; the first retry waits `factor` intervals.
   let t = outage.start;
-  let delay = Math.min(syncInterval * BACKOFF_FACTOR, cap);
+  let delay = Math.min(syncInterval * factor, cap);
   let longest = regular;
   while (t < outage.end) {
-    longest = delay * (1 + JITTER);
-    t += delay * (1 - JITTER);
-    delay = Math.min(delay * BACKOFF_FACTOR, cap);
+    longest = delay * (1 + jitter);
+    t += delay * (1 - jitter);
+    delay = Math.min(delay * factor, cap);
   }
   return { earliest: outage.end, latest: outage.end + longest };
 }
@@ -138,7 +142,7 @@ export function predictWorkload(
   outage: IssuanceOutage,
   policy: IssuancePolicy,
 ): WorkloadPrediction {
-  const success = firstSuccessAfter(outage, policy.syncInterval);
+  const success = firstSuccessAfter(outage, policy.syncInterval, timing(policy).sync);
   // Still valid when the first sync after the outage has certainly succeeded: unnoticed.
   if (held.notAfter >= success.latest) return { loss: 'never', firstSuccessAfter: success };
   const recoveredBy = { earliest: Math.max(success.earliest, held.notAfter), latest: success.latest };
@@ -153,19 +157,30 @@ export function predictWorkload(
  * before `end`, with the shortest delays); the first attempt at or after `end` connects, at most the
  * longest delay that can be in effect then; the next rotation check follows within one interval.
  */
-export function downstreamResumesBy(cut: IssuanceOutage): Interval {
-  const check = CA_ROTATION_CHECK_INTERVAL;
-  if (cut.end <= cut.start) return { earliest: cut.end, latest: cut.end + check };
-  const { first, factor, jitter, max } = RECONNECT;
+export function downstreamResumesBy(
+  cut: IssuanceOutage,
+  { reconnect, caRotationCheck }: ImplementationTiming = timingOf(undefined),
+): Interval {
+  if (cut.end <= cut.start) return { earliest: cut.end, latest: cut.end + caRotationCheck };
+  const { first, factor, jitter, max, carriesJitter } = reconnect;
   let t = cut.start;
   let shortest = first;
   let longest = first;
+  // Each delay unjittered, for grpc-go's backoff, which jitters every delay on its own.
+  let nominal = first;
   while (t < cut.end) {
     t += shortest;
-    shortest = Math.min(shortest * factor, max) * (1 - jitter);
-    if (t < cut.end) longest = Math.min(longest * factor, max) * (1 + jitter);
+    nominal = Math.min(nominal * factor, max);
+    const next = carriesJitter
+      ? {
+          shortest: Math.min(shortest * factor, max) * (1 - jitter),
+          longest: Math.min(longest * factor, max) * (1 + jitter),
+        }
+      : { shortest: nominal * (1 - jitter), longest: nominal * (1 + jitter) };
+    shortest = next.shortest;
+    if (t < cut.end) longest = next.longest;
   }
-  return { earliest: cut.end, latest: cut.end + longest + check };
+  return { earliest: cut.end, latest: cut.end + longest + caRotationCheck };
 }
 
 /**
@@ -178,19 +193,24 @@ export function predictCutOffWorkload(
   cut: IssuanceOutage,
   policy: IssuancePolicy & { caNotAfter: number },
 ): WorkloadPrediction {
-  const resumes = downstreamResumesBy(cut);
+  const resumes = downstreamResumesBy(cut, timing(policy));
   const stop = Math.max(cut.start, policy.caNotAfter);
   // Issuance never stops: the agent's syncs go on as usual.
   if (stop >= resumes.latest)
     return {
       loss: 'never',
-      firstSuccessAfter: firstSuccessAfter({ start: cut.end, end: cut.end }, policy.syncInterval),
+      firstSuccessAfter: firstSuccessAfter(
+        { start: cut.end, end: cut.end },
+        policy.syncInterval,
+        timing(policy).sync,
+      ),
     };
   const latest = predictWorkload(held, { start: stop, end: Math.max(stop, resumes.latest) }, policy);
   if (latest.loss === 'never') return latest;
   const earliest = firstSuccessAfter(
     { start: stop, end: Math.max(stop, resumes.earliest) },
     policy.syncInterval,
+    timing(policy).sync,
   );
   return {
     loss: held.notAfter <= resumes.earliest ? 'always' : 'possibly',
@@ -210,7 +230,11 @@ export function predictCutOffWorkload(
 export function longestUnnoticedOutage(policy: IssuancePolicy): number {
   const budget = outageWithoutLoss(policy);
   let seconds = Math.floor(budget);
-  while (seconds > 0 && firstSuccessAfter({ start: 0, end: seconds }, policy.syncInterval).latest > budget)
+  const { sync } = timing(policy);
+  while (
+    seconds > 0 &&
+    firstSuccessAfter({ start: 0, end: seconds }, policy.syncInterval, sync).latest > budget
+  )
     seconds--;
   return seconds;
 }

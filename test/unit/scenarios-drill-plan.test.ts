@@ -90,7 +90,13 @@ describe('drill plan', () => {
         spire: { server: { max_attested_node_info_staleness: '1h', cache_reload_interval: '3s' } },
       }),
     );
-    expect(without).toEqual({ x509Ttl: 20, syncInterval: 1, backdate: 10, entryCacheReload: 5 });
+    expect(without).toEqual({
+      x509Ttl: 20,
+      syncInterval: 1,
+      backdate: 10,
+      entryCacheReload: 5,
+      implementations: { upstream: 'tspire' },
+    });
     expect(withStaleness.entryCacheReload).toBe(3);
     // db-down at medium on the demo: 23 s of a 30 s lifetime, longer than the staleness-free budget.
     const fault = { start: 100_000, end: 123_000 };

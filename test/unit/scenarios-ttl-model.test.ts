@@ -2,8 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Backoff } from '../../identity-core/agent/backoff.js';
 import { renewalTime } from '../../identity-core/agent/renewal-policy.js';
+import { IMPLEMENTATION_TIMING } from '../../scenarios/implementation-timing.js';
 import {
-  CA_ROTATION_CHECK_INTERVAL,
   downstreamResumesBy,
   firstSuccessAfter,
   fullLifetime,
@@ -199,12 +199,22 @@ describe('TTL model', () => {
     return t;
   }
 
-  it("bounds a cut off downstream's reconnect by gRPC's backoff, then one rotation check", () => {
-    const check = CA_ROTATION_CHECK_INTERVAL;
-    // Attempts no earlier than 0, 1, 2.28: the one in effect at 3 s waits at most 1.92 × 1.6 × 1.2 s.
-    expect(downstreamResumesBy({ start: 0, end: 3 }).latest).toBeCloseTo(3 + 1.92 * 1.6 * 1.2 + check);
-    // A 4-minute cut: the delay can have reached its cap, 120 s + 20 %.
-    expect(downstreamResumesBy({ start: 0, end: 240 })).toEqual({ earliest: 240, latest: 240 + 144 + check });
+  it("bounds a cut off downstream's reconnect by its gRPC's backoff, then one rotation check", () => {
+    const { tspire, spire } = IMPLEMENTATION_TIMING;
+    const check = tspire.caRotationCheck;
+    expect(spire.caRotationCheck).toBe(check);
+    // Attempts no earlier than 0, 1, 2.28: the one in effect at 3 s waits at most 1.92 × 1.6 × 1.2 s
+    // with grpc-js (the jitter carried), 1.6² × 1.2 s with grpc-go.
+    expect(downstreamResumesBy({ start: 0, end: 3 }, tspire).latest).toBeCloseTo(
+      3 + 1.92 * 1.6 * 1.2 + check,
+    );
+    expect(downstreamResumesBy({ start: 0, end: 3 }, spire).latest).toBeCloseTo(3 + 2.56 * 1.2 + check);
+    // A 4-minute cut: the delay can have reached its cap, 120 s + 20 %, in either.
+    for (const timing of [tspire, spire])
+      expect(downstreamResumesBy({ start: 0, end: 240 }, timing)).toEqual({
+        earliest: 240,
+        latest: 240 + 144 + check,
+      });
     fc.assert(
       fc.property(
         fc.integer({ min: 1, max: 900 }),
@@ -214,13 +224,16 @@ describe('TTL model', () => {
         (cut, firstFailure, compounding, draws) => {
           let i = 0;
           const random = () => draws[i++ % draws.length]!;
-          const bound = downstreamResumesBy({ start: 0, end: cut });
+          const bound = downstreamResumesBy({ start: 0, end: cut }, compounding ? tspire : spire);
           const reconnect = reconnectAt(Math.min(firstFailure, cut), cut, compounding, random);
           expect(reconnect).toBeGreaterThanOrEqual(bound.earliest);
           expect(reconnect + check).toBeLessThanOrEqual(bound.latest + 1e-9);
         },
       ),
     );
+    // grpc-go's bound is the tighter: its delays do not compound their jitter.
+    const minutes = downstreamResumesBy({ start: 0, end: 60 }, spire).latest;
+    expect(minutes).toBeLessThan(downstreamResumesBy({ start: 0, end: 60 }, tspire).latest);
   });
 
   it('a downstream whose intermediate expires while it is cut off signs again only after it reconnects', () => {
