@@ -7,11 +7,7 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
  */
 const LONGEST_FIRST = [
   'test/integration/drill-suite.test.ts',
-  'test/integration/faults.test.ts',
-  'test/integration/drill-durability.test.ts',
   'test/integration/deployment-lifecycle.test.ts',
-  'test/integration/upstream-authority.test.ts',
-  'test/integration/deployment-durability.test.ts',
   'test/integration/nested-rotation.test.ts',
   'test/integration/ca-rotation.test.ts',
 ];
