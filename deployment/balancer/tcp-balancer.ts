@@ -23,7 +23,8 @@ const label = (b: Backend) => `${b.host}:${b.port}`;
 
 function connect(backend: Backend, timeoutMs: number): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect(backend.port, backend.host);
+    // As L4 balancers do (HAProxy, Envoy): bytes go on at once, not held for the peer's delayed ACK.
+    const socket = net.connect({ port: backend.port, host: backend.host, noDelay: true });
     const timer = setTimeout(() => socket.destroy(new Error('connect timeout')), timeoutMs);
     socket.once('connect', () => {
       clearTimeout(timer);
@@ -59,7 +60,7 @@ export class TcpBalancer {
   async start(): Promise<number> {
     await this.checkHealth();
     this.timer = setInterval(() => void this.checkHealth(), this.options.healthCheckIntervalMs);
-    this.server = net.createServer((client) => void this.forward(client));
+    this.server = net.createServer({ noDelay: true }, (client) => void this.forward(client));
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);
       this.server!.listen(this.options.listen.port, this.options.listen.host, () => resolve());
