@@ -416,7 +416,8 @@ export const drillActivities = {
    * Replays, against a peer, a credential issued before the fault (so chaining to the authority
    * just revoked) that is still within its validity: a workload SVID if one still is, else the
    * upstream agent's SVID saved at injection (agent SVIDs live longer). Only a refusal for another
-   * reason than expiry counts: an expired certificate proves nothing about revocation.
+   * reason than expiry counts: an expired certificate proves nothing about revocation. A peer that
+   * accepts is asked again until the revocation has had one agent sync to reach it.
    */
   async replayRevokedSvid(input: {
     deploymentId: string;
@@ -448,25 +449,44 @@ export const drillActivities = {
         what: `${agent.what} (a peer accepted it before the fault)`,
         group: 'upstream',
       });
-    const usable = candidates.filter((c) => c.notAfter > now + 2000).sort((x, y) => y.notAfter - x.notAfter);
+    // The revocation reaches a peer with its agent's next sync and the Workload API's push of the new
+    // bundle: accepted until then, it must be refused once that had time, with a sync's jitter to spare.
+    const propagationS = 2 * deployment.topology.syncInterval + 2;
+    const deadline = now + propagationS * 1000;
+    // Still valid when the wait is over, so that only the revocation can be what refuses it.
+    const usable = candidates
+      .filter((c) => c.notAfter > deadline + 2000)
+      .sort((x, y) => y.notAfter - x.notAfter);
     for (const candidate of usable) {
       const peer = endpoints.find(
         (e) => e.group === candidate.group && !candidate.what.startsWith(e.spiffeId),
       );
       if (!peer) continue;
-      const result = await handshake({
-        ...candidate.credentials,
-        bundle: await peer.currentBundle(),
-        port: peer.listenPort,
-        expectedPeerId: peer.spiffeId,
-      });
-      if (result.ok)
-        return { refused: false, detail: `${peer.spiffeId} accepted ${candidate.what} after the revocation` };
-      const expired = /expired/i.test(result.error ?? '');
-      return {
-        refused: !expired,
-        detail: `${peer.spiffeId} refused ${candidate.what} (valid until ${new Date(candidate.notAfter).toISOString()}): ${result.error ?? 'handshake failed'}${expired ? ' — for expiry, so the revocation was not what refused it' : ''}`,
-      };
+      for (;;) {
+        const result = await handshake({
+          ...candidate.credentials,
+          bundle: await peer.currentBundle(),
+          port: peer.listenPort,
+          expectedPeerId: peer.spiffeId,
+        });
+        const waited = ((Date.now() - now) / 1000).toFixed(1);
+        if (result.ok) {
+          if (Date.now() < deadline) {
+            Context.current().heartbeat(`${peer.spiffeId} still accepts ${candidate.what} after ${waited} s`);
+            await sleep(POLL_MS);
+            continue;
+          }
+          return {
+            refused: false,
+            detail: `${peer.spiffeId} still accepted ${candidate.what} ${waited} s after the revocation (one agent sync, ${propagationS} s at most, brings it to every peer)`,
+          };
+        }
+        const expired = /expired/i.test(result.error ?? '');
+        return {
+          refused: !expired,
+          detail: `${peer.spiffeId} refused ${candidate.what} (valid until ${new Date(candidate.notAfter).toISOString()}) ${waited} s after the revocation: ${result.error ?? 'handshake failed'}${expired ? ' — for expiry, so the revocation was not what refused it' : ''}`,
+        };
+      }
     }
     return {
       refused: false,

@@ -44,6 +44,10 @@ export interface WorkloadFigures {
   /** The gaps in words, as seconds since the fault began. */
   observed: string;
   renewals: Renewals;
+  /** Seconds from the held SVID's expiry (the model's lossAt) to the start of the first gap, when both are known. */
+  lossFromExpiry?: number;
+  /** Seconds from the heal to the end of the last gap, when there was a gap and a fault. */
+  backAfterHeal?: number;
 }
 
 export interface RotationPropagation {
@@ -199,6 +203,9 @@ function workloadFigures(drill: DrillRecord): Map<string, WorkloadFigures> {
         w.observed.gaps.length === 0
           ? 'no gap'
           : `${w.observed.gaps.map((g) => windowSince(origin, g.start, g.end)).join(', ')} after the fault began`;
+      const first = w.observed.gaps[0];
+      const last = w.observed.gaps.at(-1);
+      const lossAt = w.predicted.lossAt;
       return [
         w.spiffeId,
         {
@@ -207,6 +214,8 @@ function workloadFigures(drill: DrillRecord): Map<string, WorkloadFigures> {
           observedLossSeconds: round(lost),
           observed,
           renewals: renewals(w.observed, window),
+          ...(first && lossAt !== undefined ? { lossFromExpiry: round((first.start - lossAt) / 1000) } : {}),
+          ...(last && drill.fault ? { backAfterHeal: round((last.end - drill.fault.end) / 1000) } : {}),
         },
       ];
     }),
@@ -258,25 +267,58 @@ function predictionNote(spiffeId: string, names: Pair<string>, [a, b]: Pair<Work
   ];
 }
 
-/** The differences between one workload's figures on the two sides. */
+/**
+ * Whether two losses of different length are one behaviour from different starting points: each side
+ * lost its identity when the SVID it held at the fault's start expired, and was back as soon after the
+ * heal as the other. The SVID held depends on where in its renewal cycle the fault caught it, which
+ * is the run's timing, not the implementation's.
+ */
+function sameLossFromOtherSvids([a, b]: Pair<WorkloadFigures>, threshold: number): boolean {
+  return (
+    a.lossFromExpiry !== undefined &&
+    b.lossFromExpiry !== undefined &&
+    a.backAfterHeal !== undefined &&
+    b.backAfterHeal !== undefined &&
+    !beyond(a.lossFromExpiry, b.lossFromExpiry, threshold) &&
+    !beyond(a.backAfterHeal, b.backAfterHeal, threshold)
+  );
+}
+
+const signed = (seconds: number) => `${seconds < 0 ? '−' : '+'}${tenths(Math.abs(seconds))} s`;
+
+/** The differences (flagged) and notes between one workload's figures on the two sides. */
 function workloadDifferences(
   spiffeId: string,
   names: Pair<string>,
   [a, b]: Pair<WorkloadFigures>,
   threshold: number,
-): Difference[] {
+): { differences: Difference[]; notes: Difference[] } {
   const found: Difference[] = [];
+  const notes: Difference[] = [];
   const both = (text: (w: WorkloadFigures) => string): Pair<string> => [
     `${names[0]}: ${text(a)}`,
     `${names[1]}: ${text(b)}`,
   ];
-  if (beyond(a.observedLossSeconds, b.observedLossSeconds, threshold))
-    found.push({
-      figure: 'observed-loss',
-      workload: spiffeId,
-      summary: `identity lost for ${tenths(a.observedLossSeconds)} s on ${names[0]}, ${tenths(b.observedLossSeconds)} s on ${names[1]}: ${round(Math.abs(a.observedLossSeconds - b.observedLossSeconds))} s apart, more than one sync interval (${threshold} s)`,
-      evidence: both((w) => `${tenths(w.observedLossSeconds)} s without identity (${w.observed})`),
-    });
+  if (beyond(a.observedLossSeconds, b.observedLossSeconds, threshold)) {
+    const apart = `${tenths(a.observedLossSeconds)} s on ${names[0]}, ${tenths(b.observedLossSeconds)} s on ${names[1]}`;
+    if (sameLossFromOtherSvids([a, b], threshold))
+      notes.push({
+        figure: 'observed-loss',
+        workload: spiffeId,
+        summary: `identity lost for ${apart}, from SVIDs the fault caught at different points of their renewal cycle: on both, lost when the SVID held expired and back within one sync interval (${threshold} s) of each other after the heal`,
+        evidence: both(
+          (w) =>
+            `${tenths(w.observedLossSeconds)} s without identity (${w.observed}); lost ${signed(w.lossFromExpiry!)} from the held SVID's expiry, back ${signed(w.backAfterHeal!)} from the heal`,
+        ),
+      });
+    else
+      found.push({
+        figure: 'observed-loss',
+        workload: spiffeId,
+        summary: `identity lost for ${apart}: ${round(Math.abs(a.observedLossSeconds - b.observedLossSeconds))} s apart, more than one sync interval (${threshold} s)`,
+        evidence: both((w) => `${tenths(w.observedLossSeconds)} s without identity (${w.observed})`),
+      });
+  }
   // A sync interval of timing can move one renewal across the drill's edges: more than one is a difference.
   const missed = (r: Renewals) => r.due - r.inTime;
   if (Math.abs(missed(a.renewals) - missed(b.renewals)) > 1)
@@ -286,7 +328,7 @@ function workloadDifferences(
       summary: `${missed(a.renewals)} renewals late or missing on ${names[0]}, ${missed(b.renewals)} on ${names[1]}`,
       evidence: both((w) => renewalText(w.renewals)),
     });
-  return found;
+  return { differences: found, notes };
 }
 
 function drillDifferences(
@@ -307,7 +349,7 @@ function drillDifferences(
   if (!judged(a.verdict) || !judged(b.verdict)) return found;
   for (const w of workloads) {
     const [wa, wb] = w.sides;
-    if (wa && wb) found.push(...workloadDifferences(w.spiffeId, names, [wa, wb], threshold));
+    if (wa && wb) found.push(...workloadDifferences(w.spiffeId, names, [wa, wb], threshold).differences);
     else
       found.push({
         figure: 'workload',
@@ -394,9 +436,16 @@ export function compareFidelity(fidelity: FidelityRecord, runs: Pair<StoredRun[]
       fa && fb
         ? drillDifferences(names, [fa, fb], workloads, threshold)
         : [missingSide(names, fa ? 0 : 1, (fa ?? fb)!)];
-    const notes = workloads.flatMap((w) =>
-      w.sides[0] && w.sides[1] ? predictionNote(w.spiffeId, names, [w.sides[0], w.sides[1]]) : [],
-    );
+    // Notes only where both sides were judged: an interrupted run's figures are not compared.
+    const judgedBoth = fa && fb && judged(fa.verdict) && judged(fb.verdict);
+    const notes = workloads.flatMap((w) => {
+      if (!w.sides[0] || !w.sides[1]) return [];
+      const pair: Pair<WorkloadFigures> = [w.sides[0], w.sides[1]];
+      return [
+        ...predictionNote(w.spiffeId, names, pair),
+        ...(judgedBoth ? workloadDifferences(w.spiffeId, names, pair, threshold).notes : []),
+      ];
+    });
     return { scenario: some.scenario, outage: some.outage, sides: figures, workloads, differences, notes };
   });
   return {

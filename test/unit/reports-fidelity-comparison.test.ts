@@ -125,6 +125,32 @@ describe('the fidelity comparison', () => {
     ]);
   });
 
+  it('notes, without flagging, a loss that differs only by when the SVID the fault caught expired', () => {
+    // The spire side's SVID expired 5 s later (its renewal cycle's phase), it lost identity then and
+    // was back at the same time after the heal: the same behaviour from another starting point.
+    const later = sampleFidelity((drill) => {
+      if (drill.runId !== `${FAILED_RUN}-spire`) return drill;
+      const w = drill.workloads.find((x) => x.spiffeId === GAP_WORKLOAD)!;
+      w.observed.gaps = w.observed.gaps.map((g) => ({ ...g, start: g.start + 5_000 }));
+      w.predicted = { ...w.predicted, lossAt: w.predicted.lossAt! + 5_000 };
+      return drill;
+    });
+    const long = compared(later).drills[1]!;
+    expect(long.differences.filter((d) => d.figure === 'observed-loss')).toEqual([]);
+    const [note] = long.notes.filter((n) => n.figure === 'observed-loss');
+    expect(note).toMatchObject({ workload: GAP_WORKLOAD });
+    expect(note!.summary).toMatch(/37 s on tspire, 32 s on spire, from SVIDs the fault caught/);
+    expect(note!.evidence[1]).toMatch(/lost \+0 s from the held SVID's expiry, back \+2 s from the heal$/);
+    // Lost later than its SVID expired: a behaviour of its own, flagged.
+    const served = sampleFidelity((drill) => {
+      if (drill.runId !== `${FAILED_RUN}-spire`) return drill;
+      const w = drill.workloads.find((x) => x.spiffeId === GAP_WORKLOAD)!;
+      w.observed.gaps = w.observed.gaps.map((g) => ({ ...g, start: g.start + 5_000 }));
+      return drill;
+    });
+    expect(figuresOf(served, 'observed-loss')).toHaveLength(1);
+  });
+
   it('notes a different prediction without flagging it: it comes from each side’s own starting point', () => {
     const result = compared(
       sampleFidelity((d) => {

@@ -139,6 +139,8 @@ describe('fidelity.json', () => {
       'observedLossSeconds',
       'observed',
       'renewals',
+      'lossFromExpiry',
+      'backAfterHeal',
     ]);
     expect(gap.sides.map((s: { observedLossSeconds: number }) => s.observedLossSeconds)).toEqual([37, 42]);
     expect(long.differences[0]).toEqual({
