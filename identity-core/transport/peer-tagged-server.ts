@@ -14,6 +14,8 @@ export type PeerInfo =
   | {
       kind: 'tls';
       /** Leaf first, as the peer presented it; empty when it sent no certificate. */ certificateChain: Buffer[];
+      /** When (ms) the TLS handshake that presented it completed. */
+      handshakeAt?: number;
     }
   | { kind: 'unix'; credentials: PeerCredentials };
 
@@ -171,7 +173,12 @@ export class PeerTaggedServer {
         // the later ones wait for the client's delayed ACK, about 40 ms a call. grpc-go disables it.
         noDelay: true,
       },
-      (socket) => this.admit(socket, { kind: 'tls', certificateChain: presentedChain(socket) }),
+      (socket) =>
+        this.admit(socket, {
+          kind: 'tls',
+          certificateChain: presentedChain(socket),
+          handshakeAt: Date.now(),
+        }),
     );
     // A client that fails the handshake, or does not finish it in time, must not take the server down;
     // Node only reports it, so the socket is closed here.
