@@ -8,6 +8,7 @@ import { createSelfSignedCa } from '../../identity-core/pki/x509-ca.js';
 import { AgentAuthorizer, decimalSerial } from '../../identity-core/server/agent-authorizer.js';
 import type { TrustBundle } from '../../identity-core/spiffe/trust-bundle.js';
 import { expectRpc, FakeAttestedNodes } from '../support/fake-attested-nodes.js';
+import { bundleOfRoots } from '../support/trust-bundle.js';
 
 const AGENT = 'spiffe://example.org/spire/agent/join_token/abc';
 const logger = pino({ level: 'silent' });
@@ -45,13 +46,7 @@ describe('AgentAuthorizer', () => {
       now: Date.now() - 3_600_000,
     });
     minter = new X509SvidMinter({ der: ca.der, privateKey });
-    bundle = {
-      trustDomain: 'example.org',
-      x509Authorities: [{ der: ca.der, tainted: false }],
-      jwtAuthorities: [],
-      refreshHint: 0,
-      sequenceNumber: 1,
-    };
+    bundle = bundleOfRoots([ca.der]);
     authorizer = new AgentAuthorizer('example.org', nodes, async () => bundle, logger);
   });
 

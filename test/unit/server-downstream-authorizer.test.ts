@@ -4,6 +4,7 @@ import { X509SvidMinter } from '../../identity-core/pki/svid-minter.js';
 import { createSelfSignedCa } from '../../identity-core/pki/x509-ca.js';
 import { DownstreamAuthorizer } from '../../identity-core/server/downstream-authorizer.js';
 import type { TrustBundle } from '../../identity-core/spiffe/trust-bundle.js';
+import { bundleOfRoots } from '../support/trust-bundle.js';
 
 const DOWNSTREAM = 'spiffe://example.org/east/server';
 
@@ -29,13 +30,7 @@ describe('DownstreamAuthorizer', () => {
     const minted = minter.mint({ spiffeId: DOWNSTREAM, publicKeySpki: spki, ttlSeconds: 20 });
     svid = minted.der;
     notAfter = minted.notAfter * 1000;
-    bundle = {
-      trustDomain: 'example.org',
-      x509Authorities: [{ der: ca.der, tainted: false }],
-      jwtAuthorities: [],
-      refreshHint: 0,
-      sequenceNumber: 1,
-    };
+    bundle = bundleOfRoots([ca.der]);
     authorizer = new DownstreamAuthorizer(
       'example.org',
       (id) => id === DOWNSTREAM,

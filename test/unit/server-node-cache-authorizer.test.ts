@@ -9,6 +9,7 @@ import { AgentAuthorizer, decimalSerial } from '../../identity-core/server/agent
 import { AttestedNodeCache } from '../../identity-core/server/attested-node-cache.js';
 import type { TrustBundle } from '../../identity-core/spiffe/trust-bundle.js';
 import { expectRpc, FakeAttestedNodes } from '../support/fake-attested-nodes.js';
+import { bundleOfRoots } from '../support/trust-bundle.js';
 
 /**
  * max_attested_node_info_staleness as SPIRE v1.13.3's AgentAuthorizer applies it: a cached node younger
@@ -47,13 +48,7 @@ describe('AgentAuthorizer with an attested node cache (max_attested_node_info_st
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const ca = await createSelfSignedCa({ trustDomain: 'example.org', privateKey, ttlSeconds: 7200 });
     minter = new X509SvidMinter({ der: ca.der, privateKey });
-    bundle = {
-      trustDomain: 'example.org',
-      x509Authorities: [{ der: ca.der, tainted: false }],
-      jwtAuthorities: [],
-      refreshHint: 0,
-      sequenceNumber: 1,
-    };
+    bundle = bundleOfRoots([ca.der]);
   });
 
   beforeEach(() => {
