@@ -236,7 +236,13 @@ describe('the connection guard on a TLS listener', () => {
           (error, response) => (error ? reject(error) : resolve(response)),
         ),
       );
-      expect(JSON.parse(reply.toString())).toEqual({ kind: 'tls', certificateChain: [] });
+      const before = Date.now();
+      expect(JSON.parse(reply.toString())).toEqual({
+        kind: 'tls',
+        certificateChain: [],
+        handshakeAt: expect.any(Number),
+      });
+      expect(JSON.parse(reply.toString()).handshakeAt).toBeLessThanOrEqual(before);
     } finally {
       client.close();
     }
