@@ -16,6 +16,7 @@ import type { ServerAdmin } from '../implementation/server-admin.js';
 import { findProcess, startProcess, type ManagedProcess } from '../host/managed-process.js';
 import { packageRoot } from '../host/package-root.js';
 import { pollUntilDone } from '../host/poll.js';
+import { authorityState, bundleAuthoritiesOf } from '../authority-rotation.js';
 import { NodeCertificateAuthority } from './node-certificates.js';
 
 export interface CliResult {
@@ -631,7 +632,24 @@ export class IdentityStack {
   }
 
   /** Writes the server's current bundle for the agent to bootstrap from. */
-  async writeBootstrapBundle(): Promise<void> {
+  async writeBootstrapBundle(timeoutMs = 30_000): Promise<void> {
+    // HA servers each add their own root to the shared bundle as they start, and a server reads the
+    // bundle through a 1 s cache: an agent bootstrapped without some server's root cannot verify that
+    // server when the balancer sends it there, and exits. Wait until the bundle holds every one.
+    if (this.serverPorts.length > 1) {
+      const roots = (await Promise.all(this.admins().map((a) => authorityState(a, 'x509')))).map(
+        (state) => state.active,
+      );
+      await pollUntilDone(
+        async () => {
+          const held = await bundleAuthoritiesOf(this.admin(), 'x509');
+          const missing = roots.filter((id) => id !== undefined && !held.has(id));
+          return missing.length > 0 ? `the bundle lacks ${missing.join(', ')}` : undefined;
+        },
+        Date.now() + timeoutMs,
+        (waited) => `bootstrap bundle: ${waited} after ${timeoutMs / 1000} s`,
+      );
+    }
     writeFileSync(this.bundlePath, await this.admin().bundlePem());
   }
 
