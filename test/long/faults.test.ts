@@ -55,6 +55,14 @@ if (!existsSync(watchdogScript))
 const run = makeRunDir('sdft-');
 process.env.SPIRE_DRILL_HOME = join(run.dir, 'deployments');
 
+/** Stops everything, removes the data, and checks nothing (process, socket, port) was left behind. */
+async function tearDownLeavingNothing(deployment: Deployment): Promise<void> {
+  await deployment.stopAll();
+  const left = await deployment.leftovers();
+  await deployment.removeData();
+  expect(left).toEqual([]);
+}
+
 /** The deployment up as the spin-up activities bring it: datastore, servers, agents, workload entries. */
 async function bringUp(deployment: Deployment): Promise<void> {
   await deployment.ensureDatastore();
@@ -172,11 +180,7 @@ describe.skipIf(!isRoot || !!pgMissing)('faults on topologies/demo.yaml', () => 
   }, 240_000);
 
   afterAll(async () => {
-    if (!deployment) return;
-    await deployment.stopAll();
-    const left = await deployment.leftovers();
-    await deployment.removeData();
-    expect(left).toEqual([]);
+    if (deployment) await tearDownLeavingNothing(deployment);
   }, 120_000);
 
   it('refuses what the topology cannot host, and says what each fault does', async () => {
@@ -453,11 +457,7 @@ describe('an agent down for longer than its own SVID', () => {
   }, 120_000);
 
   afterAll(async () => {
-    if (!deployment) return;
-    await deployment.stopAll();
-    const left = await deployment.leftovers();
-    await deployment.removeData();
-    expect(left).toEqual([]);
+    if (deployment) await tearDownLeavingNothing(deployment);
   }, 60_000);
 
   it('refuses faults an embedded single server cannot host', () => {
